@@ -1,0 +1,34 @@
+# `make run` and `make test` are the two commands of a fresh machine: each
+# installs what is missing (Debian packages, the venv, the package) first.
+
+PYTHON ?= $(shell command -v /usr/bin/python3 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+ARGS ?=
+
+.PHONY: run test lint setup host clean
+
+run: setup
+	$(BIN)/acap-http up $(ARGS)
+
+test: setup lint
+	$(BIN)/pytest
+
+lint: setup
+	$(BIN)/ruff check acap_http tests
+	$(BIN)/ruff format --check acap_http tests
+	$(BIN)/mypy --strict
+
+setup: host $(VENV)/.installed
+
+host:
+	@tools/setup-host
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --editable '.[test]'
+	touch $@
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info

@@ -1,0 +1,123 @@
+"""The ``acap-http`` command: argument parsing, logging set-up, and the one
+place where the application's parts are put together.
+
+    acap-http run [--stdout]   the camera application (FastCGI on $FCGI_SOCKET_NAME)
+    acap-http up               that application behind a local Apache front
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import queue
+import signal
+import sys
+from pathlib import Path
+
+from acap_http import __version__, config, logs
+from acap_http import manifest as manifest_module
+from acap_http.app import AcapApp
+from acap_http.errors import AcapHttpError
+from acap_http.filestore import FileStore
+from acap_http.handlers.tls_files import TlsFileHandler
+from acap_http.servers.fastcgi import FastCgiServer
+from acap_http.servers.local_front import UpOptions, up
+from acap_http.supervisor import log_restart_request
+
+logger = logging.getLogger(__name__)
+
+SOCKET_ENV = "FCGI_SOCKET_NAME"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        code: int = args.command(args)
+    except AcapHttpError as err:
+        print(f"acap-http: {err}", file=sys.stderr)
+        return 1
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="acap-http", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"acap-http {__version__}")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run",
+        help="serve the application on the FastCGI socket named by $FCGI_SOCKET_NAME (the camera entry point)",
+    )
+    run.add_argument("--stdout", action="store_true", help="log to standard output instead of syslog")
+    run.add_argument(
+        "--app-dir",
+        type=Path,
+        default=config.CAMERA_APP_DIR,
+        help="application directory holding localdata/ (default: %(default)s, as on the camera)",
+    )
+    run.add_argument(
+        "--manifest", type=Path, help="manifest.json (default: the checkout's, else APP_DIR/manifest.json)"
+    )
+    run.set_defaults(command=run_command)
+
+    up = commands.add_parser("up", help="run the application behind a local Apache front with digest authentication")
+    up.add_argument(
+        "--listen",
+        default="127.0.0.1:8080",
+        type=_host_port,
+        help="address and port of the front (default: %(default)s)",
+    )
+    up.add_argument(
+        "--app-dir",
+        type=Path,
+        default=config.default_local_app_dir(),
+        help="application directory, laid out as on the camera (default: %(default)s)",
+    )
+    up.add_argument("--manifest", type=Path, help="manifest.json (default: the checkout's)")
+    up.set_defaults(command=up_command)
+    return parser
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host.strip("[]"), int(port)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """The camera application: serve until SIGTERM or SIGINT, then stop cleanly."""
+    logs.configure(to_stdout=args.stdout)
+    socket_name = os.environ.get(SOCKET_ENV)
+    if not socket_name:
+        raise AcapHttpError(
+            f"${SOCKET_ENV} is not set: 'acap-http run' is started by the web server "
+            "with the FastCGI socket's path in it (or use 'acap-http up')"
+        )
+    app_dir = args.app_dir.resolve()
+    manifest_path = args.manifest or config.find_manifest(app_dir)
+    manifest = manifest_module.load(manifest_path)
+    paths = config.AppPaths(app_dir)
+    paths.localdata.mkdir(parents=True, exist_ok=True)
+    app = AcapApp(manifest, TlsFileHandler(FileStore(paths.localdata), log_restart_request))
+
+    # The main thread owns the signals; handlers only post, the loop below acts.
+    events: queue.SimpleQueue[str] = queue.SimpleQueue()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda received, _frame: events.put(signal.Signals(received).name))
+    server = FastCgiServer(app, Path(socket_name), on_exit=lambda: events.put("FastCGI server ended"))
+    server.start()
+    logger.info("%s %s started; files in %s", manifest.app_name, manifest.version, paths.localdata)
+    reason = events.get()
+    logger.info("Stopping (%s)", reason)
+    server.stop()
+    return 0
+
+
+def up_command(args: argparse.Namespace) -> int:
+    logs.configure(to_stdout=True)
+    app_dir = args.app_dir.resolve()
+    host, port = args.listen
+    manifest_path = (args.manifest or config.find_manifest(app_dir)).resolve()
+    return up(UpOptions(host=host, port=port, app_dir=app_dir, manifest_path=manifest_path))

@@ -1,0 +1,49 @@
+"""Where things are: the application directory laid out as on the camera,
+and the manifest that declares the application."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from acap_http.errors import SetupError
+
+CAMERA_APP_DIR = Path("/usr/local/packages/dockerdwrapper")
+# The top of a source checkout, when the package runs from one (editable install).
+CHECKOUT_DIR = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class AppPaths:
+    """``<app-dir>/localdata`` holds the TLS files and daemon.json, as on the camera."""
+
+    app_dir: Path
+
+    @property
+    def localdata(self) -> Path:
+        return self.app_dir / "localdata"
+
+    @property
+    def front(self) -> Path:
+        """State of the local Apache front (`acap-http up`): its users' passwords."""
+        return self.app_dir / "front"
+
+
+def in_checkout() -> bool:
+    return (CHECKOUT_DIR / "setup.cfg").is_file() and (CHECKOUT_DIR / "manifest").is_dir()
+
+
+def default_local_app_dir() -> Path:
+    """The app directory of `acap-http up`: inside the checkout (git-ignored), else in the home."""
+    if in_checkout():
+        return CHECKOUT_DIR / "var" / "dockerdwrapper"
+    return Path.home() / ".local" / "share" / "acap-http" / "dockerdwrapper"
+
+
+def find_manifest(app_dir: Path) -> Path:
+    """The checkout's manifest, or the one the camera installs at the app directory's top."""
+    candidates = [CHECKOUT_DIR / "manifest" / "manifest.json", app_dir / "manifest.json"]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise SetupError("no manifest found; looked at " + " and ".join(map(str, candidates)) + " (use --manifest)")

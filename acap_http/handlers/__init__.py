@@ -1,0 +1,1 @@
+"""HTTP endpoint families, one module each; ``responses`` holds what they share."""

@@ -1,0 +1,63 @@
+"""Log lines shaped like dockerd's (``INFO[2026-11-28T16:28:29.123456+00:00] message``),
+to syslog on a camera or to standard output, and the level switch."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+SYSLOG_SOCKET = Path("/dev/log")
+SYSLOG_IDENT = "dockerdwrapper"
+
+# logrus (dockerd's logger) abbreviates its levels to four letters.
+_LEVEL_WORDS = {
+    logging.DEBUG: "DEBU",
+    logging.INFO: "INFO",
+    logging.WARNING: "WARN",
+    logging.ERROR: "ERRO",
+    logging.CRITICAL: "FATA",
+}
+
+
+class DockerdStyleFormatter(logging.Formatter):
+    """``LEVEL[<RFC 3339 time>] message``, with any traceback on the lines after."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        level = _LEVEL_WORDS.get(record.levelno, record.levelname[:4].upper())
+        when = datetime.fromtimestamp(record.created, UTC).astimezone()
+        line = f"{level}[{when.isoformat(timespec='microseconds')}] {record.getMessage()}"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def configure(to_stdout: bool, debug: bool = False) -> None:
+    """Send the package's logs to stdout or syslog; replaces earlier set-up."""
+    handler: logging.Handler
+    fallback_note = None
+    if to_stdout:
+        handler = logging.StreamHandler(sys.stdout)
+    elif SYSLOG_SOCKET.is_socket():
+        handler = logging.handlers.SysLogHandler(
+            address=str(SYSLOG_SOCKET), facility=logging.handlers.SysLogHandler.LOG_DAEMON
+        )
+        handler.ident = f"{SYSLOG_IDENT}: "
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        fallback_note = f"no syslog socket at {SYSLOG_SOCKET}; logging to standard error"
+    handler.setFormatter(DockerdStyleFormatter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    set_debug(debug)
+    if fallback_note:
+        logging.getLogger(__name__).warning(fallback_note)
+
+
+def set_debug(enabled: bool) -> None:
+    """Switch debug lines on or off at once (ApplicationLogLevel)."""
+    logging.getLogger().setLevel(logging.DEBUG if enabled else logging.INFO)

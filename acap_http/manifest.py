@@ -1,0 +1,131 @@
+"""The ACAP manifest (``manifest/manifest.json``): the one place where the
+application's name, its HTTP endpoints with their access levels, and its
+parameters are declared. Everything else reads them from here."""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from acap_http.errors import ManifestError
+
+_T = TypeVar("_T")
+
+
+class Access(enum.IntEnum):
+    """Camera user levels, ordered: a higher level may do what a lower one may."""
+
+    VIEWER = 1
+    OPERATOR = 2
+    ADMIN = 3
+
+    @property
+    def word(self) -> str:
+        """The level as the manifest and the camera spell it."""
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, word: str) -> Access:
+        try:
+            return cls[word.upper()]
+        except KeyError:
+            levels = ", ".join(level.word for level in cls)
+            raise ManifestError(f"unknown access level {word!r} (expected one of {levels})") from None
+
+    def levels_at_or_above(self) -> tuple[Access, ...]:
+        """The levels allowed to use something that needs this one."""
+        return tuple(level for level in Access if level >= self)
+
+
+@dataclass(frozen=True)
+class HttpEndpoint:
+    """One ``httpConfig`` entry: served at ``/local/<appName>/<name>``."""
+
+    name: str
+    type: str
+    access: Access
+
+
+@dataclass(frozen=True)
+class ParamDecl:
+    """One ``paramConfig`` entry, its type string still unparsed."""
+
+    name: str
+    type: str
+    default: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    app_name: str
+    friendly_name: str
+    version: str
+    endpoints: tuple[HttpEndpoint, ...]
+    params: tuple[ParamDecl, ...]
+
+    @property
+    def local_prefix(self) -> str:
+        """URL prefix of the application's own endpoints, with trailing slash."""
+        return f"/local/{self.app_name}/"
+
+    def endpoint_path(self, endpoint: HttpEndpoint) -> str:
+        return self.local_prefix + endpoint.name
+
+
+def load(path: Path) -> Manifest:
+    """Read and check a manifest file; any defect is a ManifestError naming the file."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        return parse(document)
+    except OSError as err:
+        raise ManifestError(f"cannot read manifest {path}: {err.strerror}") from err
+    except (ValueError, ManifestError) as err:
+        raise ManifestError(f"manifest {path}: {err}") from err
+
+
+def parse(document: Any) -> Manifest:
+    package = _member(document, "acapPackageConf", dict)
+    setup = _member(package, "setup", dict)
+    configuration = _member(package, "configuration", dict)
+    endpoints = tuple(
+        HttpEndpoint(
+            name=_member(entry, "name", str),
+            type=_member(entry, "type", str),
+            access=Access.parse(_member(entry, "access", str)),
+        )
+        for entry in _member(configuration, "httpConfig", list)
+    )
+    params = tuple(
+        ParamDecl(
+            name=_member(entry, "name", str),
+            type=_member(entry, "type", str),
+            default=_member(entry, "default", str),
+        )
+        for entry in _member(configuration, "paramConfig", list)
+    )
+    for kind, names in (("httpConfig", [e.name for e in endpoints]), ("paramConfig", [p.name for p in params])):
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ManifestError(f"{kind} declares {', '.join(duplicates)} more than once")
+    for endpoint in endpoints:
+        if not endpoint.name or "/" in endpoint.name or endpoint.name.startswith("."):
+            raise ManifestError(f"httpConfig name {endpoint.name!r} is not a plain file name")
+    return Manifest(
+        app_name=_member(setup, "appName", str),
+        friendly_name=_member(setup, "friendlyName", str),
+        version=_member(setup, "version", str),
+        endpoints=endpoints,
+        params=params,
+    )
+
+
+def _member(container: Any, key: str, kind: type[_T]) -> _T:
+    if not isinstance(container, dict) or key not in container:
+        raise ManifestError(f"missing {key!r}")
+    value = container[key]
+    if not isinstance(value, kind):
+        raise ManifestError(f"{key!r} must be a {kind.__name__}, not {type(value).__name__}")
+    return value

@@ -1,0 +1,1 @@
+"""Servers that carry the WSGI app: flup FastCGI, and the local Apache front."""

@@ -1,0 +1,211 @@
+"""``acap-http up``: the camera's surroundings on an ordinary Linux host.
+
+It plays the part of the camera firmware: writes the Apache front for the
+manifest, starts the application exactly as the camera would (``acap-http
+run`` with ``FCGI_SOCKET_NAME``), starts Apache, tells the operator how to
+reach it, and stops both on Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import grp
+import logging
+import os
+import queue
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from acap_http import manifest as manifest_module
+from acap_http.config import AppPaths
+from acap_http.errors import SetupError
+from acap_http.filestore import FileStore
+from acap_http.manifest import Access, Manifest
+from acap_http.servers import apache
+
+logger = logging.getLogger(__name__)
+
+ADMIN_USER = "admin"
+PASSWORD_ENV = "ACAP_HTTP_PASSWORD"
+SOCKET_NAME = "fcgi.sock"
+
+
+@dataclass(frozen=True)
+class UpOptions:
+    host: str
+    port: int
+    app_dir: Path
+    manifest_path: Path
+
+
+@dataclass(frozen=True)
+class Password:
+    value: str
+    source: str  # for the banner: the variable it came from, or the file it is kept in
+    shell: str  # how to write it in a shell command
+
+
+def up(options: UpOptions) -> int:
+    """Run the front and the app until a signal or until one of them stops."""
+    manifest = manifest_module.load(options.manifest_path)
+    binary = apache.find_apache()
+    paths = AppPaths(options.app_dir)
+    paths.localdata.mkdir(parents=True, exist_ok=True)
+    password = admin_password(paths)
+    users = [apache.FrontUser(ADMIN_USER, Access.ADMIN, password.value)]
+
+    events: queue.SimpleQueue[str] = queue.SimpleQueue()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda received, _frame: events.put(signal.Signals(received).name))
+
+    runtime_dir = _make_runtime_dir()
+    try:
+        site = _write_site(manifest, options, runtime_dir, users)
+        app = _start_app(options, site.socket_path, events)
+        front = apache.ApacheProcess(binary, site)
+        try:
+            front.start()
+            _watch(front.process, "apache2", events)
+            _print_banner(manifest, options, paths, password)
+            reason = events.get()
+            logger.info("Stopping (%s)", reason)
+        finally:
+            front.stop()
+            _stop_app(app)
+    finally:
+        shutil.rmtree(runtime_dir, ignore_errors=True)
+    return 0 if reason in ("SIGINT", "SIGTERM") else 1
+
+
+def admin_password(paths: AppPaths) -> Password:
+    """From the environment, else the one kept in the app directory, made on first use."""
+    from_env = os.environ.get(PASSWORD_ENV)
+    if from_env:
+        return Password(from_env, f"from ${PASSWORD_ENV}", f"${PASSWORD_ENV}")
+    kept = paths.front / f"{ADMIN_USER}.password"
+    if kept.is_file():
+        value = kept.read_text(encoding="utf-8").strip()
+    else:
+        value = secrets.token_urlsafe(18)
+        FileStore(paths.front).write(kept.name, value.encode() + b"\n", 0o600)
+        logger.info("Generated a password for %s in %s", ADMIN_USER, kept)
+    return Password(value, f"kept in {kept}", f"$(cat '{kept}')")
+
+
+def _make_runtime_dir() -> Path:
+    """A private directory that Apache's workers can enter, for the socket and the configuration."""
+    base = "/run" if os.access("/run", os.W_OK) else None
+    runtime_dir = Path(tempfile.mkdtemp(prefix="acap-http-", dir=base))
+    if os.geteuid() == 0:
+        try:
+            os.chown(runtime_dir, -1, grp.getgrnam(apache.RUN_AS).gr_gid)
+        except KeyError:
+            raise SetupError(f"group {apache.RUN_AS} is missing (apt-get install apache2)") from None
+        os.chmod(runtime_dir, 0o750)
+    (runtime_dir / "htdocs").mkdir()
+    return runtime_dir
+
+
+def _write_site(
+    manifest: Manifest, options: UpOptions, runtime_dir: Path, users: list[apache.FrontUser]
+) -> apache.Site:
+    site = apache.Site(
+        host=options.host,
+        port=options.port,
+        runtime_dir=runtime_dir,
+        socket_path=runtime_dir / SOCKET_NAME,
+        run_as=apache.RUN_AS if os.geteuid() == 0 else None,
+    )
+    files = FileStore(runtime_dir)
+    files.write(site.config_path.name, apache.render_config(manifest, site).encode(), 0o644)
+    files.write(site.digest_path.name, apache.digest_file(users).encode(), 0o640)
+    files.write(site.groups_path.name, apache.group_file(users).encode(), 0o640)
+    if os.geteuid() == 0:
+        gid = grp.getgrnam(apache.RUN_AS).gr_gid
+        for path in (site.digest_path, site.groups_path):
+            os.chown(path, -1, gid)
+    return site
+
+
+def _start_app(options: UpOptions, socket_path: Path, events: queue.SimpleQueue[str]) -> subprocess.Popen[bytes]:
+    """``acap-http run`` as the camera starts it, and wait for its socket."""
+    command = [
+        sys.executable,
+        "-m",
+        "acap_http",
+        "run",
+        "--stdout",
+        "--app-dir",
+        str(options.app_dir),
+        "--manifest",
+        str(options.manifest_path),
+    ]
+    env = dict(os.environ, FCGI_SOCKET_NAME=str(socket_path))
+    env.pop(PASSWORD_ENV, None)  # the app has no use for it
+    app = subprocess.Popen(command, env=env)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if app.poll() is not None:
+            raise SetupError(f"acap-http run exited with code {app.returncode}; its messages are above")
+        with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            probe.connect(str(socket_path))
+            _watch(app, "acap-http run", events)
+            return app
+        time.sleep(0.05)
+    _stop_app(app)
+    raise SetupError("acap-http run did not open its FastCGI socket in time")
+
+
+def _stop_app(app: subprocess.Popen[bytes]) -> None:
+    if app.poll() is None:
+        app.send_signal(signal.SIGTERM)
+        try:
+            app.wait(30)
+        except subprocess.TimeoutExpired:
+            logger.error("acap-http run did not stop in 30 s; killing it")
+            app.kill()
+            app.wait()
+
+
+def _watch(process: subprocess.Popen[bytes], name: str, events: queue.SimpleQueue[str]) -> None:
+    """Post an event the moment ``process`` ends."""
+
+    def wait() -> None:
+        code = process.wait()
+        events.put(f"{name} exited with code {code}")
+
+    threading.Thread(target=wait, name=f"watch-{name}", daemon=True).start()
+
+
+def _print_banner(manifest: Manifest, options: UpOptions, paths: AppPaths, password: Password) -> None:
+    url = f"http://{options.host}:{options.port}"
+    auth = f'--anyauth -u "{ADMIN_USER}:{password.shell}"'
+    first = manifest.endpoints[0].name if manifest.endpoints else "ca.pem"
+    names = ", ".join(endpoint.name for endpoint in manifest.endpoints)
+    print(
+        "\n".join(
+            [
+                "",
+                f"acap-http is up: {manifest.friendly_name} ({manifest.app_name}) behind Apache at {url}/",
+                f"  user:      {ADMIN_USER}",
+                f"  password:  {password.source}",
+                f"  files:     {names} land in {paths.localdata}",
+                "  upload:",
+                f"    curl {auth} -F file=@{first} -X POST {url}{manifest.local_prefix}{first}",
+                "  delete:",
+                f"    curl {auth} -X DELETE {url}{manifest.local_prefix}{first}",
+                "Press Ctrl-C to stop.",
+                "",
+            ]
+        ),
+        flush=True,
+    )

@@ -1,0 +1,97 @@
+"""Certificates and keys made at test time with cryptography; none is committed."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+Encoding = serialization.Encoding
+PrivateFormat = serialization.PrivateFormat
+
+
+def rsa_key(bits: int = 2048) -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=bits)
+
+
+def ec_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def certificate(
+    subject: str,
+    key: CertificateIssuerPrivateKeyTypes,
+    issuer: tuple[x509.Certificate, CertificateIssuerPrivateKeyTypes] | None = None,
+    *,
+    ca: bool = False,
+    hosts: tuple[str, ...] = (),
+    server: bool = False,
+) -> x509.Certificate:
+    now = datetime.datetime.now(datetime.UTC)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+    issuer_name, signer = (issuer[0].subject, issuer[1]) if issuer else (name, key)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(issuer_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if hosts:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([_general_name(host) for host in hosts]), critical=False
+        )
+    if server:
+        builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+    return builder.sign(signer, hashes.SHA256())
+
+
+def _general_name(host: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(host))
+    except ValueError:
+        return x509.DNSName(host)
+
+
+def cert_pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(Encoding.PEM)
+
+
+def key_pem(
+    key: CertificateIssuerPrivateKeyTypes,
+    fmt: serialization.PrivateFormat = PrivateFormat.PKCS8,
+    password: bytes | None = None,
+) -> bytes:
+    encryption: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(password) if password else serialization.NoEncryption()
+    )
+    return key.private_bytes(Encoding.PEM, fmt, encryption)
+
+
+@dataclass(frozen=True)
+class ServerSet:
+    """The three files dockerd needs, as PEM bytes."""
+
+    ca: bytes
+    server_cert: bytes
+    server_key: bytes
+
+    def by_name(self) -> dict[str, bytes]:
+        return {"ca.pem": self.ca, "server-cert.pem": self.server_cert, "server-key.pem": self.server_key}
+
+
+def server_set(host: str = "127.0.0.1") -> ServerSet:
+    ca_key = rsa_key()
+    ca = certificate("test CA", ca_key, ca=True)
+    key = rsa_key()
+    cert = certificate("server", key, (ca, ca_key), hosts=(host,), server=True)
+    return ServerSet(cert_pem(ca), cert_pem(cert), key_pem(key, PrivateFormat.TraditionalOpenSSL))
