@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
 import shutil
 import signal
 import socket
@@ -33,6 +34,7 @@ MODULES = (
     "proxy",
     "proxy_fcgi",
     "reqtimeout",
+    "alias",
 )
 REALM = "acap-http"
 RUN_AS = "www-data"  # Debian's web server user; used when started as root
@@ -63,6 +65,10 @@ class Site:
         return self.runtime_dir / "apache2.conf"
 
     @property
+    def pid_path(self) -> Path:
+        return self.runtime_dir / "apache2.pid"
+
+    @property
     def digest_path(self) -> Path:
         return self.runtime_dir / "users.digest"
 
@@ -90,7 +96,7 @@ def render_config(manifest: Manifest, site: Site) -> str:
         f'ServerRoot "{rt}"',
         "ServerName localhost",
         f"Listen {site.host}:{site.port}",
-        f'PidFile "{rt}/apache2.pid"',
+        f'PidFile "{site.pid_path}"',
         f'DefaultRuntimeDir "{rt}"',
         f"Mutex file:{rt} default",
         "ErrorLog /dev/stderr",
@@ -106,6 +112,8 @@ def render_config(manifest: Manifest, site: Site) -> str:
         # A client that stops sending mid-body gets 408 in seconds, not minutes.
         "RequestReadTimeout handshake=0 header=10-20,MinRate=500 body=2,MinRate=500",
         f"LimitRequestBody {MAX_BODY}",
+        # Everything but the application's locations is 404, whatever the method.
+        f'RedirectMatch 404 "^/(?!{re.escape(prefix.lstrip("/"))})"',
         "",
         f'<Location "{prefix}">',
         "    AuthType Digest",
@@ -171,11 +179,20 @@ class ApacheProcess:
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 raise SetupError(f"apache2 exited with code {self._process.returncode}; its messages are above")
-            with contextlib.suppress(OSError), socket.create_connection((self.site.host, self.site.port), 0.5):
-                return
+            # Apache writes its pid file once it holds its listening socket; only
+            # then does a connection prove it is Apache that accepts, not another server.
+            if self._wrote_pid_file():
+                with contextlib.suppress(OSError), socket.create_connection((self.site.host, self.site.port), 0.5):
+                    return
             time.sleep(0.05)
         self.stop()
         raise SetupError(f"apache2 did not accept connections on {self.site.host}:{self.site.port} in time")
+
+    def _wrote_pid_file(self) -> bool:
+        try:
+            return int(self.site.pid_path.read_text().strip()) == self.process.pid
+        except (OSError, ValueError):
+            return False
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop Apache and its workers: SIGTERM, then SIGKILL if it is still there after ``timeout``."""

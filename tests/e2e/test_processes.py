@@ -1,0 +1,140 @@
+"""The two ways to start the product, as processes: ``acap-http up`` (what
+``make run`` runs) and ``acap-http run`` (the camera entry point)."""
+
+from __future__ import annotations
+
+import grp
+import os
+import re
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests import pki
+from tests.e2e.front import Front, processes_mentioning
+
+LOG_LINE = re.compile(r"^(DEBU|INFO|WARN|ERRO|FATA)\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}[+-]\d\d:\d\d\] \S")
+
+
+def test_up_generates_password_once_and_stops_everything_on_ctrl_c(tmp_path: Path) -> None:
+    """Without ACAP_HTTP_PASSWORD, up makes a password once (0600), prints how to use it,
+    keeps it across restarts, and Ctrl-C leaves nothing running."""
+    ca = tmp_path / "ca.pem"
+    ca.write_bytes(pki.server_set().ca)
+    front = Front(app_dir=tmp_path / "app", log_path=tmp_path / "up.log", password=None)
+    front.start()
+    kept = front.app_dir / "front" / "admin.password"
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    front.password = kept.read_text().strip()
+    banner = front.log()
+    assert f"kept in {kept}" in banner
+    assert f"-F file=@ca.pem -X POST {front.url}/local/dockerdwrapper/ca.pem" in banner
+    assert f"-X DELETE {front.url}/local/dockerdwrapper/ca.pem" in banner
+    assert front.upload("ca.pem", ca).status == 204
+    runtime_dir = front.runtime_dir()
+    assert front.stop(signal.SIGINT) == 0
+    assert not runtime_dir.exists()
+    assert processes_mentioning(str(runtime_dir)) == []
+
+    front.start()
+    assert kept.read_text().strip() == front.password
+    assert front.curl("-X", "DELETE", path="/local/dockerdwrapper/ca.pem").status == 204
+    assert front.stop() == 0
+    assert processes_mentioning(str(front.app_dir)) == []
+
+
+def test_socket_reaches_apache_without_being_world_writable(front: Front) -> None:
+    """The FastCGI socket is 0660 and, under root, in the web server's group."""
+    sock = front.runtime_dir() / "fcgi.sock"
+    mode = sock.stat().st_mode
+    assert stat.S_ISSOCK(mode)
+    assert stat.S_IMODE(mode) == 0o660
+    if os.geteuid() == 0:
+        assert sock.stat().st_gid == grp.getgrnam("www-data").gr_gid
+
+
+def test_up_on_a_busy_port_fails_cleanly(tmp_path: Path) -> None:
+    """When Apache cannot listen, up says so, exits non-zero and leaves nothing running."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        front = Front(app_dir=tmp_path / "app", log_path=tmp_path / "up.log", port=taken.getsockname()[1])
+        with pytest.raises(AssertionError, match="exited with 1"):
+            front.start()
+    assert "apache2 exited" in front.log()
+    assert processes_mentioning(str(front.app_dir)) == []
+
+
+def _accepts(socket_path: Path) -> bool:
+    with socket.socket(socket.AF_UNIX) as client:
+        try:
+            client.connect(str(socket_path))
+        except OSError:
+            return False
+        return True
+
+
+def _start_run(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], Path]:
+    socket_path = tmp_path / "sockets" / "dockerdwrapper.sock"
+    socket_path.parent.mkdir(exist_ok=True)
+    env = dict(os.environ, FCGI_SOCKET_NAME=str(socket_path))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "acap_http", "run", "--app-dir", str(tmp_path / "app"), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 20
+    while not _accepts(socket_path):
+        assert process.poll() is None, process.communicate()[0]
+        assert time.monotonic() < deadline, "the socket does not accept connections"
+        time.sleep(0.02)
+    return process, socket_path
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_run_serves_on_fcgi_socket_name_and_stops_on_signal(tmp_path: Path, signum: int) -> None:
+    """run opens $FCGI_SOCKET_NAME, logs dockerd-style lines, and on SIGTERM/SIGINT
+    exits 0 and removes its socket."""
+    process, socket_path = _start_run(tmp_path, "--stdout")
+    process.send_signal(signum)
+    output, _ = process.communicate(timeout=20)
+    assert process.returncode == 0, output
+    assert not socket_path.exists()
+    lines = output.strip().splitlines()
+    assert lines and all(LOG_LINE.match(line) for line in lines), output
+    assert (tmp_path / "app" / "localdata").is_dir()
+
+
+def test_run_replaces_a_stale_socket(tmp_path: Path) -> None:
+    """A socket left by a killed run does not stop the next one."""
+    process, socket_path = _start_run(tmp_path, "--stdout")
+    process.kill()
+    process.communicate()
+    assert socket_path.is_socket() and not _accepts(socket_path)
+    process, _ = _start_run(tmp_path, "--stdout")
+    process.terminate()
+    process.communicate(timeout=20)
+    assert process.returncode == 0
+
+
+def test_run_without_socket_name_explains(tmp_path: Path) -> None:
+    """Started by hand without $FCGI_SOCKET_NAME, run says what it needs."""
+    env = {k: v for k, v in os.environ.items() if k != "FCGI_SOCKET_NAME"}
+    done = subprocess.run(
+        [sys.executable, "-m", "acap_http", "run", "--stdout", "--app-dir", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "FCGI_SOCKET_NAME is not set" in done.stderr
