@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +23,21 @@ def _real_tools() -> None:
     missing = [tool for tool in ("curl", "apache2") if not shutil.which(tool, path="/usr/bin:/usr/sbin:/bin:/sbin")]
     if missing:
         pytest.fail(f"end-to-end tests need {', '.join(missing)}: run them through 'make test', which installs them")
+
+
+@pytest.fixture
+def make_front(tmp_path: Path) -> Iterator[Callable[..., Front]]:
+    """Fronts a test starts itself; whatever the test's outcome, none outlives it."""
+    made: list[Front] = []
+
+    def make(**kwargs: Any) -> Front:
+        made.append(Front(app_dir=tmp_path / "app", log_path=tmp_path / "up.log", **kwargs))
+        return made[-1]
+
+    yield make
+    for leftover in made:
+        if leftover.process is not None and leftover.process.poll() is None:
+            leftover.stop()
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,12 +23,14 @@ from tests.e2e.front import Front, processes_mentioning
 LOG_LINE = re.compile(r"^(DEBU|INFO|WARN|ERRO|FATA)\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}[+-]\d\d:\d\d\] \S")
 
 
-def test_up_generates_password_once_and_stops_everything_on_ctrl_c(tmp_path: Path) -> None:
+def test_up_generates_password_once_and_stops_everything_on_ctrl_c(
+    tmp_path: Path, make_front: Callable[..., Front]
+) -> None:
     """Without ACAP_HTTP_PASSWORD, up makes a password once (0600), prints how to use it,
     keeps it across restarts, and Ctrl-C leaves nothing running."""
     ca = tmp_path / "ca.pem"
     ca.write_bytes(pki.server_set().ca)
-    front = Front(app_dir=tmp_path / "app", log_path=tmp_path / "up.log", password=None)
+    front = make_front(password=None)
     front.start()
     kept = front.app_dir / "front" / "admin.password"
     assert stat.S_IMODE(kept.stat().st_mode) == 0o600
@@ -59,12 +62,12 @@ def test_socket_reaches_apache_without_being_world_writable(front: Front) -> Non
         assert sock.stat().st_gid == grp.getgrnam("www-data").gr_gid
 
 
-def test_up_on_a_busy_port_fails_cleanly(tmp_path: Path) -> None:
+def test_up_on_a_busy_port_fails_cleanly(make_front: Callable[..., Front]) -> None:
     """When Apache cannot listen, up says so, exits non-zero and leaves nothing running."""
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        front = Front(app_dir=tmp_path / "app", log_path=tmp_path / "up.log", port=taken.getsockname()[1])
+        front = make_front(port=taken.getsockname()[1])
         with pytest.raises(AssertionError, match="exited with 1"):
             front.start()
     assert "apache2 exited" in front.log()
@@ -78,6 +81,23 @@ def _accepts(socket_path: Path) -> bool:
         except OSError:
             return False
         return True
+
+
+@pytest.fixture
+def start_run(tmp_path: Path) -> Iterator[Callable[..., tuple[subprocess.Popen[str], Path]]]:
+    """Starts ``acap-http run`` as the camera would; none outlives the test."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(*args: str) -> tuple[subprocess.Popen[str], Path]:
+        process, socket_path = _start_run(tmp_path, *args)
+        started.append(process)
+        return process, socket_path
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
 
 
 def _start_run(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], Path]:
@@ -100,10 +120,12 @@ def _start_run(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], Path]
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_run_serves_on_fcgi_socket_name_and_stops_on_signal(tmp_path: Path, signum: int) -> None:
+def test_run_serves_on_fcgi_socket_name_and_stops_on_signal(
+    tmp_path: Path, start_run: Callable[..., tuple[subprocess.Popen[str], Path]], signum: int
+) -> None:
     """run opens $FCGI_SOCKET_NAME, logs dockerd-style lines, and on SIGTERM/SIGINT
     exits 0 and removes its socket."""
-    process, socket_path = _start_run(tmp_path, "--stdout")
+    process, socket_path = start_run("--stdout")
     process.send_signal(signum)
     output, _ = process.communicate(timeout=20)
     assert process.returncode == 0, output
@@ -113,13 +135,13 @@ def test_run_serves_on_fcgi_socket_name_and_stops_on_signal(tmp_path: Path, sign
     assert (tmp_path / "app" / "localdata").is_dir()
 
 
-def test_run_replaces_a_stale_socket(tmp_path: Path) -> None:
+def test_run_replaces_a_stale_socket(start_run: Callable[..., tuple[subprocess.Popen[str], Path]]) -> None:
     """A socket left by a killed run does not stop the next one."""
-    process, socket_path = _start_run(tmp_path, "--stdout")
+    process, socket_path = start_run("--stdout")
     process.kill()
     process.communicate()
     assert socket_path.is_socket() and not _accepts(socket_path)
-    process, _ = _start_run(tmp_path, "--stdout")
+    process, _ = start_run("--stdout")
     process.terminate()
     process.communicate(timeout=20)
     assert process.returncode == 0
