@@ -15,6 +15,7 @@ from werkzeug.wrappers import Request, Response
 
 from acap_http import tls
 from acap_http.errors import ManifestError
+from acap_http.handlers.param_cgi import PARAM_CGI_PATH, ParamCgi
 from acap_http.handlers.responses import HttpError, text_response
 from acap_http.handlers.tls_files import TlsFileHandler
 from acap_http.manifest import Manifest
@@ -33,9 +34,10 @@ View = Callable[[Request], Response]
 class AcapApp:
     """Serves the endpoints of one manifest."""
 
-    def __init__(self, manifest: Manifest, tls_files: TlsFileHandler) -> None:
+    def __init__(self, manifest: Manifest, tls_files: TlsFileHandler, param_cgi: ParamCgi) -> None:
         self.manifest = manifest
-        rules = []
+        # The camera's own param.cgi, which the host has to provide itself.
+        rules = [Rule(PARAM_CGI_PATH, endpoint=param_cgi, methods=["GET", "POST"])]
         for endpoint in manifest.endpoints:
             if endpoint.name not in tls.TLS_FILES:
                 raise ManifestError(f"httpConfig entry {endpoint.name!r} has no handler in acap-http")

@@ -20,7 +20,9 @@ from acap_http import manifest as manifest_module
 from acap_http.app import AcapApp
 from acap_http.errors import AcapHttpError
 from acap_http.filestore import FileStore
+from acap_http.handlers.param_cgi import ParamCgi
 from acap_http.handlers.tls_files import TlsFileHandler
+from acap_http.params import ParamStore
 from acap_http.servers.fastcgi import FastCgiServer
 from acap_http.servers.local_front import UpOptions, up
 from acap_http.supervisor import log_restart_request
@@ -28,6 +30,7 @@ from acap_http.supervisor import log_restart_request
 logger = logging.getLogger(__name__)
 
 SOCKET_ENV = "FCGI_SOCKET_NAME"
+APPLICATION_LOG_LEVEL = "ApplicationLogLevel"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,7 +103,14 @@ def run_command(args: argparse.Namespace) -> int:
     manifest = manifest_module.load(manifest_path)
     paths = config.AppPaths(app_dir)
     paths.localdata.mkdir(parents=True, exist_ok=True)
-    app = AcapApp(manifest, TlsFileHandler(FileStore(paths.localdata), log_restart_request))
+    params = ParamStore.from_manifest(manifest, paths.app_dir)
+    _follow_log_level(params)
+    params.subscribe(lambda changed: _restart_on_settings(params, changed))
+    app = AcapApp(
+        manifest,
+        TlsFileHandler(FileStore(paths.localdata), log_restart_request),
+        ParamCgi(params, manifest.app_name),
+    )
 
     # The main thread owns the signals; handlers only post, the loop below acts.
     events: queue.SimpleQueue[str] = queue.SimpleQueue()
@@ -113,6 +123,23 @@ def run_command(args: argparse.Namespace) -> int:
     logger.info("Stopping (%s)", reason)
     server.stop()
     return 0
+
+
+def _follow_log_level(params: ParamStore) -> None:
+    """ApplicationLogLevel switches debug lines on and off at once, without a restart."""
+
+    def apply() -> None:
+        logs.set_debug(params.get(APPLICATION_LOG_LEVEL) == "debug")
+
+    apply()
+    params.subscribe(lambda changed: apply() if APPLICATION_LOG_LEVEL in changed else None)
+
+
+def _restart_on_settings(params: ParamStore, changed: frozenset[str]) -> None:
+    """Every setting an operator changes restarts dockerd; the program's own (Status) does not."""
+    settings = sorted(name for name in changed if not params.specs[name].readonly)
+    if settings:
+        log_restart_request(f"{', '.join(settings)} changed")
 
 
 def up_command(args: argparse.Namespace) -> int:

@@ -15,6 +15,11 @@ from acap_http.errors import ManifestError
 _T = TypeVar("_T")
 
 
+# The front puts the authenticated user's level in this request variable, so
+# the app can decide where the URL alone does not (an update in a POST body).
+ACCESS_ENV = "ACAP_ACCESS_LEVEL"
+
+
 class Access(enum.IntEnum):
     """Camera user levels, ordered: a higher level may do what a lower one may."""
 

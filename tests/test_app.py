@@ -12,7 +12,9 @@ from werkzeug.test import Client, TestResponse
 from acap_http import config, manifest
 from acap_http.app import AcapApp
 from acap_http.filestore import FileStore
+from acap_http.handlers.param_cgi import ParamCgi
 from acap_http.handlers.tls_files import TlsFileHandler
+from acap_http.params import ParamStore
 from tests import multipart, pki
 
 PREFIX = "/local/dockerdwrapper/"
@@ -28,7 +30,10 @@ class Harness:
         self.store = FileStore(root / "localdata")
         self.restarts: list[str] = []
         loaded = manifest.load(config.CHECKOUT_DIR / "manifest" / "manifest.json")
-        self.client = Client(AcapApp(loaded, TlsFileHandler(self.store, self.restarts.append)))
+        params = ParamStore.from_manifest(loaded, root)
+        self.client = Client(
+            AcapApp(loaded, TlsFileHandler(self.store, self.restarts.append), ParamCgi(params, loaded.app_name))
+        )
 
     def upload(self, name: str, data: bytes, field: str = "file") -> TestResponse:
         body = multipart.body(multipart.part(field, data, name))

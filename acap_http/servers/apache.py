@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from acap_http.errors import SetupError
-from acap_http.manifest import Access, Manifest
+from acap_http.handlers.param_cgi import PARAM_CGI_PATH
+from acap_http.manifest import ACCESS_ENV, Access, Manifest
 
 MODULE_DIR = Path("/usr/lib/apache2/modules")
 MODULES = (
@@ -35,6 +36,7 @@ MODULES = (
     "proxy_fcgi",
     "reqtimeout",
     "alias",
+    "rewrite",
 )
 REALM = "acap-http"
 RUN_AS = "www-data"  # Debian's web server user; used when started as root
@@ -76,6 +78,10 @@ class Site:
     def groups_path(self) -> Path:
         return self.runtime_dir / "users.groups"
 
+    @property
+    def levels_path(self) -> Path:
+        return self.runtime_dir / "users.levels"
+
 
 def find_apache() -> Path:
     found = shutil.which("apache2") or shutil.which("apache2", path="/usr/sbin:/usr/local/sbin")
@@ -113,16 +119,19 @@ def render_config(manifest: Manifest, site: Site) -> str:
         "RequestReadTimeout handshake=0 header=10-20,MinRate=500 body=2,MinRate=500",
         f"LimitRequestBody {MAX_BODY}",
         # Everything but the application's locations is 404, whatever the method.
-        f'RedirectMatch 404 "^/(?!{re.escape(prefix.lstrip("/"))})"',
+        f'RedirectMatch 404 "^/(?!{re.escape(prefix.lstrip("/"))}|{re.escape(PARAM_CGI_PATH.lstrip("/"))}$)"',
+        f'RewriteMap access "txt:{site.levels_path}"',
         "",
         f'<Location "{prefix}">',
-        "    AuthType Digest",
-        f'    AuthName "{REALM}"',
-        "    AuthDigestProvider file",
-        f'    AuthUserFile "{site.digest_path}"',
-        f'    AuthGroupFile "{site.groups_path}"',
-        "    Require valid-user",
-        f'    ProxyPass "unix:{site.socket_path}|fcgi://localhost{prefix}" retry=0',
+        *_authenticated(site, prefix),
+        "</Location>",
+        # The camera's own param.cgi: any user lists; updating needs admin. An
+        # update in a POST body is invisible here, so the app checks the level too.
+        f'<Location "{PARAM_CGI_PATH}">',
+        *_authenticated(site, PARAM_CGI_PATH),
+        '    <If "%{QUERY_STRING} =~ /(^|&)action=update(&|$)/">',
+        f"        Require group {Access.ADMIN.word}",
+        "    </If>",
         "</Location>",
     ]
     for endpoint in manifest.endpoints:
@@ -132,6 +141,26 @@ def render_config(manifest: Manifest, site: Site) -> str:
             "</Location>",
         ]
     return "\n".join(lines) + "\n"
+
+
+def _authenticated(site: Site, backend_path: str) -> list[str]:
+    """Digest authentication, the user's level passed on to the app, and the proxy to it."""
+    return [
+        "    AuthType Digest",
+        f'    AuthName "{REALM}"',
+        "    AuthDigestProvider file",
+        f'    AuthUserFile "{site.digest_path}"',
+        f'    AuthGroupFile "{site.groups_path}"',
+        "    Require valid-user",
+        "    RewriteEngine On",
+        f"    RewriteRule ^ - [E={ACCESS_ENV}:${{access:%{{REMOTE_USER}}|none}}]",
+        f'    ProxyPass "unix:{site.socket_path}|fcgi://localhost{backend_path}" retry=0',
+    ]
+
+
+def levels_file(users: list[FrontUser]) -> str:
+    """``user level`` lines, the RewriteMap that tells the app each user's level."""
+    return "".join(f"{user.name} {user.access.word}\n" for user in users)
 
 
 def digest_file(users: list[FrontUser]) -> str:

@@ -34,8 +34,12 @@ from acap_http.servers import apache
 
 logger = logging.getLogger(__name__)
 
-ADMIN_USER = "admin"
-PASSWORD_ENV = "ACAP_HTTP_PASSWORD"
+# The front's users, one per camera access level, each with the variable its password may come from.
+USERS = (
+    ("admin", Access.ADMIN, "ACAP_HTTP_PASSWORD"),
+    ("operator", Access.OPERATOR, "ACAP_HTTP_OPERATOR_PASSWORD"),
+    ("viewer", Access.VIEWER, "ACAP_HTTP_VIEWER_PASSWORD"),
+)
 SOCKET_NAME = "fcgi.sock"
 
 
@@ -60,8 +64,8 @@ def up(options: UpOptions) -> int:
     binary = apache.find_apache()
     paths = AppPaths(options.app_dir)
     paths.localdata.mkdir(parents=True, exist_ok=True)
-    password = admin_password(paths)
-    users = [apache.FrontUser(ADMIN_USER, Access.ADMIN, password.value)]
+    passwords = {name: password_for(name, variable, paths) for name, _, variable in USERS}
+    users = [apache.FrontUser(name, access, passwords[name].value) for name, access, _ in USERS]
 
     events: queue.SimpleQueue[str] = queue.SimpleQueue()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -75,7 +79,7 @@ def up(options: UpOptions) -> int:
         try:
             front.start()
             _watch(front.process, "apache2", events)
-            _print_banner(manifest, options, paths, password)
+            _print_banner(manifest, options, paths, passwords)
             reason = events.get()
             logger.info("Stopping (%s)", reason)
         finally:
@@ -86,18 +90,18 @@ def up(options: UpOptions) -> int:
     return 0 if reason in ("SIGINT", "SIGTERM") else 1
 
 
-def admin_password(paths: AppPaths) -> Password:
+def password_for(user: str, variable: str, paths: AppPaths) -> Password:
     """From the environment, else the one kept in the app directory, made on first use."""
-    from_env = os.environ.get(PASSWORD_ENV)
+    from_env = os.environ.get(variable)
     if from_env:
-        return Password(from_env, f"from ${PASSWORD_ENV}", f"${PASSWORD_ENV}")
-    kept = paths.front / f"{ADMIN_USER}.password"
+        return Password(from_env, f"from ${variable}", f"${variable}")
+    kept = paths.front / f"{user}.password"
     if kept.is_file():
         value = kept.read_text(encoding="utf-8").strip()
     else:
         value = secrets.token_urlsafe(18)
         FileStore(paths.front).write(kept.name, value.encode() + b"\n", 0o600)
-        logger.info("Generated a password for %s in %s", ADMIN_USER, kept)
+        logger.info("Generated a password for %s in %s", user, kept)
     return Password(value, f"kept in {kept}", f"$(cat '{kept}')")
 
 
@@ -129,9 +133,10 @@ def _write_site(
     files.write(site.config_path.name, apache.render_config(manifest, site).encode(), 0o644)
     files.write(site.digest_path.name, apache.digest_file(users).encode(), 0o640)
     files.write(site.groups_path.name, apache.group_file(users).encode(), 0o640)
+    files.write(site.levels_path.name, apache.levels_file(users).encode(), 0o640)
     if os.geteuid() == 0:
         gid = grp.getgrnam(apache.RUN_AS).gr_gid
-        for path in (site.digest_path, site.groups_path):
+        for path in (site.digest_path, site.groups_path, site.levels_path):
             os.chown(path, -1, gid)
     return site
 
@@ -150,7 +155,8 @@ def _start_app(options: UpOptions, socket_path: Path, events: queue.SimpleQueue[
         str(options.manifest_path),
     ]
     env = dict(os.environ, FCGI_SOCKET_NAME=str(socket_path))
-    env.pop(PASSWORD_ENV, None)  # the app has no use for it
+    for _, _, variable in USERS:
+        env.pop(variable, None)  # the app has no use for them
     app = subprocess.Popen(command, env=env)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
@@ -186,26 +192,26 @@ def _watch(process: subprocess.Popen[bytes], name: str, events: queue.SimpleQueu
     threading.Thread(target=wait, name=f"watch-{name}", daemon=True).start()
 
 
-def _print_banner(manifest: Manifest, options: UpOptions, paths: AppPaths, password: Password) -> None:
+def _print_banner(manifest: Manifest, options: UpOptions, paths: AppPaths, passwords: dict[str, Password]) -> None:
     url = f"http://{options.host}:{options.port}"
-    auth = f'--anyauth -u "{ADMIN_USER}:{password.shell}"'
+    admin = USERS[0][0]
+    auth = f'--anyauth -u "{admin}:{passwords[admin].shell}"'
     first = manifest.endpoints[0].name if manifest.endpoints else "ca.pem"
     names = ", ".join(endpoint.name for endpoint in manifest.endpoints)
-    print(
-        "\n".join(
-            [
-                "",
-                f"acap-http is up: {manifest.friendly_name} ({manifest.app_name}) behind Apache at {url}/",
-                f"  user:      {ADMIN_USER}",
-                f"  password:  {password.source}",
-                f"  files:     {names} land in {paths.localdata}",
-                "  upload:",
-                f"    curl {auth} -F file=@{first} -X POST {url}{manifest.local_prefix}{first}",
-                "  delete:",
-                f"    curl {auth} -X DELETE {url}{manifest.local_prefix}{first}",
-                "Press Ctrl-C to stop.",
-                "",
-            ]
-        ),
-        flush=True,
-    )
+    param_cgi = f"{url}/axis-cgi/param.cgi?action"
+    lines = [
+        "",
+        f"acap-http is up: {manifest.friendly_name} ({manifest.app_name}) behind Apache at {url}/",
+        *(f"  user {name:9} ({access.word}) password {passwords[name].source}" for name, access, _ in USERS),
+        f"  files:     {names} land in {paths.localdata}",
+        "  upload:",
+        f"    curl {auth} -F file=@{first} -X POST {url}{manifest.local_prefix}{first}",
+        "  delete:",
+        f"    curl {auth} -X DELETE {url}{manifest.local_prefix}{first}",
+        "  settings:",
+        f'    curl {auth} "{param_cgi}=list&group=root.{manifest.app_name}"',
+        f'    curl {auth} "{param_cgi}=update&root.{manifest.app_name}.UseTLS=yes"',
+        "Press Ctrl-C to stop.",
+        "",
+    ]
+    print("\n".join(lines), flush=True)

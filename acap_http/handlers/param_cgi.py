@@ -1,0 +1,106 @@
+"""``/axis-cgi/param.cgi``: VAPIX ``list`` and ``update`` of the application's parameters.
+
+Answers are ``200 text/plain`` as on a camera, errors included, one line each:
+``root.<app>.<Name>=<value>``, ``OK``, or ``# Error: …``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from werkzeug.datastructures import MultiDict
+from werkzeug.wrappers import Request, Response
+
+from acap_http.handlers.responses import HttpError, text_response
+from acap_http.manifest import ACCESS_ENV, Access
+from acap_http.params import ParamStore
+
+logger = logging.getLogger(__name__)
+
+PARAM_CGI_PATH = "/axis-cgi/param.cgi"
+ROOT = "root."
+MAX_BODY = 64 * 1024
+NOT_ARGUMENTS = frozenset({"action", "usergroup"})  # request keys that are not parameters
+
+
+@dataclass(frozen=True)
+class ParamCgi:
+    store: ParamStore
+    app_name: str
+
+    def __call__(self, request: Request) -> Response:
+        request.max_content_length = MAX_BODY
+        arguments = MultiDict([*request.args.items(multi=True), *request.form.items(multi=True)])
+        action = arguments.get("action", "")
+        if action == "list":
+            self._require(request, action, Access.VIEWER)
+            lines = self._list(arguments.get("group"))
+        elif action == "update":
+            self._require(request, action, Access.ADMIN)
+            lines = self._update([(k, v) for k, v in arguments.items(multi=True) if k not in NOT_ARGUMENTS])
+        else:
+            lines = [
+                f"# Error: Unknown action '{action}' (use action=list or action=update)"
+                if action
+                else "# Error: No action given (use action=list or action=update)"
+            ]
+        return text_response(200, "\r\n".join(lines))
+
+    def _require(self, request: Request, action: str, needed: Access) -> None:
+        # Without a level from the front, an authenticated user may list but never update.
+        level = request.environ.get(ACCESS_ENV, "")
+        granted = Access.__members__.get(level.upper())
+        if granted is None and needed is Access.VIEWER and request.environ.get("REMOTE_USER"):
+            return
+        if granted is None or granted < needed:
+            user = request.environ.get("REMOTE_USER", "anonymous")
+            logger.warning("Refused param.cgi %s for %s: needs %s, has %s", action, user, needed.word, level or "none")
+            raise HttpError(403, f"# Error: User '{user}' may not do this; it needs the {needed.word} level")
+
+    def _list(self, groups: str | None) -> list[str]:
+        lines = []
+        for group in (groups or self.app_name).split(","):
+            found = self._resolve(group.strip())
+            if found is None:
+                lines.append(f"# Error: Error -1 getting param in group '{group}'")
+            else:
+                values = self.store.values()
+                lines += [f"{ROOT}{self.app_name}.{name}={values[name]}" for name in found]
+        return lines
+
+    def _resolve(self, group: str) -> list[str] | None:
+        """The parameter names a group or parameter path stands for, or None if none."""
+        name = self._local_name(group)
+        if name is None:
+            return None
+        if not name:
+            return [spec.name for spec in self.store.specs.values() if not spec.hidden]
+        spec = self.store.find(name)
+        return [spec.name] if spec else None
+
+    def _local_name(self, path: str) -> str | None:
+        """``[root.]<app>[.<Name>]`` -> ``<Name>`` (empty for the group), None for other groups."""
+        if path.casefold().startswith(ROOT):
+            path = path[len(ROOT) :]
+        app, _, name = path.partition(".")
+        return name if app.casefold() == self.app_name.casefold() else None
+
+    def _update(self, pairs: list[tuple[str, str]]) -> list[str]:
+        if not pairs:
+            return ["# Error: No parameters to update"]
+        changes: dict[str, str] = {}
+        keys: dict[str, str] = {}  # parameter name -> the request's key, for error lines
+        refused = []
+        for key, value in pairs:
+            name = self._local_name(key)
+            if name:
+                changes[name], keys[name] = value, key
+            else:
+                refused.append((key, value))
+        refused += [(keys[name], value) for name, value, _ in self.store.refusals(changes)]
+        if refused:
+            logger.info("Refused param.cgi update: %s", ", ".join(f"{key}={value}" for key, value in refused))
+            return [f"# Error: Error setting '{key}' to '{value}'!" for key, value in refused]
+        self.store.update(changes)
+        return ["OK"]
