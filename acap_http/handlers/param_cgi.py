@@ -102,5 +102,9 @@ class ParamCgi:
         if refused:
             logger.info("Refused param.cgi update: %s", ", ".join(f"{key}={value}" for key, value in refused))
             return [f"# Error: Error setting '{key}' to '{value}'!" for key, value in refused]
-        self.store.update(changes)
+        try:
+            self.store.update(changes)
+        except OSError as err:
+            logger.error("Could not save parameters to %s: %s", self.store.path, err)
+            raise HttpError(500, "# Error: Could not save the parameters") from None
         return ["OK"]
