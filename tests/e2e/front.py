@@ -44,6 +44,8 @@ class Front:
     app_dir: Path
     log_path: Path
     password: str | None = field(default_factory=lambda: secrets.token_urlsafe(12))
+    viewer_password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
+    operator_password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     _log_offset: int = 0
@@ -64,6 +66,8 @@ class Front:
         env.pop("ACAP_HTTP_PASSWORD", None)
         if self.password is not None:
             env["ACAP_HTTP_PASSWORD"] = self.password
+        env["ACAP_HTTP_VIEWER_PASSWORD"] = self.viewer_password
+        env["ACAP_HTTP_OPERATOR_PASSWORD"] = self.operator_password
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
@@ -97,13 +101,16 @@ class Front:
             heads, body = Path(scratch, "heads"), Path(scratch, "body")
             command = ["curl", "-sS", "--max-time", "20", "-D", str(heads), "-o", str(body), "-w", "%{http_code}"]
             if user is not None:
-                command += ["--anyauth", "-u", f"{user}:{password if password is not None else self.password}"]
+                command += ["--anyauth", "-u", f"{user}:{password if password is not None else self._password(user)}"]
             done = subprocess.run([*command, *args, self.url + path], capture_output=True, check=False)
             assert done.returncode == 0, done.stderr.decode(errors="replace")
             # -D keeps every response's head (100 Continue, the 401 challenge): the last is the answer's.
             last_head = re.split(r"^HTTP/", heads.read_text(errors="replace"), flags=re.M)[-1]
             text = body.read_bytes().decode(errors="replace") if body.exists() else ""
             return Answer(int(done.stdout), text, last_head)
+
+    def _password(self, user: str) -> str:
+        return {"viewer": self.viewer_password, "operator": self.operator_password}.get(user, self.password or "")
 
     def upload(self, name: str, source: Path, **kwargs: str) -> Answer:
         return self.curl("-F", f"file=@{source}", "-X", "POST", path=PREFIX + name, **kwargs)
