@@ -13,6 +13,7 @@ import os
 import queue
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from acap_http import __version__, config, logs
@@ -25,7 +26,11 @@ from acap_http.handlers.tls_files import TlsFileHandler
 from acap_http.params import ParamStore
 from acap_http.servers.fastcgi import FastCgiServer
 from acap_http.servers.local_front import UpOptions, up
-from acap_http.supervisor import log_restart_request
+from acap_http.status import Status
+from acap_http.supervisor.command import Host, runtime_dir_of
+from acap_http.supervisor.core import Supervisor
+from acap_http.supervisor.runner import STOP_GRACE
+from acap_http.supervisor.settings import STATUS, Settings
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +67,17 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--manifest", type=Path, help="manifest.json (default: the checkout's, else APP_DIR/manifest.json)"
     )
+    run.add_argument(
+        "--docker-address",
+        default="0.0.0.0",
+        help="host address of dockerd's TCP socket (default: %(default)s, as on the camera)",
+    )
+    run.add_argument(
+        "--stop-grace",
+        type=float,
+        default=STOP_GRACE,
+        help="seconds dockerd gets to stop after SIGTERM before SIGKILL (default: %(default)s)",
+    )
     run.set_defaults(command=run_command)
 
     up = commands.add_parser("up", help="run the application behind a local Apache front with digest authentication")
@@ -76,6 +92,11 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         default=config.default_local_app_dir(),
         help="application directory, laid out as on the camera (default: %(default)s)",
+    )
+    up.add_argument(
+        "--docker-address",
+        default="127.0.0.1",
+        help="host address where dockerd's TCP socket is published (default: %(default)s)",
     )
     up.add_argument("--manifest", type=Path, help="manifest.json (default: the checkout's)")
     up.set_defaults(command=up_command)
@@ -105,10 +126,28 @@ def run_command(args: argparse.Namespace) -> int:
     paths.localdata.mkdir(parents=True, exist_ok=True)
     params = ParamStore.from_manifest(manifest, paths.app_dir)
     _follow_log_level(params)
-    params.subscribe(lambda changed: _restart_on_settings(params, changed))
+    uid = os.geteuid()
+    host = Host(
+        rootless=uid != 0,
+        app_dir=app_dir,
+        runtime_dir=runtime_dir_of(uid),
+        address=args.docker_address,
+        path=os.environ.get("PATH", ""),
+    )
+
+    def set_status(status: Status) -> None:
+        params.update({STATUS: status.value}, by_program=True)
+
+    supervisor = Supervisor(
+        read_settings=lambda: Settings.read(params.get, params.is_on),
+        host=host,
+        set_status=set_status,
+        stop_grace=args.stop_grace,
+    )
+    params.subscribe(lambda changed: _restart_on_settings(params, changed, supervisor.request_restart))
     app = AcapApp(
         manifest,
-        TlsFileHandler(FileStore(paths.localdata), log_restart_request),
+        TlsFileHandler(FileStore(paths.localdata), supervisor.request_restart),
         ParamCgi(params, manifest.app_name),
     )
 
@@ -118,10 +157,16 @@ def run_command(args: argparse.Namespace) -> int:
         signal.signal(signum, lambda received, _frame: events.put(signal.Signals(received).name))
     server = FastCgiServer(app, Path(socket_name), on_exit=lambda: events.put("FastCGI server ended"))
     server.start()
-    logger.info("%s %s started; files in %s", manifest.app_name, manifest.version, paths.localdata)
+    mode = "rootless, under rootlesskit" if host.rootless else "rootful, as root"
+    logger.info(
+        "%s %s started; files in %s; dockerd runs %s", manifest.app_name, manifest.version, paths.localdata, mode
+    )
+    supervisor.start()
     reason = events.get()
     logger.info("Stopping (%s)", reason)
+    supervisor.shutdown()
     server.stop()
+    set_status(Status.NOT_STARTED)
     return 0
 
 
@@ -135,11 +180,11 @@ def _follow_log_level(params: ParamStore) -> None:
     params.subscribe(lambda changed: apply() if APPLICATION_LOG_LEVEL in changed else None)
 
 
-def _restart_on_settings(params: ParamStore, changed: frozenset[str]) -> None:
+def _restart_on_settings(params: ParamStore, changed: frozenset[str], restart: Callable[[str], None]) -> None:
     """Every setting an operator changes restarts dockerd; the program's own (Status) does not."""
     settings = sorted(name for name in changed if not params.specs[name].readonly)
     if settings:
-        log_restart_request(f"{', '.join(settings)} changed")
+        restart(f"{', '.join(settings)} changed")
 
 
 def up_command(args: argparse.Namespace) -> int:
@@ -147,4 +192,8 @@ def up_command(args: argparse.Namespace) -> int:
     app_dir = args.app_dir.resolve()
     host, port = args.listen
     manifest_path = (args.manifest or config.find_manifest(app_dir)).resolve()
-    return up(UpOptions(host=host, port=port, app_dir=app_dir, manifest_path=manifest_path))
+    return up(
+        UpOptions(
+            host=host, port=port, app_dir=app_dir, manifest_path=manifest_path, docker_address=args.docker_address
+        )
+    )

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from acap_http.filestore import FileStore
 from acap_http.manifest import Manifest
-from acap_http.paramtypes import InvalidValue, ParamSpec, parse_spec
+from acap_http.paramtypes import Choice, InvalidValue, ParamSpec, parse_spec
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +60,13 @@ class ParamStore:
         """Every value, in manifest order."""
         with self._lock:
             return dict(self._values)
+
+    def is_on(self, name: str) -> bool:
+        """Whether a bool parameter holds its true word (the second of ``bool:no,yes``)."""
+        spec = self.specs[name]
+        if not isinstance(spec.type, Choice) or len(spec.type.values) != 2:
+            raise TypeError(f"{name} is not a bool parameter")
+        return self.get(name) == spec.type.values[1]
 
     def find(self, name: str) -> ParamSpec | None:
         """The spec called ``name``, ignoring case as VAPIX does."""

@@ -49,6 +49,7 @@ class UpOptions:
     port: int
     app_dir: Path
     manifest_path: Path
+    docker_address: str = "127.0.0.1"
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,8 @@ def _start_app(options: UpOptions, socket_path: Path, events: queue.SimpleQueue[
         str(options.app_dir),
         "--manifest",
         str(options.manifest_path),
+        "--docker-address",
+        options.docker_address,
     ]
     env = dict(os.environ, FCGI_SOCKET_NAME=str(socket_path))
     for _, _, variable in USERS:

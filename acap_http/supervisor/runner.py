@@ -1,0 +1,144 @@
+"""Starting a command in a process group of its own and stopping all of it.
+
+A waiter thread blocks in waitpid on the one child it owns, so an exit is
+noticed the moment it happens; nothing else reaps. Stop sends SIGTERM to the
+group, waits to a monotonic deadline, then SIGKILLs the group and every
+descendant, including those that moved to sessions of their own (containerd
+and its shims do).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from acap_http.supervisor.command import Command
+
+logger = logging.getLogger(__name__)
+
+# dockerd gives containers 10 s to stop; systemd kills the app at about 15 s.
+STOP_GRACE = 13.0
+
+
+@dataclass(frozen=True)
+class Exit:
+    code: int | None  # set when the process exited by itself
+    signal: int | None  # set when a signal ended it
+
+    @classmethod
+    def from_returncode(cls, returncode: int) -> Exit:
+        return cls(None, -returncode) if returncode < 0 else cls(returncode, None)
+
+    @property
+    def failed(self) -> bool:
+        """dockerd reported an error: only an operator's change can help."""
+        return self.code is not None and self.code > 0
+
+    def __str__(self) -> str:
+        if self.signal is not None:
+            return f"killed by {signal.Signals(self.signal).name}"
+        return f"exit code {self.code}"
+
+
+class Process:
+    """One started child and its waiter."""
+
+    def __init__(self, popen: subprocess.Popen[bytes], on_exit: Callable[[Process, Exit], None]) -> None:
+        self._popen = popen
+        self.pid = popen.pid
+        self._exited = threading.Event()
+        self.exit: Exit | None = None
+        self._on_exit = on_exit
+        threading.Thread(target=self._wait, name=f"wait-{self.pid}", daemon=True).start()
+
+    def _wait(self) -> None:
+        self.exit = Exit.from_returncode(self._popen.wait())
+        self._exited.set()
+        self._on_exit(self, self.exit)
+
+    @property
+    def alive(self) -> bool:
+        return not self._exited.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """True once the process has exited; waits up to ``timeout`` seconds."""
+        return self._exited.wait(timeout)
+
+    def stop(self, grace: float = STOP_GRACE) -> Exit:
+        """SIGTERM to the group, SIGKILL to everything at the deadline; returns how it ended."""
+        tree = descendants(self.pid)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pid, signal.SIGTERM)
+        if not self._exited.wait(grace):
+            logger.warning("pid %d still running %.1f s after SIGTERM; sending SIGKILL", self.pid, grace)
+            _kill(tree | descendants(self.pid))
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.pid, signal.SIGKILL)
+            self._exited.wait()
+        # Whatever the child started and left behind goes too.
+        _kill({entry for entry in tree if _alive(entry)})
+        assert self.exit is not None
+        return self.exit
+
+
+class Runner:
+    """The OS seam for starting processes."""
+
+    def start(self, command: Command, on_exit: Callable[[Process, Exit], None]) -> Process:
+        popen = subprocess.Popen(
+            list(command.argv),
+            env=dict(command.env),
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        return Process(popen, on_exit)
+
+
+ProcessId = tuple[int, int]  # pid and start time, so a reused pid is never mistaken
+
+
+def descendants(pid: int) -> set[ProcessId]:
+    """Every live descendant of ``pid``, from /proc."""
+    children: dict[int, list[ProcessId]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            stat = _stat(int(entry.name))
+            if stat is not None:
+                children.setdefault(stat[0], []).append((int(entry.name), stat[1]))
+    found: set[ProcessId] = set()
+    pending = [pid]
+    while pending:
+        for child in children.get(pending.pop(), []):
+            if child not in found:
+                found.add(child)
+                pending.append(child[0])
+    return found
+
+
+def _stat(pid: int) -> tuple[int, int] | None:
+    """(parent pid, start time) of ``pid``, or None if it is gone or a zombie."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2 :].split()
+    return None if fields[0] == "Z" else (int(fields[1]), int(fields[19]))
+
+
+def _alive(entry: ProcessId) -> bool:
+    stat = _stat(entry[0])
+    return stat is not None and stat[1] == entry[1]
+
+
+def _kill(entries: set[ProcessId]) -> None:
+    for pid, started in entries:
+        if _alive((pid, started)):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)

@@ -1,0 +1,67 @@
+"""What dockerd needs from the parameters, read once per start into a frozen
+snapshot, and the checks that must pass before dockerd may start."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from acap_http.status import Status
+from acap_http.tls import TLS_FILES
+
+logger = logging.getLogger(__name__)
+
+# The parameters the supervisor reads, by their manifest names.
+SD_CARD = "SDCardSupport"
+USE_TLS = "UseTLS"
+TCP_SOCKET = "TCPSocket"
+IPC_SOCKET = "IPCSocket"
+DOCKERD_LOG_LEVEL = "DockerdLogLevel"
+STATUS = "Status"
+
+TLS_PORT = 2376
+PLAIN_PORT = 2375
+
+
+@dataclass(frozen=True)
+class Settings:
+    use_tls: bool
+    tcp_socket: bool
+    ipc_socket: bool
+    dockerd_log_level: str
+    sd_card: bool
+
+    @classmethod
+    def read(cls, get: Callable[[str], str], is_on: Callable[[str], bool]) -> Settings:
+        """One consistent snapshot, taken when dockerd is about to start."""
+        return cls(
+            use_tls=is_on(USE_TLS),
+            tcp_socket=is_on(TCP_SOCKET),
+            ipc_socket=is_on(IPC_SOCKET),
+            dockerd_log_level=get(DOCKERD_LOG_LEVEL),
+            sd_card=is_on(SD_CARD),
+        )
+
+    @property
+    def port(self) -> int:
+        return TLS_PORT if self.use_tls else PLAIN_PORT
+
+    @property
+    def tls_on_tcp(self) -> bool:
+        return self.tcp_socket and self.use_tls
+
+
+def check(settings: Settings, localdata: Path) -> Status | None:
+    """The Status that keeps dockerd from starting, or None when it may start."""
+    if settings.tls_on_tcp:
+        missing = [localdata / name for name in TLS_FILES if not (localdata / name).is_file()]
+        for path in missing:
+            logger.warning("TLS file missing: %s (upload it or set UseTLS=no)", path)
+        if missing:
+            return Status.TLS_CERT_MISSING
+    if not settings.tcp_socket and not settings.ipc_socket:
+        logger.warning("Neither TCPSocket nor IPCSocket is on; dockerd would have no socket")
+        return Status.NO_SOCKET
+    return None
