@@ -140,15 +140,24 @@ class Supervisor:
         while self.phase is not Phase.STOPPED:
             timeout = None if self._due is None else max(0.0, self._due - time.monotonic())
             try:
-                event = self._events.get(timeout=timeout)
+                event: _Event | None = self._events.get(timeout=timeout)
             except queue.Empty:
-                self._due = None
-                self._restart()
-                continue
+                event = None  # the scheduled (re)start is due
             try:
-                self._handle(event)
+                if event is None:
+                    self._due = None
+                    self._restart()
+                else:
+                    self._handle(event)
+            except OSError as err:
+                # dockerd could not even be started (a program or directory missing):
+                # like an error dockerd reports, it needs the operator.
+                logger.error("Cannot start dockerd: %s", err)
+                self._process = None
+                self._transition(Phase.IDLE, "start failed")
+                self._set_status(Status.DOCKERD_RUNTIME_ERROR)
             except Exception:
-                logger.exception("Supervisor failed handling %s", event)
+                logger.exception("Supervisor failed handling %s", event or "a due restart")
 
     def _handle(self, event: _Event) -> None:
         match event:
@@ -238,6 +247,7 @@ class Supervisor:
 
 def _prepare(host: Host, data_root: Path) -> None:
     """What dockerd expects before it starts: its runtime directory, a daemon.json, no stale pid file."""
+    host.localdata.mkdir(parents=True, exist_ok=True)
     host.runtime_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(host.runtime_dir, 0o700)
     if not host.daemon_json.exists():

@@ -1,0 +1,231 @@
+"""The supervisor's state machine and the runner, driven with a fake dockerd
+(tests/fixtures/fake-dockerd): real processes, real signals, no dockerd."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from acap_http.status import Status
+from acap_http.supervisor.command import Command, Host
+from acap_http.supervisor.core import Backoff, Phase, Supervisor
+from acap_http.supervisor.runner import Exit, Process, Runner
+from acap_http.supervisor.settings import Settings
+
+FAKE = Path(__file__).parent / "fixtures" / "fake-dockerd"
+PLAIN_TCP = Settings(use_tls=False, tcp_socket=True, ipc_socket=False, dockerd_log_level="warn", sd_card=False)
+
+
+def eventually(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
+
+
+class Fake:
+    """A supervisor around fake-dockerd, with what it did recorded."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.mode = "serve"
+        self.program: str | None = None  # replaces fake-dockerd when set
+        self.settings = PLAIN_TCP
+        self.statuses: list[Status] = []
+        self.log = root / "fake.log"
+        self.ready = root / "ready"
+        self.host = Host(rootless=False, app_dir=root, runtime_dir=root / "run", address="127.0.0.1", path="")
+        self.supervisor = Supervisor(
+            read_settings=lambda: self.settings,
+            host=self.host,
+            set_status=self.statuses.append,
+            answers=lambda settings, host: self.ready.exists(),
+            build=self._build,
+            backoff=Backoff(base=0.2, cap=10.0, stable_after=60.0),
+            coalesce=0.1,
+            stop_grace=0.5,
+        )
+
+    def _build(self, settings: Settings, host: Host, data_root: Path) -> Command:
+        self.ready.unlink(missing_ok=True)
+        env = {"FAKE_LOG": str(self.log), "FAKE_READY": str(self.ready), "PATH": os.environ["PATH"]}
+        return Command((self.program,) if self.program else (str(FAKE), self.mode), env)
+
+    def lines(self, word: str) -> list[list[str]]:
+        text = self.log.read_text() if self.log.exists() else ""
+        return [line.split() for line in text.splitlines() if line.startswith(word + " ")]
+
+    @property
+    def starts(self) -> int:
+        return len(self.lines("start"))
+
+    def last(self) -> Status | None:
+        return self.statuses[-1] if self.statuses else None
+
+
+@pytest.fixture
+def fake(tmp_path: Path) -> Iterator[Fake]:
+    made = Fake(tmp_path)
+    yield made
+    if made.supervisor.phase is not Phase.STOPPED and made.supervisor._thread.is_alive():
+        made.supervisor.shutdown()
+
+
+def test_serving_dockerd_is_running_then_stopped(fake: Fake) -> None:
+    """A dockerd that answers is Status 0; shutdown stops it with SIGTERM."""
+    fake.supervisor.start()
+    eventually(lambda: fake.last() is Status.RUNNING)
+    fake.supervisor.shutdown()
+    assert fake.statuses == [Status.RUNNING]
+    assert len(fake.lines("term")) == 1
+    pid = int(fake.lines("start")[0][2])
+    assert not Path(f"/proc/{pid}").exists()
+
+
+def test_exit_1_latches_until_a_change(fake: Fake) -> None:
+    """Exit > 0 is Status 2 with no restart; a parameter change or upload starts it again."""
+    fake.mode = "exit1"
+    fake.supervisor.start()
+    eventually(lambda: fake.last() is Status.DOCKERD_RUNTIME_ERROR)
+    time.sleep(0.6)  # longer than the coalescing window and the first backoff
+    assert fake.starts == 1
+    assert fake.statuses == [Status.DOCKERD_RUNTIME_ERROR]
+    fake.mode = "serve"
+    fake.supervisor.request_restart("UseTLS changed")
+    eventually(lambda: fake.last() is Status.RUNNING)
+    assert fake.starts == 2
+
+
+def test_exit_0_restarts_with_growing_delays(fake: Fake) -> None:
+    """Exit 0 is Status 1 and a restart; repeated stops space out instead of spinning."""
+    fake.mode = "exit0"
+    fake.supervisor.start()
+    eventually(lambda: fake.starts >= 5)
+    fake.supervisor.shutdown()
+    assert set(fake.statuses) == {Status.DOCKERD_STOPPED}
+    times = [float(line[1]) for line in fake.lines("start")]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    # Backoff(base=0.2): at once, then 0.2, 0.4, 0.8 s.
+    assert gaps[1] >= 0.2 and gaps[2] >= 0.4 and gaps[3] >= 0.8
+    assert gaps[3] > gaps[1]
+
+
+def test_death_by_signal_is_stopped_then_restarted(fake: Fake) -> None:
+    """A dockerd killed by a signal is Status 1, then 0 again after the restart."""
+    fake.supervisor.start()
+    eventually(lambda: fake.last() is Status.RUNNING)
+    os.kill(int(fake.lines("start")[0][2]), 9)
+    eventually(lambda: fake.starts == 2 and fake.last() is Status.RUNNING)
+    assert fake.statuses == [Status.RUNNING, Status.DOCKERD_STOPPED, Status.RUNNING]
+
+
+def test_sigkill_at_the_deadline_never_before(fake: Fake) -> None:
+    """A dockerd that ignores SIGTERM is killed when the grace period ends, not earlier."""
+    fake.mode = "ignore-term"
+    fake.supervisor.start()
+    eventually(lambda: fake.last() is Status.RUNNING)
+    began = time.monotonic()
+    fake.supervisor.shutdown()
+    took = time.monotonic() - began
+    assert took >= 0.5
+    assert len(fake.lines("term")) == 1  # it did get the SIGTERM first
+    assert not Path(f"/proc/{fake.lines('start')[0][2]}").exists()
+
+
+def test_grandchild_is_gone_after_stop(fake: Fake) -> None:
+    """What dockerd started goes with it, even when it ignores SIGTERM."""
+    fake.mode = "grandchild"
+    fake.supervisor.start()
+    eventually(lambda: fake.last() is Status.RUNNING and bool(fake.lines("grandchild")))
+    grandchild = int(fake.lines("grandchild")[0][1])
+    assert Path(f"/proc/{grandchild}").exists()
+    fake.supervisor.shutdown()
+    eventually(lambda: not Path(f"/proc/{grandchild}").exists() or _zombie(grandchild), timeout=3)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def test_burst_of_triggers_is_one_restart(fake: Fake) -> None:
+    """Five restart requests in a burst cause exactly one restart."""
+    fake.supervisor.start()
+    eventually(lambda: fake.last() is Status.RUNNING)
+    for i in range(5):
+        fake.supervisor.request_restart(f"change {i}")
+    eventually(lambda: fake.starts == 2 and fake.last() is Status.RUNNING)
+    time.sleep(0.5)
+    assert fake.starts == 2
+    assert fake.statuses == [Status.RUNNING, Status.DOCKERD_STOPPED, Status.RUNNING]
+
+
+@pytest.mark.parametrize(
+    ("settings", "status"),
+    [
+        (
+            Settings(use_tls=True, tcp_socket=True, ipc_socket=False, dockerd_log_level="warn", sd_card=False),
+            Status.TLS_CERT_MISSING,
+        ),
+        (
+            Settings(use_tls=True, tcp_socket=False, ipc_socket=False, dockerd_log_level="warn", sd_card=False),
+            Status.NO_SOCKET,
+        ),
+    ],
+    ids=["TLS files missing", "no socket"],
+)
+def test_failed_checks_keep_dockerd_stopped(fake: Fake, settings: Settings, status: Status) -> None:
+    """A failed pre-start check sets its Status and starts nothing."""
+    fake.settings = settings
+    fake.supervisor.start()
+    eventually(lambda: fake.last() is status)
+    time.sleep(0.3)
+    assert fake.starts == 0
+
+
+def test_prepare_creates_daemon_json_and_removes_stale_pid(fake: Fake) -> None:
+    """Before a start: the runtime directory is 0700, daemon.json is {} (0600), a stale pid file is gone."""
+    fake.host.runtime_dir.mkdir()
+    fake.host.pid_file.write_text("12345\n")
+    fake.supervisor.start()
+    eventually(lambda: fake.last() is Status.RUNNING)
+    assert not fake.host.pid_file.exists()
+    assert fake.host.daemon_json.read_text() == "{}"
+    assert fake.host.daemon_json.stat().st_mode & 0o777 == 0o600
+    assert fake.host.runtime_dir.stat().st_mode & 0o777 == 0o700
+
+
+def test_exit_is_noticed_and_decoded(tmp_path: Path) -> None:
+    """The runner reports an exit code or the signal that ended the child."""
+    seen: list[Exit] = []
+
+    def record(process: Process, exit: Exit) -> None:
+        seen.append(exit)
+
+    env = {"FAKE_LOG": str(tmp_path / "log"), "FAKE_READY": str(tmp_path / "ready"), "PATH": os.environ["PATH"]}
+    runner = Runner()
+    runner.start(Command((str(FAKE), "exit1"), env), record).wait(5)
+    serving = runner.start(Command((str(FAKE), "serve"), env), record)
+    eventually((tmp_path / "ready").exists)
+    os.kill(serving.pid, 9)
+    serving.wait(5)
+    eventually(lambda: len(seen) == 2)
+    assert [str(exit) for exit in seen] == ["exit code 1", "killed by SIGKILL"]
+    assert seen[0].failed and not seen[1].failed
+
+
+def test_missing_program_is_runtime_error(fake: Fake) -> None:
+    """When dockerd (or rootlesskit) cannot be executed at all, Status is 2 and the app lives on."""
+    fake.program = "/nonexistent/dockerd"
+    fake.supervisor.start()
+    eventually(lambda: fake.last() is Status.DOCKERD_RUNTIME_ERROR)
+    fake.program = None
+    fake.supervisor.request_restart("IPCSocket changed")
+    eventually(lambda: fake.last() is Status.RUNNING)
