@@ -98,6 +98,11 @@ def _parser() -> argparse.ArgumentParser:
         default="127.0.0.1",
         help="host address where dockerd's TCP socket is published (default: %(default)s)",
     )
+    up.add_argument(
+        "--rootful",
+        action="store_true",
+        help="started as root, keep the app and dockerd as root (the legacy releases) instead of rootless",
+    )
     up.add_argument("--manifest", type=Path, help="manifest.json (default: the checkout's)")
     up.set_defaults(command=up_command)
     return parser
@@ -194,6 +199,11 @@ def up_command(args: argparse.Namespace) -> int:
     manifest_path = (args.manifest or config.find_manifest(app_dir)).resolve()
     return up(
         UpOptions(
-            host=host, port=port, app_dir=app_dir, manifest_path=manifest_path, docker_address=args.docker_address
+            host=host,
+            port=port,
+            app_dir=app_dir,
+            manifest_path=manifest_path,
+            docker_address=args.docker_address,
+            rootful=args.rootful,
         )
     )

@@ -30,7 +30,7 @@ from acap_http.config import AppPaths
 from acap_http.errors import SetupError
 from acap_http.filestore import FileStore
 from acap_http.manifest import Access, Manifest
-from acap_http.servers import apache
+from acap_http.servers import apache, app_user
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ class UpOptions:
     app_dir: Path
     manifest_path: Path
     docker_address: str = "127.0.0.1"
+    rootful: bool = False  # as root: keep the app and dockerd as root instead of the app user
 
 
 @dataclass(frozen=True)
@@ -72,10 +73,15 @@ def up(options: UpOptions) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda received, _frame: events.put(signal.Signals(received).name))
 
-    runtime_dir = _make_runtime_dir()
+    user = None
+    if os.geteuid() == 0 and not options.rootful:
+        user = app_user.ensure()
+        app_user.hand_over(user, options.app_dir)
+        logger.info("The app and dockerd run as %s (uid %d), rootless", user.name, user.uid)
+    runtime_dir = _make_runtime_dir(user)
     try:
         site = _write_site(manifest, options, runtime_dir, users)
-        app = _start_app(options, site.socket_path, events)
+        app = _start_app(options, site.socket_path, events, user)
         front = apache.ApacheProcess(binary, site)
         try:
             front.start()
@@ -106,16 +112,20 @@ def password_for(user: str, variable: str, paths: AppPaths) -> Password:
     return Password(value, f"kept in {kept}", f"$(cat '{kept}')")
 
 
-def _make_runtime_dir() -> Path:
-    """A private directory that Apache's workers can enter, for the socket and the configuration."""
+def _make_runtime_dir(user: app_user.AppUser | None) -> Path:
+    """A private directory that Apache's workers can enter, for the socket and the configuration.
+
+    The app's user owns it, to create its socket there.
+    """
     base = "/run" if os.access("/run", os.W_OK) else None
     runtime_dir = Path(tempfile.mkdtemp(prefix="acap-http-", dir=base))
     if os.geteuid() == 0:
         try:
-            os.chown(runtime_dir, -1, grp.getgrnam(apache.RUN_AS).gr_gid)
+            os.chown(runtime_dir, user.uid if user else -1, grp.getgrnam(apache.RUN_AS).gr_gid)
         except KeyError:
             raise SetupError(f"group {apache.RUN_AS} is missing (apt-get install apache2)") from None
-        os.chmod(runtime_dir, 0o750)
+        # setgid: the app's socket is born in the web server's group, which the app is not in.
+        os.chmod(runtime_dir, 0o2750)
     (runtime_dir / "htdocs").mkdir()
     return runtime_dir
 
@@ -142,7 +152,9 @@ def _write_site(
     return site
 
 
-def _start_app(options: UpOptions, socket_path: Path, events: queue.SimpleQueue[str]) -> subprocess.Popen[bytes]:
+def _start_app(
+    options: UpOptions, socket_path: Path, events: queue.SimpleQueue[str], user: app_user.AppUser | None
+) -> subprocess.Popen[bytes]:
     """``acap-http run`` as the camera starts it, and wait for its socket."""
     command = [
         sys.executable,
@@ -160,7 +172,10 @@ def _start_app(options: UpOptions, socket_path: Path, events: queue.SimpleQueue[
     env = dict(os.environ, FCGI_SOCKET_NAME=str(socket_path))
     for _, _, variable in USERS:
         env.pop(variable, None)  # the app has no use for them
-    app = subprocess.Popen(command, env=env)
+    if user is None:
+        app = subprocess.Popen(command, env=env)
+    else:
+        app = subprocess.Popen(command, env=env, user=user.uid, group=user.gid, extra_groups=[])
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         if app.poll() is not None:
