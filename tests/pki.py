@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 from dataclasses import dataclass
+from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -32,6 +33,7 @@ def certificate(
     ca: bool = False,
     hosts: tuple[str, ...] = (),
     server: bool = False,
+    client: bool = False,
 ) -> x509.Certificate:
     now = datetime.datetime.now(datetime.UTC)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
@@ -50,8 +52,9 @@ def certificate(
         builder = builder.add_extension(
             x509.SubjectAlternativeName([_general_name(host) for host in hosts]), critical=False
         )
-    if server:
-        builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+    if server or client:
+        usage = [ExtendedKeyUsageOID.SERVER_AUTH] if server else [ExtendedKeyUsageOID.CLIENT_AUTH]
+        builder = builder.add_extension(x509.ExtendedKeyUsage(usage), critical=False)
     return builder.sign(signer, hashes.SHA256())
 
 
@@ -90,8 +93,27 @@ class ServerSet:
 
 
 def server_set(host: str = "127.0.0.1") -> ServerSet:
-    ca_key = rsa_key()
-    ca = certificate("test CA", ca_key, ca=True)
-    key = rsa_key()
-    cert = certificate("server", key, (ca, ca_key), hosts=(host,), server=True)
-    return ServerSet(cert_pem(ca), cert_pem(cert), key_pem(key, PrivateFormat.TraditionalOpenSSL))
+    return Authority().server_set(host)
+
+
+class Authority:
+    """A test CA that signs server and client certificates."""
+
+    def __init__(self, name: str = "test CA") -> None:
+        self.key = rsa_key()
+        self.cert = certificate(name, self.key, ca=True)
+
+    def server_set(self, host: str = "127.0.0.1") -> ServerSet:
+        key = rsa_key()
+        cert = certificate("server", key, (self.cert, self.key), hosts=(host,), server=True)
+        return ServerSet(cert_pem(self.cert), cert_pem(cert), key_pem(key, PrivateFormat.TraditionalOpenSSL))
+
+    def client_files(self, directory: Path) -> Path:
+        """ca.pem, cert.pem and key.pem for the docker CLI (DOCKER_CERT_PATH), in ``directory``."""
+        key = rsa_key()
+        cert = certificate("client", key, (self.cert, self.key), client=True)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "ca.pem").write_bytes(cert_pem(self.cert))
+        (directory / "cert.pem").write_bytes(cert_pem(cert))
+        (directory / "key.pem").write_bytes(key_pem(key))
+        return directory

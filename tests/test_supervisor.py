@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import time
@@ -113,6 +114,20 @@ def test_exit_0_restarts_with_growing_delays(fake: Fake) -> None:
     # Backoff(base=0.2): at once, then 0.2, 0.4, 0.8 s.
     assert gaps[1] >= 0.2 and gaps[2] >= 0.4 and gaps[3] >= 0.8
     assert gaps[3] > gaps[1]
+
+
+@pytest.mark.parametrize(
+    ("rootless", "status"), [(True, Status.DOCKERD_STOPPED), (False, Status.DOCKERD_RUNTIME_ERROR)]
+)
+def test_rootlesskit_255_means_a_signal(tmp_path: Path, rootless: bool, status: Status) -> None:
+    """Under rootlesskit, exit 255 is dockerd killed by a signal (Status 1); elsewhere it is an error (2)."""
+    fake = Fake(tmp_path)
+    fake.mode = "exit255"
+    fake.supervisor.host = dataclasses.replace(fake.host, rootless=rootless)
+    fake.supervisor.start()
+    eventually(lambda: fake.last() is not None)
+    fake.supervisor.shutdown()
+    assert fake.statuses[0] is status
 
 
 def test_death_by_signal_is_stopped_then_restarted(fake: Fake) -> None:

@@ -24,10 +24,15 @@ from acap_http.status import Status
 from acap_http.supervisor import command as command_module
 from acap_http.supervisor import probe
 from acap_http.supervisor.command import Command, Host
-from acap_http.supervisor.runner import STOP_GRACE, Exit, Process, Runner
+from acap_http.supervisor.runner import STOP_GRACE, Exit, Process, Runner, is_running
 from acap_http.supervisor.settings import Settings, check
 
 logger = logging.getLogger(__name__)
+
+
+# rootlesskit passes dockerd's exit code on, but a dockerd killed by a signal
+# has none: Go's ExitStatus() is -1 and rootlesskit exits with 255.
+ROOTLESSKIT_CHILD_SIGNALED = 255
 
 
 class Phase(enum.Enum):
@@ -172,6 +177,7 @@ class Supervisor:
             case _Restart(reason, _, _):
                 logger.debug("Restart request already covered by the running settings: %s", reason)
             case _Answering(process) if process is self._process and self.phase is Phase.STARTING:
+                process.remember_descendants()  # containerd has started by now
                 self._transition(Phase.RUNNING, f"dockerd answers (pid {process.pid})")
                 self._set_status(Status.RUNNING)
             case _Exited(process, exit) if process is self._process:
@@ -186,6 +192,8 @@ class Supervisor:
     def _exited(self, exit: Exit) -> None:
         assert self.phase in (Phase.STARTING, Phase.RUNNING), self.phase
         self._process = None
+        if self.host.rootless and exit.code == ROOTLESSKIT_CHILD_SIGNALED:
+            exit = Exit(code=None, signal=0)  # dockerd under rootlesskit died by a signal
         if exit.failed:
             logger.error(
                 "dockerd exited with %s; not restarting it until a setting changes or a TLS file is uploaded",
@@ -246,7 +254,7 @@ class Supervisor:
 
 
 def _prepare(host: Host, data_root: Path) -> None:
-    """What dockerd expects before it starts: its runtime directory, a daemon.json, no stale pid file."""
+    """What dockerd expects before it starts: its runtime directory, a daemon.json, no stale pid files."""
     host.localdata.mkdir(parents=True, exist_ok=True)
     host.runtime_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(host.runtime_dir, 0o700)
@@ -254,6 +262,10 @@ def _prepare(host: Host, data_root: Path) -> None:
         fd = os.open(host.daemon_json, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as daemon_json:
             json.dump({}, daemon_json)
-    with contextlib.suppress(FileNotFoundError):
-        host.pid_file.unlink()
+    # A pid file naming a process that is gone (or a zombie not yet reaped) would
+    # make dockerd wait for a containerd that is no more.
+    for pid_file in (host.pid_file, host.runtime_dir / "docker" / "containerd" / "containerd.pid"):
+        with contextlib.suppress(FileNotFoundError, ValueError):
+            if not is_running(int(pid_file.read_text().strip() or 0)):
+                pid_file.unlink()
     data_root.mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,7 @@ STOP_GRACE = 13.0
 @dataclass(frozen=True)
 class Exit:
     code: int | None  # set when the process exited by itself
-    signal: int | None  # set when a signal ended it
+    signal: int | None  # set when a signal ended it (0: one we cannot name)
 
     @classmethod
     def from_returncode(cls, returncode: int) -> Exit:
@@ -42,8 +43,10 @@ class Exit:
         return self.code is not None and self.code > 0
 
     def __str__(self) -> str:
-        if self.signal is not None:
+        if self.signal:
             return f"killed by {signal.Signals(self.signal).name}"
+        if self.signal is not None:
+            return "killed by a signal"
         return f"exit code {self.code}"
 
 
@@ -56,12 +59,20 @@ class Process:
         self._exited = threading.Event()
         self.exit: Exit | None = None
         self._on_exit = on_exit
+        self._tree: set[ProcessId] = set()
         threading.Thread(target=self._wait, name=f"wait-{self.pid}", daemon=True).start()
 
     def _wait(self) -> None:
         self.exit = Exit.from_returncode(self._popen.wait())
+        # Children that moved to sessions of their own outlive a killed parent
+        # (dockerd's containerd does, and holds the data-root's locks): they go too.
+        _kill_and_wait({entry for entry in self._tree if _alive(entry)})
         self._exited.set()
         self._on_exit(self, self.exit)
+
+    def remember_descendants(self) -> None:
+        """Note the processes the child has started by now, to stop them with it even if it dies first."""
+        self._tree |= descendants(self.pid)
 
     @property
     def alive(self) -> bool:
@@ -73,17 +84,16 @@ class Process:
 
     def stop(self, grace: float = STOP_GRACE) -> Exit:
         """SIGTERM to the group, SIGKILL to everything at the deadline; returns how it ended."""
-        tree = descendants(self.pid)
+        self.remember_descendants()
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pid, signal.SIGTERM)
         if not self._exited.wait(grace):
             logger.warning("pid %d still running %.1f s after SIGTERM; sending SIGKILL", self.pid, grace)
-            _kill(tree | descendants(self.pid))
+            self.remember_descendants()
+            _kill(self._tree)
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.pid, signal.SIGKILL)
             self._exited.wait()
-        # Whatever the child started and left behind goes too.
-        _kill({entry for entry in tree if _alive(entry)})
         assert self.exit is not None
         return self.exit
 
@@ -132,6 +142,11 @@ def _stat(pid: int) -> tuple[int, int] | None:
     return None if fields[0] == "Z" else (int(fields[1]), int(fields[19]))
 
 
+def is_running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (not gone, not a zombie)."""
+    return pid > 0 and _stat(pid) is not None
+
+
 def _alive(entry: ProcessId) -> bool:
     stat = _stat(entry[0])
     return stat is not None and stat[1] == entry[1]
@@ -142,3 +157,11 @@ def _kill(entries: set[ProcessId]) -> None:
         if _alive((pid, started)):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
+
+
+def _kill_and_wait(entries: set[ProcessId], timeout: float = 5.0) -> None:
+    """SIGKILL ``entries`` and wait until they are gone; they are not our children, so look."""
+    _kill(entries)
+    deadline = time.monotonic() + timeout
+    while any(_alive(entry) for entry in entries) and time.monotonic() < deadline:
+        time.sleep(0.01)

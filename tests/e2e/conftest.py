@@ -1,15 +1,20 @@
-"""One ``acap-http up`` shared by the end-to-end tests of a session."""
+"""Fixtures of the end-to-end tests: running ``acap-http up`` instances.
+
+Started as root, up runs the app rootless as an unprivileged user, which must
+reach the app directory: it lives under a directory others may enter.
+"""
 
 from __future__ import annotations
 
 import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.front import Front, processes_mentioning
+from tests.e2e.front import NO_DOCKERD, Front, processes_mentioning
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -25,13 +30,24 @@ def _real_tools() -> None:
         pytest.fail(f"end-to-end tests need {', '.join(missing)}: run them through 'make test', which installs them")
 
 
+@pytest.fixture(scope="session")
+def e2e_root() -> Iterator[Path]:
+    root = Path(tempfile.mkdtemp(prefix="acap-http-e2e-"))
+    root.chmod(0o755)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
 @pytest.fixture
-def make_front(tmp_path: Path) -> Iterator[Callable[..., Front]]:
-    """Fronts a test starts itself; whatever the test's outcome, none outlives it."""
+def make_front(e2e_root: Path) -> Iterator[Callable[..., Front]]:
+    """Fronts a test starts itself (without dockerd unless it says otherwise); none outlives the test."""
+    base = Path(tempfile.mkdtemp(dir=e2e_root))
+    base.chmod(0o755)
     made: list[Front] = []
 
     def make(**kwargs: Any) -> Front:
-        made.append(Front(app_dir=tmp_path / "app", log_path=tmp_path / "up.log", **kwargs))
+        kwargs.setdefault("settings", NO_DOCKERD)
+        made.append(Front(app_dir=base / "app", log_path=base / "up.log", **kwargs))
         return made[-1]
 
     yield make
@@ -41,9 +57,11 @@ def make_front(tmp_path: Path) -> Iterator[Callable[..., Front]]:
 
 
 @pytest.fixture(scope="session")
-def front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
-    base = tmp_path_factory.mktemp("front")
-    running = Front(app_dir=base / "app", log_path=base / "up.log")
+def front(e2e_root: Path) -> Iterator[Front]:
+    """One up for the tests of the endpoints, with both sockets off so that no dockerd runs."""
+    base = e2e_root / "front"
+    base.mkdir(mode=0o755)
+    running = Front(app_dir=base / "app", log_path=base / "up.log", settings=NO_DOCKERD)
     running.start()
     runtime_dir = running.runtime_dir()
     yield running

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import json
 import os
 import re
 import secrets
@@ -21,6 +22,8 @@ from pathlib import Path
 ADMIN = "admin"
 PREFIX = "/local/dockerdwrapper/"
 UP_COMMAND = (sys.executable, "-m", "acap_http", "up")
+# Settings for tests that are not about dockerd: with no socket, Status is 4 and no dockerd starts.
+NO_DOCKERD = {"TCPSocket": "no", "IPCSocket": "no"}
 
 
 def free_port() -> int:
@@ -47,6 +50,8 @@ class Front:
     viewer_password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     operator_password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     port: int = field(default_factory=free_port)
+    settings: dict[str, str] | None = None  # written to params.json before the first start
+    extra_args: tuple[str, ...] = ()
     process: subprocess.Popen[bytes] | None = None
     _log_offset: int = 0
 
@@ -62,6 +67,10 @@ class Front:
         return self.log_path.read_text(errors="replace")
 
     def start(self, timeout: float = 30) -> None:
+        params = self.app_dir / "params.json"
+        if self.settings is not None and not params.exists():
+            self.app_dir.mkdir(parents=True, exist_ok=True)
+            params.write_text(json.dumps(self.settings))
         env = dict(os.environ)
         env.pop("ACAP_HTTP_PASSWORD", None)
         if self.password is not None:
@@ -71,7 +80,7 @@ class Front:
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [*UP_COMMAND, "--listen", f"127.0.0.1:{self.port}", "--app-dir", str(self.app_dir)],
+                [*UP_COMMAND, "--listen", f"127.0.0.1:{self.port}", "--app-dir", str(self.app_dir), *self.extra_args],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
