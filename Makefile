@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: run test lint setup host clean
+.PHONY: run test lint bench setup host clean
 
 run: setup
 	$(BIN)/acap-http up $(ARGS)
@@ -14,9 +14,13 @@ run: setup
 test: setup lint
 	$(BIN)/pytest
 
+# Not part of test: it times real dockerd restarts and prints ratios.
+bench: setup
+	$(BIN)/python -m bench.restart $(ARGS)
+
 lint: setup
-	$(BIN)/ruff check acap_http tests
-	$(BIN)/ruff format --check acap_http tests
+	$(BIN)/ruff check acap_http tests bench
+	$(BIN)/ruff format --check acap_http tests bench
 	$(BIN)/mypy --strict
 
 setup: host $(VENV)/.installed

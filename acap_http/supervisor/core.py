@@ -93,7 +93,7 @@ class Supervisor:
         answers: Callable[[Settings, Host], bool] = probe.answers,
         build: Callable[[Settings, Host, Path], Command] = command_module.build,
         backoff: Backoff | None = None,
-        coalesce: float = 0.1,
+        coalesce: float = 0.05,
         stop_grace: float = STOP_GRACE,
     ) -> None:
         self._read_settings = read_settings
@@ -224,7 +224,7 @@ class Supervisor:
             self._set_status(blocked)
             return
         data_root = self.host.localdata / "data"
-        _prepare(self.host, data_root)
+        prepare(self.host, data_root)
         command = self._build(settings, self.host, data_root)
         logger.debug("Starting %s", " ".join(command.argv))
         process = self._runner.start(command, lambda p, e: self._events.put(_Exited(p, e)))
@@ -253,7 +253,7 @@ class Supervisor:
         self.phase = to
 
 
-def _prepare(host: Host, data_root: Path) -> None:
+def prepare(host: Host, data_root: Path) -> None:
     """What dockerd expects before it starts: its runtime directory, a daemon.json, no stale pid files."""
     host.localdata.mkdir(parents=True, exist_ok=True)
     host.runtime_dir.mkdir(mode=0o700, parents=True, exist_ok=True)

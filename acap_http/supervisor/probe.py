@@ -13,7 +13,9 @@ from pathlib import Path
 from acap_http.supervisor.command import Host
 from acap_http.supervisor.settings import Settings
 
-TIMEOUT = 1.0
+# Short: under rootlesskit a connection is accepted before dockerd listens and then
+# hangs, so a long wait would only delay the next, answered, try.
+TIMEOUT = 0.25
 
 
 class _UnixConnection(http.client.HTTPConnection):
