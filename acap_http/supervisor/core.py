@@ -14,12 +14,14 @@ import json
 import logging
 import os
 import queue
+import subprocess
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from acap_http import mounts
 from acap_http.status import Status
 from acap_http.supervisor import command as command_module
 from acap_http.supervisor import probe
@@ -112,7 +114,7 @@ class Supervisor:
         # Owned by the supervisor thread alone from here on.
         self.phase = Phase.IDLE
         self._process: Process | None = None
-        self._settings: Settings | None = None
+        self._data_root: Path | None = None
         self._applied = 0
         self._due: float | None = None
         self._crashes = 0
@@ -192,6 +194,7 @@ class Supervisor:
     def _exited(self, exit: Exit) -> None:
         assert self.phase in (Phase.STARTING, Phase.RUNNING), self.phase
         self._process = None
+        self._release_mounts()
         if self.host.rootless and exit.code == ROOTLESSKIT_CHILD_SIGNALED:
             exit = Exit(code=None, signal=0)  # dockerd under rootlesskit died by a signal
         if exit.failed:
@@ -228,7 +231,7 @@ class Supervisor:
         command = self._build(settings, self.host, data_root)
         logger.debug("Starting %s", " ".join(command.argv))
         process = self._runner.start(command, lambda p, e: self._events.put(_Exited(p, e)))
-        self._process, self._settings, self._started_at = process, settings, time.monotonic()
+        self._process, self._data_root, self._started_at = process, data_root, time.monotonic()
         self._transition(Phase.STARTING, f"dockerd started (pid {process.pid})")
         threading.Thread(target=self._watch_answer, args=(process, settings), daemon=True).start()
 
@@ -247,10 +250,25 @@ class Supervisor:
         logger.info("Stopping dockerd (pid %d): %s", process.pid, why)
         exit = process.stop(self._stop_grace)
         logger.info("dockerd stopped (%s)", exit)
+        self._release_mounts()
+
+    def _release_mounts(self) -> None:
+        """A root dockerd that did not stop cleanly leaves its data-root and overlay mounts behind."""
+        if self.host.rootless or self._data_root is None:
+            return  # rootless mounts live in rootlesskit's mount namespace and went with it
+        for mount_point in left_mounts(self._data_root):
+            logger.warning("dockerd left %s mounted; unmounting it", mount_point)
+            subprocess.run(["umount", "--lazy", str(mount_point)], check=False)
 
     def _transition(self, to: Phase, why: str) -> None:
         logger.debug("Supervisor %s -> %s: %s", self.phase.value, to.value, why)
         self.phase = to
+
+
+def left_mounts(data_root: Path) -> list[Path]:
+    """Mount points at or under ``data_root``, deepest first."""
+    found = {m.mount_point for m in mounts.read() if m.mount_point == data_root or data_root in m.mount_point.parents}
+    return sorted(found, key=lambda path: len(path.parts), reverse=True)
 
 
 def prepare(host: Host, data_root: Path) -> None:
