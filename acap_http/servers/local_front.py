@@ -229,6 +229,9 @@ def _print_banner(manifest: Manifest, options: UpOptions, paths: AppPaths, passw
         "  settings:",
         f'    curl {auth} "{param_cgi}=list&group=root.{manifest.app_name}"',
         f'    curl {auth} "{param_cgi}=update&root.{manifest.app_name}.UseTLS=yes"',
+        "  docker, once the three files are uploaded (Status 0 RUNNING):",
+        "    docker --tlsverify --tlscacert ca.pem --tlscert cert.pem --tlskey key.pem "
+        f"-H tcp://{options.docker_address}:2376 version",
         "Press Ctrl-C to stop.",
         "",
     ]
