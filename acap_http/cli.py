@@ -30,6 +30,7 @@ from acap_http.status import Status
 from acap_http.supervisor.command import Host, runtime_dir_of
 from acap_http.supervisor.core import Supervisor
 from acap_http.supervisor.runner import STOP_GRACE
+from acap_http.supervisor.sdcard import CAMERA_AREA, CAMERA_MOUNT, CardPlace, CardWatcher
 from acap_http.supervisor.settings import STATUS, Settings
 
 logger = logging.getLogger(__name__)
@@ -78,6 +79,18 @@ def _parser() -> argparse.ArgumentParser:
         default=STOP_GRACE,
         help="seconds dockerd gets to stop after SIGTERM before SIGKILL (default: %(default)s)",
     )
+    run.add_argument(
+        "--sd-card-mount",
+        type=Path,
+        default=CAMERA_MOUNT,
+        help="where the SD card is mounted (default: %(default)s, as on the camera)",
+    )
+    run.add_argument(
+        "--sd-card-area",
+        type=Path,
+        default=CAMERA_AREA,
+        help="the application's directory on the card; dockerd's data go to AREA/data (default: %(default)s)",
+    )
     run.set_defaults(command=run_command)
 
     up = commands.add_parser("up", help="run the application behind a local Apache front with digest authentication")
@@ -97,6 +110,12 @@ def _parser() -> argparse.ArgumentParser:
         "--docker-address",
         default="127.0.0.1",
         help="host address where dockerd's TCP socket is published (default: %(default)s)",
+    )
+    up.add_argument(
+        "--sd-card",
+        type=Path,
+        metavar="MOUNTPOINT",
+        help="mount point of a removable disk to use as the SD card (SDCardSupport=yes puts dockerd's data there)",
     )
     up.add_argument(
         "--rootful",
@@ -143,11 +162,13 @@ def run_command(args: argparse.Namespace) -> int:
     def set_status(status: Status) -> None:
         params.update({STATUS: status.value}, by_program=True)
 
+    card = CardWatcher(CardPlace(args.sd_card_mount, args.sd_card_area))
     supervisor = Supervisor(
         read_settings=lambda: Settings.read(params.get, params.is_on),
         host=host,
         set_status=set_status,
         stop_grace=args.stop_grace,
+        card=card,
     )
     params.subscribe(lambda changed: _restart_on_settings(params, changed, supervisor.request_restart))
     app = AcapApp(
@@ -166,10 +187,12 @@ def run_command(args: argparse.Namespace) -> int:
     logger.info(
         "%s %s started; files in %s; dockerd runs %s", manifest.app_name, manifest.version, paths.localdata, mode
     )
+    card.start(supervisor.card_changed)
     supervisor.start()
     reason = events.get()
     logger.info("Stopping (%s)", reason)
     supervisor.shutdown()
+    card.stop()
     server.stop()
     set_status(Status.NOT_STARTED)
     return 0
@@ -205,5 +228,6 @@ def up_command(args: argparse.Namespace) -> int:
             manifest_path=manifest_path,
             docker_address=args.docker_address,
             rootful=args.rootful,
+            sd_card=args.sd_card.resolve() if args.sd_card else None,
         )
     )

@@ -36,7 +36,7 @@ from pathlib import Path
 
 from acap_http.servers import app_user
 from acap_http.supervisor.command import Command, Host, build, runtime_dir_of
-from acap_http.supervisor.core import prepare
+from acap_http.supervisor.housekeeping import prepare
 from acap_http.supervisor.runner import Runner
 from acap_http.supervisor.settings import Settings
 from tests import pki

@@ -70,6 +70,16 @@ def hand_over(user: AppUser, app_dir: Path) -> None:
         )
 
 
+def give_area(user: AppUser, area: Path) -> None:
+    """Create the app's area on a mounted card for ``user``, as the camera's storage service does.
+
+    Only the area itself: what is inside (dockerd's data) is the app's to create or to refuse.
+    """
+    if area.parent.is_dir() and not area.exists():
+        area.mkdir(mode=0o755)
+        os.chown(area, user.uid, user.gid)
+
+
 def _ensure_subids(path: Path, user: AppUser) -> None:
     lines = path.read_text().splitlines() if path.exists() else []
     ends = [SUBID_FIRST]

@@ -51,6 +51,11 @@ class UpOptions:
     manifest_path: Path
     docker_address: str = "127.0.0.1"
     rootful: bool = False  # as root: keep the app and dockerd as root instead of the app user
+    sd_card: Path | None = None  # mount point of the disk that plays the SD card
+
+    @property
+    def sd_card_area(self) -> Path | None:
+        return self.sd_card / "dockerdwrapper" if self.sd_card else None
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,8 @@ def up(options: UpOptions) -> int:
     if os.geteuid() == 0 and not options.rootful:
         user = app_user.ensure()
         app_user.hand_over(user, options.app_dir)
+        if options.sd_card_area:
+            app_user.give_area(user, options.sd_card_area)
         logger.info("The app and dockerd run as %s (uid %d), rootless", user.name, user.uid)
     runtime_dir = _make_runtime_dir(user)
     try:
@@ -169,6 +176,8 @@ def _start_app(
         "--docker-address",
         options.docker_address,
     ]
+    if options.sd_card and options.sd_card_area:
+        command += ["--sd-card-mount", str(options.sd_card), "--sd-card-area", str(options.sd_card_area)]
     env = dict(os.environ, FCGI_SOCKET_NAME=str(socket_path))
     for _, _, variable in USERS:
         env.pop(variable, None)  # the app has no use for them

@@ -8,11 +8,8 @@ current start are dropped: a burst of them makes one restart.
 
 from __future__ import annotations
 
-import contextlib
 import enum
-import json
 import logging
-import os
 import queue
 import subprocess
 import threading
@@ -24,9 +21,10 @@ from pathlib import Path
 from acap_http import mounts
 from acap_http.status import Status
 from acap_http.supervisor import command as command_module
-from acap_http.supervisor import probe
+from acap_http.supervisor import housekeeping, probe, sdcard
 from acap_http.supervisor.command import Command, Host
-from acap_http.supervisor.runner import STOP_GRACE, Exit, Process, Runner, is_running
+from acap_http.supervisor.runner import STOP_GRACE, Exit, Process, Runner
+from acap_http.supervisor.sdcard import WAIT_FOR_CARD, CardWatcher
 from acap_http.supervisor.settings import Settings, check
 
 logger = logging.getLogger(__name__)
@@ -77,11 +75,16 @@ class _Answering:
 
 
 @dataclass(frozen=True)
+class _CardChanged:
+    present: bool
+
+
+@dataclass(frozen=True)
 class _Shutdown:
     pass
 
 
-_Event = _Restart | _Exited | _Answering | _Shutdown
+_Event = _Restart | _Exited | _Answering | _CardChanged | _Shutdown
 
 
 class Supervisor:
@@ -97,6 +100,7 @@ class Supervisor:
         backoff: Backoff | None = None,
         coalesce: float = 0.05,
         stop_grace: float = STOP_GRACE,
+        card: CardWatcher | None = None,
     ) -> None:
         self._read_settings = read_settings
         self.host = host
@@ -107,6 +111,7 @@ class Supervisor:
         self._backoff = backoff or Backoff()
         self._coalesce = coalesce
         self._stop_grace = stop_grace
+        self._card = card
         self._events: queue.SimpleQueue[_Event] = queue.SimpleQueue()
         self._seq_lock = threading.Lock()
         self._seq = 0
@@ -115,6 +120,7 @@ class Supervisor:
         self.phase = Phase.IDLE
         self._process: Process | None = None
         self._data_root: Path | None = None
+        self._uses_card = False
         self._applied = 0
         self._due: float | None = None
         self._crashes = 0
@@ -135,6 +141,10 @@ class Supervisor:
             self._seq += 1
             seq = self._seq
         self._events.put(_Restart(reason, seq, at_once))
+
+    def card_changed(self, present: bool) -> None:
+        """The SD card came or went (called by the card watcher)."""
+        self._events.put(_CardChanged(present))
 
     def shutdown(self) -> None:
         """Stop dockerd and the supervisor; returns when both are gone."""
@@ -184,6 +194,14 @@ class Supervisor:
                 self._set_status(Status.RUNNING)
             case _Exited(process, exit) if process is self._process:
                 self._exited(exit)
+            case _CardChanged(present) if self._uses_card:
+                # Gone: dockerd stops before its storage is missed; back: it starts again.
+                logger.info(
+                    "SD card %s; %s dockerd", "back" if present else "gone", "starting" if present else "stopping"
+                )
+                self._due = time.monotonic()
+                if self.phase is Phase.IDLE:
+                    self._transition(Phase.WAITING, "SD card changed")
             case _Shutdown():
                 self._due = None
                 self._stop_dockerd("application stopping")
@@ -221,19 +239,28 @@ class Supervisor:
         with self._seq_lock:
             self._applied = self._seq
         settings = self._read_settings()
-        blocked = check(settings, self.host.localdata)
+        self._uses_card = settings.sd_card
+        blocked = check(settings, self.host.localdata) or (self._check_card() if settings.sd_card else None)
         if blocked is not None:
             self._transition(Phase.IDLE, f"not starting dockerd: {blocked}")
             self._set_status(blocked)
             return
-        data_root = self.host.localdata / "data"
-        prepare(self.host, data_root)
+        data_root = self._card.place.data_root if settings.sd_card and self._card else self.host.localdata / "data"
+        housekeeping.prepare(self.host, data_root)
         command = self._build(settings, self.host, data_root)
         logger.debug("Starting %s", " ".join(command.argv))
         process = self._runner.start(command, lambda p, e: self._events.put(_Exited(p, e)))
         self._process, self._data_root, self._started_at = process, data_root, time.monotonic()
         self._transition(Phase.STARTING, f"dockerd started (pid {process.pid})")
         threading.Thread(target=self._watch_answer, args=(process, settings), daemon=True).start()
+
+    def _check_card(self) -> Status | None:
+        if self._card is None:
+            logger.warning("SDCardSupport is on, but this host has no SD card configured")
+            return Status.NO_SD_CARD
+        if not self._card.wait_present(WAIT_FOR_CARD):
+            return sdcard.check(self._card.place, [])  # says why, and that it is not there
+        return sdcard.check(self._card.place, mounts.read())
 
     def _watch_answer(self, process: Process, settings: Settings) -> None:
         """Post once dockerd answers; dockerd has no readiness signal, so ask every 20 ms."""
@@ -256,34 +283,10 @@ class Supervisor:
         """A root dockerd that did not stop cleanly leaves its data-root and overlay mounts behind."""
         if self.host.rootless or self._data_root is None:
             return  # rootless mounts live in rootlesskit's mount namespace and went with it
-        for mount_point in left_mounts(self._data_root):
+        for mount_point in housekeeping.left_mounts(self._data_root):
             logger.warning("dockerd left %s mounted; unmounting it", mount_point)
             subprocess.run(["umount", "--lazy", str(mount_point)], check=False)
 
     def _transition(self, to: Phase, why: str) -> None:
         logger.debug("Supervisor %s -> %s: %s", self.phase.value, to.value, why)
         self.phase = to
-
-
-def left_mounts(data_root: Path) -> list[Path]:
-    """Mount points at or under ``data_root``, deepest first."""
-    found = {m.mount_point for m in mounts.read() if m.mount_point == data_root or data_root in m.mount_point.parents}
-    return sorted(found, key=lambda path: len(path.parts), reverse=True)
-
-
-def prepare(host: Host, data_root: Path) -> None:
-    """What dockerd expects before it starts: its runtime directory, a daemon.json, no stale pid files."""
-    host.localdata.mkdir(parents=True, exist_ok=True)
-    host.runtime_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(host.runtime_dir, 0o700)
-    if not host.daemon_json.exists():
-        fd = os.open(host.daemon_json, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as daemon_json:
-            json.dump({}, daemon_json)
-    # A pid file naming a process that is gone (or a zombie not yet reaped) would
-    # make dockerd wait for a containerd that is no more.
-    for pid_file in (host.pid_file, host.runtime_dir / "docker" / "containerd" / "containerd.pid"):
-        with contextlib.suppress(FileNotFoundError, ValueError):
-            if not is_running(int(pid_file.read_text().strip() or 0)):
-                pid_file.unlink()
-    data_root.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,36 @@
+"""What dockerd needs on the host before a start, and what it may leave behind after."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from pathlib import Path
+
+from acap_http import mounts
+from acap_http.supervisor.command import Host
+from acap_http.supervisor.runner import is_running
+
+
+def left_mounts(data_root: Path) -> list[Path]:
+    """Mount points at or under ``data_root``, deepest first."""
+    found = {m.mount_point for m in mounts.read() if m.mount_point == data_root or data_root in m.mount_point.parents}
+    return sorted(found, key=lambda path: len(path.parts), reverse=True)
+
+
+def prepare(host: Host, data_root: Path) -> None:
+    """What dockerd expects before it starts: its runtime directory, a daemon.json, no stale pid files."""
+    host.localdata.mkdir(parents=True, exist_ok=True)
+    host.runtime_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(host.runtime_dir, 0o700)
+    if not host.daemon_json.exists():
+        fd = os.open(host.daemon_json, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as daemon_json:
+            json.dump({}, daemon_json)
+    # A pid file naming a process that is gone (or a zombie not yet reaped) would
+    # make dockerd wait for a containerd that is no more.
+    for pid_file in (host.pid_file, host.runtime_dir / "docker" / "containerd" / "containerd.pid"):
+        with contextlib.suppress(FileNotFoundError, ValueError):
+            if not is_running(int(pid_file.read_text().strip() or 0)):
+                pid_file.unlink()
+    data_root.mkdir(parents=True, exist_ok=True)
