@@ -28,6 +28,10 @@ CAMERA_MOUNT = Path("/var/spool/storage/SD_DISK")
 CAMERA_AREA = Path("/var/spool/storage/areas/SD_DISK/dockerdwrapper")
 # dockerd needs Unix ownership and modes, which these filesystems do not keep.
 UNSUITABLE_FILESYSTEMS = frozenset({"vfat", "msdos", "exfat"})
+# Without the kernel's drivers the same cards are mounted through FUSE, which
+# the mount table names by its driver: fusefat is vfat; a bare fuseblk is
+# exfat-fuse (or ntfs-3g, no better for dockerd).
+FUSE_NAMES = {"fusefat": "vfat", "fuseblk": "exfat or another FUSE filesystem"}
 WAIT_FOR_CARD = 5.0  # seconds, as the original waits for a card being mounted
 
 
@@ -52,18 +56,28 @@ def holder(path: Path, table: Sequence[Mount]) -> Mount | None:
     return max(reversed(above), key=lambda mount: len(mount.mount_point.parts), default=None)
 
 
+def filesystem(mount: Mount) -> str:
+    """The filesystem a mount holds, seeing through FUSE's names (``fuse.exfat`` is exfat)."""
+    kind = mount.fs_type
+    for prefix in ("fuseblk.", "fuse."):
+        if kind.startswith(prefix):
+            kind = kind.removeprefix(prefix)
+    return FUSE_NAMES.get(kind, kind)
+
+
 def check(place: CardPlace, table: Sequence[Mount]) -> Status | None:
     """The Status that keeps dockerd off the card, or None when its data can go there."""
     if not present(place, table):
         logger.warning("No SD card mounted at %s", place.mount_point)
         return Status.NO_SD_CARD
     mount = holder(place.area, table)
-    if mount is not None and mount.fs_type in UNSUITABLE_FILESYSTEMS:
+    kind = filesystem(mount) if mount else ""
+    if kind in UNSUITABLE_FILESYSTEMS or kind in FUSE_NAMES.values():
         logger.warning(
-            "The SD card at %s has a %s filesystem, which keeps no Unix permissions; dockerd needs one that does "
+            "The SD card at %s is formatted %s, which keeps no Unix permissions; dockerd needs a filesystem that does "
             "(ext4, ext3, xfs): reformat the card",
             place.mount_point,
-            mount.fs_type,
+            kind,
         )
         return Status.SD_CARD_WRONG_FS
     return _check_writable(place.data_root)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 ADMIN = "admin"
 PREFIX = "/local/dockerdwrapper/"
+GROUP = "root.dockerdwrapper"
 UP_COMMAND = (sys.executable, "-m", "acap_http", "up")
 # Settings for tests that are not about dockerd: with no socket, Status is 4 and no dockerd starts.
 NO_DOCKERD = {"TCPSocket": "no", "IPCSocket": "no"}
@@ -64,7 +65,7 @@ class Front:
         return self.app_dir / "localdata"
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def start(self, timeout: float = 30) -> None:
         params = self.app_dir / "params.json"
@@ -118,6 +119,38 @@ class Front:
             text = body.read_bytes().decode(errors="replace") if body.exists() else ""
             return Answer(int(done.stdout), text, last_head)
 
+    def status(self) -> str:
+        answer = self.curl(path=f"/axis-cgi/param.cgi?action=list&group={GROUP}.Status")
+        return answer.body.strip().partition("=")[2]
+
+    def app_log(self) -> str:
+        """The log without Apache's access lines, for failure messages."""
+        lines = [line for line in self.log().splitlines() if not line.startswith("127.0.0.1 ")]
+        return "\n".join(lines[-60:])
+
+    def mark(self) -> int:
+        """A point in the log: wait_status(since=mark) waits for a Status set after it."""
+        return len(self.log())
+
+    def wait_status(self, expected: str, since: int | None = None, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+
+        def reached() -> bool:
+            fresh = since is None or f"Parameters changed: Status={expected}" in self.log()[since:]
+            return fresh and self.status() == expected
+
+        while not reached():
+            current = self.status()
+            assert time.monotonic() < deadline, f"Status is {current!r}, not {expected!r}:\n{self.app_log()}"
+            time.sleep(0.1)
+
+    def update(self, **settings: str) -> int:
+        """Change settings through param.cgi; returns the log mark from before the change."""
+        mark = self.mark()
+        pairs = "&".join(f"{GROUP}.{name}={value}" for name, value in settings.items())
+        assert self.curl(path=f"/axis-cgi/param.cgi?action=update&{pairs}").body == "OK\r\n"
+        return mark
+
     def _password(self, user: str) -> str:
         return {"viewer": self.viewer_password, "operator": self.operator_password}.get(user, self.password or "")
 
@@ -165,6 +198,19 @@ def _digest(challenge: dict[str, str], method: str, path: str, user: str, passwo
     return (
         f'Digest username="{user}", realm="{challenge["realm"]}", nonce="{challenge["nonce"]}", uri="{path}", '
         f'algorithm=MD5, response="{response}", qop=auth, nc={nc}, cnonce="{cnonce}"'
+    )
+
+
+def docker(
+    *args: str, host: str, config: Path, certs: Path | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """The real docker CLI, its configuration kept in ``config``."""
+    tls: list[str] = []
+    if certs is not None:
+        tls = ["--tlsverify", f"--tlscacert={certs}/ca.pem", f"--tlscert={certs}/cert.pem", f"--tlskey={certs}/key.pem"]
+    env = dict(os.environ, DOCKER_CONFIG=str(config))
+    return subprocess.run(
+        ["docker", *tls, "-H", host, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
 
 

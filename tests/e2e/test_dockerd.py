@@ -20,9 +20,8 @@ from pathlib import Path
 import pytest
 
 from tests import pki
-from tests.e2e.front import Front, processes_mentioning
+from tests.e2e.front import Front, docker, processes_mentioning
 
-GROUP = "root.dockerdwrapper"
 APP_USER = "acap-dockerdwrapper"
 
 
@@ -44,51 +43,8 @@ class Daemon:
         uid = pwd.getpwnam(APP_USER).pw_uid if self.mode == "rootless" else 0
         return Path(f"/var/run/user/{uid}")
 
-    def status(self) -> str:
-        answer = self.front.curl(path=f"/axis-cgi/param.cgi?action=list&group={GROUP}.Status")
-        return answer.body.strip().partition("=")[2]
-
-    def app_log(self) -> str:
-        """The log without Apache's access lines, for failure messages."""
-        lines = [line for line in self.front.log().splitlines() if not line.startswith("127.0.0.1 ")]
-        return "\n".join(lines[-60:])
-
-    def mark(self) -> int:
-        """A point in the log: wait_status(since=mark) waits for a Status set after it."""
-        return len(self.front.log())
-
-    def wait_status(self, expected: str, since: int | None = None, timeout: float = 90) -> None:
-        deadline = time.monotonic() + timeout
-
-        def reached() -> bool:
-            fresh = since is None or f"Parameters changed: Status={expected}" in self.front.log()[since:]
-            return fresh and self.status() == expected
-
-        while not reached():
-            current = self.status()
-            assert time.monotonic() < deadline, f"Status is {current!r}, not {expected!r}:\n{self.app_log()}"
-            time.sleep(0.1)
-
-    def update(self, **settings: str) -> int:
-        """Change settings; returns the log mark from before the change."""
-        mark = self.mark()
-        pairs = "&".join(f"{GROUP}.{name}={value}" for name, value in settings.items())
-        assert self.front.curl(path=f"/axis-cgi/param.cgi?action=update&{pairs}").body == "OK\r\n"
-        return mark
-
     def docker(self, *args: str, host: str, certs: Path | None = None) -> subprocess.CompletedProcess[str]:
-        env = dict(os.environ, DOCKER_CONFIG=str(self.root / "docker-config"))
-        tls: list[str] = []
-        if certs is not None:
-            tls = [
-                "--tlsverify",
-                f"--tlscacert={certs}/ca.pem",
-                f"--tlscert={certs}/cert.pem",
-                f"--tlskey={certs}/key.pem",
-            ]
-        return subprocess.run(
-            ["docker", *tls, "-H", host, *args], env=env, capture_output=True, text=True, timeout=120, check=False
-        )
+        return docker(*args, host=host, config=self.root / "docker-config", certs=certs)
 
     def dockerd_pids(self) -> list[int]:
         return [int(line.split(":")[0]) for line in processes_mentioning(f"--data-root {self.front.app_dir}")]
@@ -108,16 +64,16 @@ def daemon(request: pytest.FixtureRequest, e2e_root: Path) -> Iterator[Daemon]:
 
 def test_without_tls_files_status_is_3(daemon: Daemon) -> None:
     """With the defaults (TLS on TCP) and no files, Status is 3 and no dockerd runs."""
-    daemon.wait_status("3 TLS CERT MISSING")
+    daemon.front.wait_status("3 TLS CERT MISSING")
     assert daemon.dockerd_pids() == []
 
 
 def test_upload_starts_tls_dockerd(daemon: Daemon) -> None:
     """After the three uploads, Status is 0 and docker --tlsverify works on 2376; a client of another CA is refused."""
-    mark = daemon.mark()
+    mark = daemon.front.mark()
     for name in ("ca.pem", "server-cert.pem", "server-key.pem"):
         assert daemon.front.upload(name, daemon.server_files / name).status == 204
-    daemon.wait_status("0 RUNNING", since=mark)
+    daemon.front.wait_status("0 RUNNING", since=mark)
     version = daemon.docker(
         "version", "--format", "{{.Server.Version}}", host="tcp://127.0.0.1:2376", certs=daemon.client
     )
@@ -147,7 +103,7 @@ def test_a_container_runs_over_tls(daemon: Daemon) -> None:
 
 def test_plain_tcp_when_tls_is_off(daemon: Daemon) -> None:
     """UseTLS=no: plain docker answers on 2375 and 2376 is closed."""
-    daemon.wait_status("0 RUNNING", since=daemon.update(UseTLS="no"))
+    daemon.front.wait_status("0 RUNNING", since=daemon.front.update(UseTLS="no"))
     version = daemon.docker("version", "--format", "{{.Server.Version}}", host="tcp://127.0.0.1:2375")
     assert version.returncode == 0, version.stderr
     with pytest.raises(OSError), socket.create_connection(("127.0.0.1", 2376), timeout=2) as tls_port:
@@ -156,13 +112,13 @@ def test_plain_tcp_when_tls_is_off(daemon: Daemon) -> None:
 
 def test_no_socket_is_status_4(daemon: Daemon) -> None:
     """TCPSocket=no and IPCSocket=no: Status 4 and dockerd stopped."""
-    daemon.wait_status("4 NO SOCKET", since=daemon.update(TCPSocket="no", IPCSocket="no"))
+    daemon.front.wait_status("4 NO SOCKET", since=daemon.front.update(TCPSocket="no", IPCSocket="no"))
     assert daemon.dockerd_pids() == []
 
 
 def test_ipc_socket(daemon: Daemon) -> None:
     """IPCSocket=yes: docker works over the unix socket in the runtime directory."""
-    daemon.wait_status("0 RUNNING", since=daemon.update(IPCSocket="yes"))
+    daemon.front.wait_status("0 RUNNING", since=daemon.front.update(IPCSocket="yes"))
     version = daemon.docker(
         "version", "--format", "{{.Server.Version}}", host=f"unix://{daemon.runtime_dir}/docker.sock"
     )
@@ -172,9 +128,9 @@ def test_ipc_socket(daemon: Daemon) -> None:
 def test_kill_9_is_stopped_then_running(daemon: Daemon) -> None:
     """kill -9 of dockerd: Status 1, then 0 again with a new dockerd."""
     (old,) = daemon.dockerd_pids()[-1:]
-    mark = daemon.mark()
+    mark = daemon.front.mark()
     os.kill(old, signal.SIGKILL)
-    daemon.wait_status("0 RUNNING", since=mark)
+    daemon.front.wait_status("0 RUNNING", since=mark)
     assert "Status=1 DOCKERD STOPPED" in daemon.front.log()[mark:]
     assert old not in daemon.dockerd_pids()
 
@@ -183,12 +139,12 @@ def test_rejected_daemon_json_latches_status_2(daemon: Daemon) -> None:
     """A daemon.json dockerd rejects: Status 2, and it stays 2 until a parameter changes."""
     daemon_json = daemon.front.localdata / "daemon.json"
     daemon_json.write_text('{"no-such-option": true}\n')
-    daemon.wait_status("2 DOCKERD RUNTIME ERROR", since=daemon.update(DockerdLogLevel="info"))
+    daemon.front.wait_status("2 DOCKERD RUNTIME ERROR", since=daemon.front.update(DockerdLogLevel="info"))
     time.sleep(3)
-    assert daemon.status() == "2 DOCKERD RUNTIME ERROR"
+    assert daemon.front.status() == "2 DOCKERD RUNTIME ERROR"
     assert daemon.dockerd_pids() == []
     daemon_json.write_text("{}\n")
-    daemon.wait_status("0 RUNNING", since=daemon.update(DockerdLogLevel="warn"))
+    daemon.front.wait_status("0 RUNNING", since=daemon.front.update(DockerdLogLevel="warn"))
 
 
 def test_sigterm_stops_everything(daemon: Daemon) -> None:
