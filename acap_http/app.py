@@ -18,6 +18,7 @@ from acap_http.errors import ManifestError
 from acap_http.handlers.param_cgi import PARAM_CGI_PATH, ParamCgi
 from acap_http.handlers.responses import HttpError, text_response
 from acap_http.handlers.tls_files import TlsFileHandler
+from acap_http.handlers.tls_set import TlsSetHandler
 from acap_http.manifest import Manifest
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ logger = logging.getLogger(__name__)
 UNSUPPORTED_METHOD = "Unsupported request method"
 
 View = Callable[[Request], Response]
+TLS_SET = "tls"  # the httpConfig name of the endpoint for the three files as one set
 
 
 class AcapApp:
@@ -36,17 +38,25 @@ class AcapApp:
 
     def __init__(self, manifest: Manifest, tls_files: TlsFileHandler, param_cgi: ParamCgi) -> None:
         self.manifest = manifest
+        # The views of each httpConfig entry the manifest may declare, by method.
+        views: dict[str, dict[str, View]] = {
+            name: {
+                "POST": partial(tls_files.post, tls_file=tls_file),
+                "DELETE": partial(tls_files.delete, tls_file=tls_file),
+            }
+            for name, tls_file in tls.TLS_FILES.items()
+        }
+        tls_set = TlsSetHandler(tls_files)
+        views[TLS_SET] = {"POST": tls_set.post, "GET": tls_set.get}
         # The camera's own param.cgi, which the host has to provide itself.
         rules = [Rule(PARAM_CGI_PATH, endpoint=param_cgi, methods=["GET", "POST"])]
         for endpoint in manifest.endpoints:
-            if endpoint.name not in tls.TLS_FILES:
+            if endpoint.name not in views:
                 raise ManifestError(f"httpConfig entry {endpoint.name!r} has no handler in acap-http")
-            tls_file = tls.TLS_FILES[endpoint.name]
             path = manifest.endpoint_path(endpoint)
             # A rule's endpoint is the view itself: one rule per method, so
             # werkzeug answers other methods with 405 and an Allow header.
-            rules.append(Rule(path, endpoint=partial(tls_files.post, tls_file=tls_file), methods=["POST"]))
-            rules.append(Rule(path, endpoint=partial(tls_files.delete, tls_file=tls_file), methods=["DELETE"]))
+            rules += [Rule(path, endpoint=view, methods=[method]) for method, view in views[endpoint.name].items()]
         self._known = ", ".join(endpoint.name for endpoint in manifest.endpoints)
         self._map = Map(rules, strict_slashes=False, merge_slashes=False)
 

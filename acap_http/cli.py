@@ -173,7 +173,11 @@ def run_command(args: argparse.Namespace) -> int:
     params.subscribe(lambda changed: _restart_on_settings(params, changed, supervisor.request_restart))
     app = AcapApp(
         manifest,
-        TlsFileHandler(FileStore(paths.localdata), supervisor.request_restart),
+        TlsFileHandler(
+            FileStore(paths.localdata),
+            supervisor.request_restart,
+            tls_in_use=lambda: Settings.read(params.get, params.is_on).tls_on_tcp,
+        ),
         ParamCgi(params, manifest.app_name),
     )
 

@@ -34,6 +34,51 @@ class FileStore:
         """Replace ``name`` with ``data`` at ``mode`` (whatever the umask), atomically."""
         target = self.path(name)
         self.directory.mkdir(mode=0o755, parents=True, exist_ok=True)
+        temp_name = self._stage(name, data, mode)
+        try:
+            os.replace(temp_name, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp_name)
+            raise
+        self._sync_directory()
+
+    def write_many(self, files: dict[str, tuple[bytes, int]]) -> None:
+        """Replace several files as one: every new file is written and flushed before any is
+        renamed into place, and if a rename fails the files already replaced are put back."""
+        self.directory.mkdir(mode=0o755, parents=True, exist_ok=True)
+        temps: list[str] = []
+        try:
+            staged = {name: self._stage(name, data, mode) for name, (data, mode) in files.items()}
+            temps += staged.values()
+            backups = {
+                name: self._stage(name, self.read(name), os.stat(self.path(name)).st_mode & 0o7777)
+                for name in files
+                if self.exists(name)
+            }
+            temps += backups.values()
+        except BaseException:
+            _unlink_all(temps)
+            raise
+        replaced: list[str] = []
+        try:
+            for name, temp in staged.items():
+                os.replace(temp, self.path(name))
+                replaced.append(name)
+        except BaseException:
+            for name in replaced:
+                if name in backups:
+                    os.replace(backups[name], self.path(name))
+                else:
+                    os.unlink(self.path(name))
+            raise
+        finally:
+            _unlink_all(temps)
+            self._sync_directory()
+
+    def _stage(self, name: str, data: bytes, mode: int) -> str:
+        """A flushed temporary file holding ``data`` at ``mode``, beside ``name``."""
+        self.path(name)
         fd, temp_name = tempfile.mkstemp(dir=self.directory, prefix=f".{name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as temp:
@@ -41,12 +86,10 @@ class FileStore:
                 temp.write(data)
                 temp.flush()
                 os.fsync(temp.fileno())
-            os.replace(temp_name, target)
         except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp_name)
+            os.unlink(temp_name)
             raise
-        self._sync_directory()
+        return temp_name
 
     def remove(self, name: str) -> None:
         """Remove ``name``; FileNotFoundError if it is not there."""
@@ -60,3 +103,9 @@ class FileStore:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def _unlink_all(paths: list[str]) -> None:
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)

@@ -15,6 +15,8 @@ class Status(enum.Enum):
     NO_SD_CARD = "5 NO SD CARD"
     SD_CARD_WRONG_FS = "6 SD CARD WRONG FS"
     SD_CARD_WRONG_PERMISSION = "7 SD CARD WRONG PERMISSION"
+    # Ours, not the original's: the TLS files are there but dockerd would refuse them.
+    TLS_CERT_INVALID = "8 TLS CERT INVALID"
 
     def __str__(self) -> str:
         return self.value

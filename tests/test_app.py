@@ -32,7 +32,11 @@ class Harness:
         loaded = manifest.load(config.CHECKOUT_DIR / "manifest" / "manifest.json")
         params = ParamStore.from_manifest(loaded, root)
         self.client = Client(
-            AcapApp(loaded, TlsFileHandler(self.store, self.restarts.append), ParamCgi(params, loaded.app_name))
+            AcapApp(
+                loaded,
+                TlsFileHandler(self.store, self.restarts.append, tls_in_use=lambda: True),
+                ParamCgi(params, loaded.app_name),
+            )
         )
 
     def upload(self, name: str, data: bytes, field: str = "file") -> TestResponse:

@@ -17,13 +17,14 @@ MANIFEST = config.CHECKOUT_DIR / "manifest" / "manifest.json"
 
 
 def test_shipped_manifest_declares_endpoints_and_parameters() -> None:
-    """The shipped manifest names the app, its three admin TLS endpoints and its seven parameters."""
+    """The shipped manifest names the app, its admin TLS endpoints (three files and the set) and its parameters."""
     loaded = manifest.load(MANIFEST)
     assert loaded.app_name == "dockerdwrapper"
     assert [(e.name, e.type, e.access) for e in loaded.endpoints] == [
         ("ca.pem", "fastCgi", Access.ADMIN),
         ("server-cert.pem", "fastCgi", Access.ADMIN),
         ("server-key.pem", "fastCgi", Access.ADMIN),
+        ("tls", "fastCgi", Access.ADMIN),
     ]
     assert [(p.name, p.default) for p in loaded.params] == [
         ("SDCardSupport", "no"),

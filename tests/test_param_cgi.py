@@ -31,7 +31,7 @@ class Camera:
     def __init__(self, root: Path) -> None:
         loaded = manifest.load(config.CHECKOUT_DIR / "manifest" / "manifest.json")
         self.store = ParamStore.from_manifest(loaded, root)
-        tls_files = TlsFileHandler(FileStore(root / "localdata"), lambda reason: None)
+        tls_files = TlsFileHandler(FileStore(root / "localdata"), lambda reason: None, tls_in_use=lambda: True)
         self.client = Client(AcapApp(loaded, tls_files, ParamCgi(self.store, loaded.app_name)))
 
     def get(self, query: str, level: str = "admin") -> tuple[int, str]:

@@ -17,6 +17,7 @@ from acap_http.errors import InvalidPem
 from acap_http.filestore import FileStore
 from acap_http.handlers.multipart import UploadLimits, read_file_parts
 from acap_http.handlers.responses import HttpError
+from acap_http.supervisor.settings import tls_refusal
 
 logger = logging.getLogger(__name__)
 
@@ -27,10 +28,16 @@ RestartHook = Callable[[str], None]
 """Asks for a dockerd restart; the argument says why, for the log."""
 
 
+# On the 204 of an upload when the stored set would not let dockerd start: the
+# reason. dockerd is then not restarted (or, if it is not running, not started).
+RESTART_HEADER = "X-Dockerd-Restart"
+
+
 @dataclass(frozen=True)
 class TlsFileHandler:
     store: FileStore
     restart: RestartHook
+    tls_in_use: Callable[[], bool]  # whether dockerd serves TLS with these files under the settings
     limits: UploadLimits = field(default_factory=UploadLimits)
 
     def post(self, request: Request, tls_file: tls.TlsFile) -> Response:
@@ -40,19 +47,24 @@ class TlsFileHandler:
                 400,
                 f"Expected exactly one file part, got {len(parts)}. Send it as: curl -F file=@{tls_file.name}",
             )
-        try:
-            data = tls.validate(tls_file, parts[0].data)
-        except InvalidPem as err:
-            logger.warning("Refused upload of %s: %s", tls_file.name, err)
-            raise HttpError(400, f"{tls_file.invalid_sentence} {err}") from None
+        data = validated(tls_file, parts[0].data)
         try:
             self.store.write(tls_file.name, data, tls_file.mode)
         except OSError as err:
             logger.error("Could not store %s in %s: %s", tls_file.name, self.store.directory, err)
             raise HttpError(500, COPY_FAILED) from None
         logger.info("Stored %s (%d bytes)", tls_file.name, len(data))
-        self.restart(f"{tls_file.name} uploaded")
-        return Response(status=204)
+        return self.stored(f"{tls_file.name} uploaded")
+
+    def stored(self, what: str) -> Response:
+        """After an upload: one restart request, and the 204 that says if dockerd will refuse the set."""
+        self.restart(what)
+        response = Response(status=204)
+        refusal = tls_refusal(self.store.directory) if self.tls_in_use() else None
+        if refusal:
+            logger.warning("%s, but dockerd would refuse the TLS files: %s", what, refusal)
+            response.headers[RESTART_HEADER] = f"refused: {refusal}; dockerd keeps the files it started with"
+        return response
 
     def delete(self, request: Request, tls_file: tls.TlsFile) -> Response:
         try:
@@ -66,3 +78,12 @@ class TlsFileHandler:
         # files it has loaded until something else restarts it.
         logger.info("Removed %s", tls_file.name)
         return Response(status=204)
+
+
+def validated(tls_file: tls.TlsFile, data: bytes) -> bytes:
+    """The upload as it is to be stored, or 400 with the original sentence and the reason."""
+    try:
+        return tls.validate(tls_file, data)
+    except InvalidPem as err:
+        logger.warning("Refused upload of %s: %s", tls_file.name, err)
+        raise HttpError(400, f"{tls_file.invalid_sentence} {err}") from None

@@ -234,6 +234,11 @@ class Supervisor:
 
     def _restart(self) -> None:
         if self._process is not None:
+            # Never trade a serving dockerd for one that would refuse its TLS files:
+            # rotation one file at a time passes through such sets.
+            if check(self._read_settings(), self.host.localdata) is Status.TLS_CERT_INVALID:
+                logger.warning("Not restarting dockerd; it keeps serving with the TLS files it started with")
+                return
             self._stop_dockerd("restarting")
             self._set_status(Status.DOCKERD_STOPPED)
         with self._seq_lock:

@@ -1,0 +1,172 @@
+"""``acap-http certs``: make a CA, a server and a client certificate as
+Docker's "Protect the Docker daemon socket" recipe does, check a set
+offline, and push the server's three files to a running product as one set."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import secrets
+import urllib.error
+import urllib.request
+from collections.abc import Iterable
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from acap_http import tlsset
+from acap_http.errors import AcapHttpError
+from acap_http.filestore import FileStore
+
+CERT_MODE, KEY_MODE = 0o444, 0o400
+LIFETIME = datetime.timedelta(days=365)
+# What `certs init` writes: the server's three files, the client's pair, and the CA's key.
+SERVER_FILES = (tlsset.CA, tlsset.SERVER_CERT, tlsset.SERVER_KEY)
+CLIENT_FILES = ("cert.pem", "key.pem")
+ALL_FILES = (*SERVER_FILES, "ca-key.pem", *CLIENT_FILES)
+RESTART_HEADER = "X-Dockerd-Restart"
+
+
+def new_key(key_type: str) -> CertificateIssuerPrivateKeyTypes:
+    if key_type == "ec":
+        return ec.generate_private_key(ec.SECP256R1())
+    return rsa.generate_private_key(public_exponent=65537, key_size=4096)
+
+
+def init(hosts: list[str], out: Path, key_type: str = "rsa", force: bool = False) -> list[Path]:
+    """Write a CA, a server certificate for ``hosts`` (and 127.0.0.1) and a client certificate."""
+    existing = [out / name for name in ALL_FILES if (out / name).exists()]
+    if existing and not force:
+        raise AcapHttpError(f"{', '.join(map(str, existing))} exist; pass --force to replace them")
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = new_key(key_type)
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "acap-http CA")])
+    ca = (
+        _builder(ca_name, ca_name, ca_key, now)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_usage(cert_sign=True), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    names = list(dict.fromkeys([*hosts, "127.0.0.1"]))
+    server_key = new_key(key_type)
+    server = _leaf(
+        names[0], server_key, ca=ca, ca_key=ca_key, now=now, usage=ExtendedKeyUsageOID.SERVER_AUTH, hosts=names
+    )
+    client_key = new_key(key_type)
+    client = _leaf("client", client_key, ca=ca, ca_key=ca_key, now=now, usage=ExtendedKeyUsageOID.CLIENT_AUTH, hosts=[])
+    files = FileStore(out)
+    written = {
+        tlsset.CA: (_pem(ca), CERT_MODE),
+        "ca-key.pem": (_key_pem(ca_key), KEY_MODE),
+        tlsset.SERVER_CERT: (_pem(server), CERT_MODE),
+        tlsset.SERVER_KEY: (_key_pem(server_key), KEY_MODE),
+        "cert.pem": (_pem(client), CERT_MODE),
+        "key.pem": (_key_pem(client_key), KEY_MODE),
+    }
+    for name, (data, mode) in written.items():
+        files.write(name, data, mode)
+    return [out / name for name in written]
+
+
+def _builder(
+    subject: x509.Name, issuer: x509.Name, key: CertificateIssuerPrivateKeyTypes, now: datetime.datetime
+) -> x509.CertificateBuilder:
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + LIFETIME)
+    )
+
+
+def _leaf(
+    common_name: str,
+    key: CertificateIssuerPrivateKeyTypes,
+    *,
+    ca: x509.Certificate,
+    ca_key: CertificateIssuerPrivateKeyTypes,
+    now: datetime.datetime,
+    usage: x509.ObjectIdentifier,
+    hosts: Iterable[str],
+) -> x509.Certificate:
+    builder = (
+        _builder(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]), ca.subject, key, now)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_usage(cert_sign=False), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+    )
+    alternative = [_general_name(host) for host in hosts]
+    if alternative:
+        builder = builder.add_extension(x509.SubjectAlternativeName(alternative), critical=False)
+    return builder.sign(ca_key, hashes.SHA256())
+
+
+def _usage(cert_sign: bool) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=not cert_sign,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=cert_sign,
+        crl_sign=cert_sign,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def _general_name(host: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(host))
+    except ValueError:
+        return x509.DNSName(host)
+
+
+def _pem(certificate: x509.Certificate) -> bytes:
+    return certificate.public_bytes(serialization.Encoding.PEM)
+
+
+def _key_pem(key: CertificateIssuerPrivateKeyTypes) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def read_set(directory: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in directory.glob("*.pem") if path.name != "ca-key.pem"}
+
+
+def push(url: str, user: str, password: str, directory: Path, app_name: str) -> tuple[int, str, str]:
+    """POST the three server files as one set; returns status, body and the restart header."""
+    boundary = secrets.token_hex(16)
+    body = b""
+    for name in SERVER_FILES:
+        data = (directory / name).read_bytes()
+        body += (
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{name}"\r\n'
+                "Content-Type: application/x-pem-file\r\n\r\n"
+            ).encode()
+            + data
+            + b"\r\n"
+        )
+    body += f"--{boundary}--\r\n".encode()
+    target = f"{url.rstrip('/')}/local/{app_name}/tls"
+    passwords = urllib.request.HTTPPasswordMgrWithDefaultRealm()
+    passwords.add_password(None, url, user, password)
+    opener = urllib.request.build_opener(urllib.request.HTTPDigestAuthHandler(passwords))
+    request = urllib.request.Request(
+        target, data=body, method="POST", headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    )
+    try:
+        with opener.open(request, timeout=30) as response:
+            return response.status, response.read().decode(errors="replace"), response.headers.get(RESTART_HEADER, "")
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode(errors="replace"), err.headers.get(RESTART_HEADER, "")
