@@ -8,6 +8,7 @@ place where the application's parts are put together.
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
 import os
 import queue
@@ -16,7 +17,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from acap_http import __version__, config, logs
+from acap_http import __version__, certtool, config, logs, tlsset
 from acap_http import manifest as manifest_module
 from acap_http.app import AcapApp
 from acap_http.errors import AcapHttpError
@@ -124,7 +125,62 @@ def _parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--manifest", type=Path, help="manifest.json (default: the checkout's)")
     up.set_defaults(command=up_command)
+
+    certs = commands.add_parser("certs", help="make, check and upload the TLS files of dockerd and its clients")
+    certs_commands = certs.add_subparsers(required=True, metavar="ACTION")
+    init = certs_commands.add_parser("init", help="make a CA, a server certificate and a client certificate")
+    init.add_argument("--host", action="append", required=True, help="IP or DNS name the server is reached by (repeat)")
+    init.add_argument("--out", type=Path, default=config.default_certs_dir(), help="directory (default: %(default)s)")
+    init.add_argument("--key-type", choices=("rsa", "ec"), default="rsa", help="RSA 4096 (default) or EC P-256")
+    init.add_argument("--force", action="store_true", help="replace files already there")
+    init.set_defaults(command=certs_init_command)
+    check = certs_commands.add_parser("check", help="check a set of TLS files offline")
+    check.add_argument("dir", type=Path, help="directory holding ca.pem, server-cert.pem, server-key.pem")
+    check.add_argument("--host", action="append", default=[], help="a name the server certificate must cover")
+    check.set_defaults(command=certs_check_command)
+    push = certs_commands.add_parser("push", help="upload the three server files to a running product as one set")
+    push.add_argument("--url", required=True, help="the product's front, e.g. http://127.0.0.1:8080")
+    push.add_argument("--user", required=True, help="an admin user of the front")
+    push.add_argument("--dir", type=Path, default=config.default_certs_dir(), help="directory (default: %(default)s)")
+    push.set_defaults(command=certs_push_command)
     return parser
+
+
+def certs_init_command(args: argparse.Namespace) -> int:
+    written = certtool.init(args.host, args.out, key_type=args.key_type, force=args.force)
+    out = args.out
+    for path in written:
+        print(f"wrote {path}")
+    host = args.host[0]
+    print(
+        "\nNext:\n"
+        f"  acap-http certs push --url http://127.0.0.1:8080 --user admin --dir {out}\n"
+        f"  docker --tlsverify --tlscacert {out}/ca.pem --tlscert {out}/cert.pem --tlskey {out}/key.pem "
+        f"-H tcp://{host}:2376 version\n"
+        f'  docker context create acap --docker "host=tcp://{host}:2376,ca={out}/ca.pem,'
+        f'cert={out}/cert.pem,key={out}/key.pem" && docker --context acap version'
+    )
+    return 0
+
+
+def certs_check_command(args: argparse.Namespace) -> int:
+    try:
+        found = tlsset.findings(certtool.read_set(args.dir), hosts=args.host)
+    except OSError as err:
+        raise AcapHttpError(f"cannot read {args.dir}: {err.strerror}") from err
+    for finding in found:
+        print(finding)
+    return 1 if any(finding.level is tlsset.Level.FAIL for finding in found) else 0
+
+
+def certs_push_command(args: argparse.Namespace) -> int:
+    password = os.environ.get("ACAP_HTTP_PASSWORD") or getpass.getpass(f"password of {args.user}: ")
+    app_name = manifest_module.load(config.find_manifest(config.CAMERA_APP_DIR)).app_name
+    status, body, restart = certtool.push(args.url, args.user, password, args.dir, app_name)
+    print(f"{status} {body.strip()}".strip())
+    if restart:
+        print(f"dockerd: {restart}")
+    return 0 if status == 204 else 1
 
 
 def _host_port(text: str) -> tuple[str, int]:

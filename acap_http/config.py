@@ -40,6 +40,11 @@ def default_local_app_dir() -> Path:
     return Path.home() / ".local" / "share" / "acap-http" / "dockerdwrapper"
 
 
+def default_certs_dir() -> Path:
+    """Where `acap-http certs` keeps files: certs/ in a checkout (git-ignored), else ./certs."""
+    return CHECKOUT_DIR / "certs" if in_checkout() else Path("certs")
+
+
 def find_manifest(app_dir: Path) -> Path:
     """The checkout's manifest, or the one the camera installs at the app directory's top."""
     candidates = [CHECKOUT_DIR / "manifest" / "manifest.json", app_dir / "manifest.json"]
