@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -204,3 +205,56 @@ def test_hostile_bodies(harness: Harness, body: bytes, status: int) -> None:
     response = harness.post("ca.pem", body)
     assert response.status_code == status
     assert harness.listing() == []
+
+
+def _set_body(files: dict[str, bytes]) -> bytes:
+    return multipart.body(*(multipart.part(name, data, name) for name, data in files.items()))
+
+
+def test_set_upload_stores_all_and_restarts_once(harness: Harness, files: pki.ServerSet) -> None:
+    """POST …/tls with the three parts stores all three and asks for one restart."""
+    response = harness.post("tls", _set_body(files.by_name()))
+    assert response.status_code == 204
+    assert "X-Dockerd-Restart" not in response.headers
+    assert {name: harness.store.read(name) for name in files.by_name()} == files.by_name()
+    assert harness.restarts == ["TLS set uploaded"]
+
+
+@pytest.mark.parametrize(
+    ("spoil", "phrase"),
+    [
+        (lambda f: f.pop("ca.pem"), "missing: ['ca.pem']"),
+        (lambda f: f.update({"daemon.json": b"{}"}), "unexpected or repeated: ['daemon.json']"),
+        (lambda f: f.update({"server-key.pem": f["server-cert.pem"]}), "File is not a valid server key."),
+    ],
+    ids=["a part missing", "an extra part", "a bad part"],
+)
+def test_set_upload_is_all_or_nothing(
+    harness: Harness, files: pki.ServerSet, spoil: Callable[[dict[str, bytes]], object], phrase: str
+) -> None:
+    """A set with a part missing, extra or invalid is 400 and changes none of the stored files."""
+    harness.post("tls", _set_body(files.by_name()))
+    other = pki.server_set().by_name()
+    spoil(other)
+    response = harness.post("tls", _set_body(other))
+    assert response.status_code == 400
+    assert phrase in response.text
+    assert {name: harness.store.read(name) for name in files.by_name()} == files.by_name()
+    assert harness.restarts == ["TLS set uploaded"]
+
+
+def test_upload_into_a_set_dockerd_refuses_says_why(harness: Harness, files: pki.ServerSet) -> None:
+    """A single upload that leaves a mismatched set is stored, and its 204 says dockerd will not take it."""
+    harness.post("tls", _set_body(files.by_name()))
+    response = harness.upload("server-key.pem", pki.key_pem(pki.rsa_key()))
+    assert response.status_code == 204
+    assert response.headers["X-Dockerd-Restart"].startswith("refused: server-key.pem does not match server-cert.pem")
+
+
+def test_set_summary_has_no_key_material(harness: Harness, files: pki.ServerSet) -> None:
+    """GET …/tls describes the stored files as JSON and never returns key material."""
+    harness.post("tls", _set_body(files.by_name()))
+    response = harness.client.get(PREFIX + "tls", environ_base={"REQUEST_URI": PREFIX + "tls"})
+    assert response.status_code == 200 and response.mimetype == "application/json"
+    assert "PRIVATE KEY" not in response.text
+    assert response.json is not None and response.json["dockerd_would_start"] is True

@@ -17,6 +17,7 @@ from acap_http.supervisor.command import Command, Host
 from acap_http.supervisor.core import Backoff, Phase, Supervisor
 from acap_http.supervisor.runner import Exit, Process, Runner
 from acap_http.supervisor.settings import Settings
+from tests import pki
 
 FAKE = Path(__file__).parent / "fixtures" / "fake-dockerd"
 PLAIN_TCP = Settings(use_tls=False, tcp_socket=True, ipc_socket=False, dockerd_log_level="warn", sd_card=False)
@@ -243,4 +244,42 @@ def test_missing_program_is_runtime_error(fake: Fake) -> None:
     eventually(lambda: fake.last() is Status.DOCKERD_RUNTIME_ERROR)
     fake.program = None
     fake.supervisor.request_restart("IPCSocket changed")
+    eventually(lambda: fake.last() is Status.RUNNING)
+
+
+TLS_TCP = Settings(use_tls=True, tcp_socket=True, ipc_socket=False, dockerd_log_level="warn", sd_card=False)
+
+
+def _store_set(root: Path, mismatched: bool = False) -> None:
+    localdata = root / "localdata"
+    localdata.mkdir(exist_ok=True)
+    files = pki.server_set().by_name()
+    if mismatched:
+        files["server-key.pem"] = pki.key_pem(pki.rsa_key())
+    for name, data in files.items():
+        (localdata / name).write_bytes(data)
+
+
+def test_a_serving_dockerd_is_not_traded_for_a_refused_set(fake: Fake) -> None:
+    """With dockerd running, a restart into TLS files dockerd would refuse does not happen."""
+    fake.settings = TLS_TCP
+    _store_set(fake.root)
+    fake.supervisor.start()
+    eventually(lambda: fake.last() is Status.RUNNING)
+    _store_set(fake.root, mismatched=True)
+    fake.supervisor.request_restart("server-key.pem uploaded")
+    time.sleep(0.5)
+    assert fake.starts == 1 and not fake.lines("term")
+    assert fake.statuses == [Status.RUNNING]
+
+
+def test_a_stopped_dockerd_is_not_started_into_a_refused_set(fake: Fake) -> None:
+    """With no dockerd running, a set it would refuse is Status 8 and nothing starts; a fix starts it."""
+    fake.settings = TLS_TCP
+    _store_set(fake.root, mismatched=True)
+    fake.supervisor.start()
+    eventually(lambda: fake.last() is Status.TLS_CERT_INVALID)
+    assert fake.starts == 0
+    _store_set(fake.root)
+    fake.supervisor.request_restart("server-key.pem uploaded")
     eventually(lambda: fake.last() is Status.RUNNING)
