@@ -227,3 +227,9 @@ def processes_mentioning(text: str) -> list[str]:
         if text in cmdline:
             found.append(f"{proc.name}: {cmdline}")
     return found
+
+
+def dockerd_pids(app_dir: Path) -> list[int]:
+    """The dockerd processes (not rootlesskit) working on ``app_dir``'s data."""
+    found = processes_mentioning(f"--data-root {app_dir}")
+    return [int(pid) for pid, command in (line.split(": ", 1) for line in found) if command.startswith("dockerd ")]

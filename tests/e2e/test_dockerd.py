@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests import pki
-from tests.e2e.front import Front, docker, processes_mentioning
+from tests.e2e.front import Front, docker, dockerd_pids, processes_mentioning
 
 APP_USER = "acap-dockerdwrapper"
 
@@ -47,7 +47,7 @@ class Daemon:
         return docker(*args, host=host, config=self.root / "docker-config", certs=certs)
 
     def dockerd_pids(self) -> list[int]:
-        return [int(line.split(":")[0]) for line in processes_mentioning(f"--data-root {self.front.app_dir}")]
+        return dockerd_pids(self.front.app_dir)
 
 
 @pytest.fixture(scope="module", params=["rootful", "rootless"])
@@ -127,7 +127,7 @@ def test_ipc_socket(daemon: Daemon) -> None:
 
 def test_kill_9_is_stopped_then_running(daemon: Daemon) -> None:
     """kill -9 of dockerd: Status 1, then 0 again with a new dockerd."""
-    (old,) = daemon.dockerd_pids()[-1:]
+    (old,) = daemon.dockerd_pids()
     mark = daemon.front.mark()
     os.kill(old, signal.SIGKILL)
     daemon.front.wait_status("0 RUNNING", since=mark)
