@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import secrets
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterable
@@ -21,6 +22,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from acap_http import tlsset
 from acap_http.errors import AcapHttpError
 from acap_http.filestore import FileStore
+from acap_http.handlers.tls_files import RESTART_HEADER
 
 CERT_MODE, KEY_MODE = 0o444, 0o400
 LIFETIME = datetime.timedelta(days=365)
@@ -28,7 +30,6 @@ LIFETIME = datetime.timedelta(days=365)
 SERVER_FILES = (tlsset.CA, tlsset.SERVER_CERT, tlsset.SERVER_KEY)
 CLIENT_FILES = ("cert.pem", "key.pem")
 ALL_FILES = (*SERVER_FILES, "ca-key.pem", *CLIENT_FILES)
-RESTART_HEADER = "X-Dockerd-Restart"
 
 
 def new_key(key_type: str) -> CertificateIssuerPrivateKeyTypes:
@@ -143,6 +144,28 @@ def read_set(directory: Path) -> dict[str, bytes]:
     return {path.name: path.read_bytes() for path in directory.glob("*.pem") if path.name != "ca-key.pem"}
 
 
+def _opener(url: str, user: str, password: str) -> urllib.request.OpenerDirector:
+    passwords = urllib.request.HTTPPasswordMgrWithDefaultRealm()
+    passwords.add_password(None, url, user, password)
+    return urllib.request.build_opener(urllib.request.HTTPDigestAuthHandler(passwords))
+
+
+def wait_for_status(url: str, user: str, password: str, app_name: str, timeout: float = 60) -> str:
+    """Status once dockerd has settled after a restart: running, or stopped for a reason."""
+    opener = _opener(url, user, password)
+    query = f"{url.rstrip('/')}/axis-cgi/param.cgi?action=list&group=root.{app_name}.Status"
+    deadline = time.monotonic() + timeout
+    status = ""
+    while time.monotonic() < deadline:
+        with opener.open(query, timeout=10) as response:
+            answer: bytes = response.read()
+        status = answer.decode().strip().partition("=")[2]
+        if not status.startswith(("-1 ", "1 ")):  # neither starting up nor restarting
+            return status
+        time.sleep(0.2)
+    return status
+
+
 def push(url: str, user: str, password: str, directory: Path, app_name: str) -> tuple[int, str, str]:
     """POST the three server files as one set; returns status, body and the restart header."""
     boundary = secrets.token_hex(16)
@@ -159,9 +182,7 @@ def push(url: str, user: str, password: str, directory: Path, app_name: str) -> 
         )
     body += f"--{boundary}--\r\n".encode()
     target = f"{url.rstrip('/')}/local/{app_name}/tls"
-    passwords = urllib.request.HTTPPasswordMgrWithDefaultRealm()
-    passwords.add_password(None, url, user, password)
-    opener = urllib.request.build_opener(urllib.request.HTTPDigestAuthHandler(passwords))
+    opener = _opener(url, user, password)
     request = urllib.request.Request(
         target, data=body, method="POST", headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
     )

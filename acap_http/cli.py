@@ -14,6 +14,7 @@ import os
 import queue
 import signal
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -180,7 +181,12 @@ def certs_push_command(args: argparse.Namespace) -> int:
     print(f"{status} {body.strip()}".strip())
     if restart:
         print(f"dockerd: {restart}")
-    return 0 if status == 204 else 1
+    if status != 204:
+        return 1
+    # A moment after the upload, dockerd answers on the new files, or Status says why not.
+    time.sleep(0.2)
+    print(f"Status: {certtool.wait_for_status(args.url, args.user, password, app_name)}")
+    return 0
 
 
 def _host_port(text: str) -> tuple[str, int]:
@@ -239,7 +245,8 @@ def run_command(args: argparse.Namespace) -> int:
 
     # The main thread owns the signals; handlers only post, the loop below acts.
     events: queue.SimpleQueue[str] = queue.SimpleQueue()
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    # SIGHUP too: a closed terminal must not leave dockerd behind.
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, lambda received, _frame: events.put(signal.Signals(received).name))
     server = FastCgiServer(app, Path(socket_name), on_exit=lambda: events.put("FastCGI server ended"))
     server.start()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import threading
 from pathlib import Path
 
 
@@ -18,6 +19,8 @@ class FileStore:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        # Writers take turns, so that a set written as one is never interleaved with another write.
+        self._writing = threading.RLock()
 
     def path(self, name: str) -> Path:
         if not name or "/" in name or name.startswith(".") or "\0" in name:
@@ -32,6 +35,10 @@ class FileStore:
 
     def write(self, name: str, data: bytes, mode: int) -> None:
         """Replace ``name`` with ``data`` at ``mode`` (whatever the umask), atomically."""
+        with self._writing:
+            self._write(name, data, mode)
+
+    def _write(self, name: str, data: bytes, mode: int) -> None:
         target = self.path(name)
         self.directory.mkdir(mode=0o755, parents=True, exist_ok=True)
         temp_name = self._stage(name, data, mode)
@@ -45,7 +52,12 @@ class FileStore:
 
     def write_many(self, files: dict[str, tuple[bytes, int]]) -> None:
         """Replace several files as one: every new file is written and flushed before any is
-        renamed into place, and if a rename fails the files already replaced are put back."""
+        renamed into place, and if a rename fails the files already replaced are put back. (A crash
+        between two renames can still leave a mix: the renames are atomic one by one only.)"""
+        with self._writing:
+            self._write_many(files)
+
+    def _write_many(self, files: dict[str, tuple[bytes, int]]) -> None:
         self.directory.mkdir(mode=0o755, parents=True, exist_ok=True)
         temps: list[str] = []
         try:
@@ -93,7 +105,8 @@ class FileStore:
 
     def remove(self, name: str) -> None:
         """Remove ``name``; FileNotFoundError if it is not there."""
-        os.unlink(self.path(name))
+        with self._writing:
+            os.unlink(self.path(name))
         self._sync_directory()
 
     def _sync_directory(self) -> None:

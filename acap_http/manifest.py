@@ -40,10 +40,6 @@ class Access(enum.IntEnum):
             levels = ", ".join(level.word for level in cls)
             raise ManifestError(f"unknown access level {word!r} (expected one of {levels})") from None
 
-    def levels_at_or_above(self) -> tuple[Access, ...]:
-        """The levels allowed to use something that needs this one."""
-        return tuple(level for level in Access if level >= self)
-
 
 @dataclass(frozen=True)
 class HttpEndpoint:

@@ -40,6 +40,7 @@ USERS = (
     ("operator", Access.OPERATOR, "ACAP_HTTP_OPERATOR_PASSWORD"),
     ("viewer", Access.VIEWER, "ACAP_HTTP_VIEWER_PASSWORD"),
 )
+SOCKET_DIR = "app"
 SOCKET_NAME = "fcgi.sock"
 
 
@@ -75,7 +76,7 @@ def up(options: UpOptions) -> int:
     users = [apache.FrontUser(name, access, passwords[name].value) for name, access, _ in USERS]
 
     events: queue.SimpleQueue[str] = queue.SimpleQueue()
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, lambda received, _frame: events.put(signal.Signals(received).name))
 
     user = None
@@ -110,6 +111,7 @@ def password_for(user: str, variable: str, paths: AppPaths) -> Password:
     if from_env:
         return Password(from_env, f"from ${variable}", f"${variable}")
     kept = paths.front / f"{user}.password"
+    _own_private_dir(paths.front)
     if kept.is_file():
         value = kept.read_text(encoding="utf-8").strip()
     else:
@@ -119,20 +121,34 @@ def password_for(user: str, variable: str, paths: AppPaths) -> Password:
     return Password(value, f"kept in {kept}", f"$(cat '{kept}')")
 
 
-def _make_runtime_dir(user: app_user.AppUser | None) -> Path:
-    """A private directory that Apache's workers can enter, for the socket and the configuration.
+def _own_private_dir(directory: Path) -> None:
+    """The passwords' directory is this user's alone (the app's user owns the app directory around it)."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = directory.stat()
+    if info.st_uid != os.geteuid():
+        raise SetupError(f"{directory} belongs to uid {info.st_uid}, not to this user; remove it to make new passwords")
+    os.chmod(directory, 0o700)
 
-    The app's user owns it, to create its socket there.
+
+def _make_runtime_dir(user: app_user.AppUser | None) -> Path:
+    """A private directory that Apache's workers can enter, for the configuration and the socket.
+
+    It stays root's; the app's user owns only SOCKET_DIR inside it, where it creates its socket.
     """
     base = "/run" if os.access("/run", os.W_OK) else None
     runtime_dir = Path(tempfile.mkdtemp(prefix="acap-http-", dir=base))
+    socket_dir = runtime_dir / SOCKET_DIR
+    socket_dir.mkdir()
     if os.geteuid() == 0:
         try:
-            os.chown(runtime_dir, user.uid if user else -1, grp.getgrnam(apache.RUN_AS).gr_gid)
+            web_group = grp.getgrnam(apache.RUN_AS).gr_gid
         except KeyError:
             raise SetupError(f"group {apache.RUN_AS} is missing (apt-get install apache2)") from None
+        os.chown(runtime_dir, -1, web_group)
+        os.chmod(runtime_dir, 0o751)  # the app's user passes through to its socket directory
+        os.chown(socket_dir, user.uid if user else -1, web_group)
         # setgid: the app's socket is born in the web server's group, which the app is not in.
-        os.chmod(runtime_dir, 0o2750)
+        os.chmod(socket_dir, 0o2750)
     (runtime_dir / "htdocs").mkdir()
     return runtime_dir
 
@@ -144,7 +160,7 @@ def _write_site(
         host=options.host,
         port=options.port,
         runtime_dir=runtime_dir,
-        socket_path=runtime_dir / SOCKET_NAME,
+        socket_path=runtime_dir / SOCKET_DIR / SOCKET_NAME,
         run_as=apache.RUN_AS if os.geteuid() == 0 else None,
     )
     files = FileStore(runtime_dir)

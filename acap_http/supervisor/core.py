@@ -60,7 +60,7 @@ class Backoff:
 class _Restart:
     reason: str
     seq: int
-    at_once: bool  # the first start waits for nothing; changes wait for the rest of their burst
+    at_once: bool  # the first start waits for nothing; a change waits a moment for others of its burst
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,9 @@ class Supervisor:
         self.phase = Phase.IDLE
         self._process: Process | None = None
         self._data_root: Path | None = None
+        self._running_settings: Settings | None = None
         self._uses_card = False
+        self._card_moved = False
         self._applied = 0
         self._due: float | None = None
         self._crashes = 0
@@ -153,8 +155,12 @@ class Supervisor:
 
     # --- the supervisor thread ---------------------------------------------------------------
 
+    @property
+    def stopped(self) -> bool:
+        return self.phase is Phase.STOPPED
+
     def _loop(self) -> None:
-        while self.phase is not Phase.STOPPED:
+        while not self.stopped:
             timeout = None if self._due is None else max(0.0, self._due - time.monotonic())
             try:
                 event: _Event | None = self._events.get(timeout=timeout)
@@ -166,15 +172,11 @@ class Supervisor:
                     self._restart()
                 else:
                     self._handle(event)
-            except OSError as err:
-                # dockerd could not even be started (a program or directory missing):
-                # like an error dockerd reports, it needs the operator.
-                logger.error("Cannot start dockerd: %s", err)
-                self._process = None
-                self._transition(Phase.IDLE, "start failed")
-                self._set_status(Status.DOCKERD_RUNTIME_ERROR)
             except Exception:
                 logger.exception("Supervisor failed handling %s", event or "a due restart")
+                if not self.stopped and self._process is None:
+                    self._transition(Phase.IDLE, "failed")
+                    self._set_status(Status.DOCKERD_RUNTIME_ERROR)
 
     def _handle(self, event: _Event) -> None:
         match event:
@@ -199,13 +201,16 @@ class Supervisor:
                 logger.info(
                     "SD card %s; %s dockerd", "back" if present else "gone", "starting" if present else "stopping"
                 )
+                self._card_moved = True
                 self._due = time.monotonic()
                 if self.phase is Phase.IDLE:
                     self._transition(Phase.WAITING, "SD card changed")
             case _Shutdown():
                 self._due = None
-                self._stop_dockerd("application stopping")
-                self._transition(Phase.STOPPED, "application stopping")
+                try:
+                    self._stop_dockerd("application stopping")
+                finally:
+                    self._transition(Phase.STOPPED, "application stopping")
             case _:
                 pass  # news of a process already stopped on purpose
 
@@ -233,14 +238,13 @@ class Supervisor:
         self._transition(Phase.WAITING, "dockerd stopped")
 
     def _restart(self) -> None:
-        if self._process is not None:
-            # Never trade a serving dockerd for one that would refuse its TLS files:
-            # rotation one file at a time passes through such sets.
-            if check(self._read_settings(), self.host.localdata) is Status.TLS_CERT_INVALID:
-                logger.warning("Not restarting dockerd; it keeps serving with the TLS files it started with")
-                return
-            self._stop_dockerd("restarting")
-            self._set_status(Status.DOCKERD_STOPPED)
+        card_moved, self._card_moved = self._card_moved, False
+        if self._keeps_serving(card_moved):
+            return
+        # From here until dockerd answers (or a check says why not), Status says a
+        # (re)start is under way, so that nobody reads an old answer as the new one.
+        self._set_status(Status.DOCKERD_STOPPED)
+        self._stop_dockerd("restarting")
         with self._seq_lock:
             self._applied = self._seq
         settings = self._read_settings()
@@ -251,20 +255,40 @@ class Supervisor:
             self._set_status(blocked)
             return
         data_root = self._card.place.data_root if settings.sd_card and self._card else self.host.localdata / "data"
-        housekeeping.prepare(self.host, data_root)
         command = self._build(settings, self.host, data_root)
         logger.debug("Starting %s", " ".join(command.argv))
-        process = self._runner.start(command, lambda p, e: self._events.put(_Exited(p, e)))
+        try:
+            housekeeping.prepare(self.host, data_root)
+            process = self._runner.start(command, lambda p, e: self._events.put(_Exited(p, e)))
+        except OSError as err:
+            # dockerd could not even be started (a program or directory missing):
+            # like an error dockerd reports, it needs the operator.
+            logger.error("Cannot start dockerd: %s", err)
+            self._transition(Phase.IDLE, "start failed")
+            self._set_status(Status.DOCKERD_RUNTIME_ERROR)
+            return
         self._process, self._data_root, self._started_at = process, data_root, time.monotonic()
+        self._running_settings = settings
         self._transition(Phase.STARTING, f"dockerd started (pid {process.pid})")
         threading.Thread(target=self._watch_answer, args=(process, settings), daemon=True).start()
+
+    def _keeps_serving(self, card_moved: bool) -> bool:
+        """Whether a serving dockerd stays as it is: when only TLS files changed (same settings,
+        same card) and dockerd would refuse them. One-file-at-a-time rotation passes through
+        such sets; a serving dockerd is not traded for one that cannot start."""
+        running = self._running_settings
+        if self._process is None or running is None or card_moved or self._read_settings() != running:
+            return False
+        refused = check(running, self.host.localdata) is Status.TLS_CERT_INVALID
+        if refused:
+            logger.warning("Not restarting dockerd; it keeps serving with the TLS files it started with")
+        return refused
 
     def _check_card(self) -> Status | None:
         if self._card is None:
             logger.warning("SDCardSupport is on, but this host has no SD card configured")
             return Status.NO_SD_CARD
-        if not self._card.wait_present(WAIT_FOR_CARD):
-            return sdcard.check(self._card.place, [])  # says why, and that it is not there
+        self._card.wait_present(WAIT_FOR_CARD)
         return sdcard.check(self._card.place, mounts.read())
 
     def _watch_answer(self, process: Process, settings: Settings) -> None:

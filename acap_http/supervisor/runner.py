@@ -16,7 +16,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,7 +44,10 @@ class Exit:
 
     def __str__(self) -> str:
         if self.signal:
-            return f"killed by {signal.Signals(self.signal).name}"
+            try:
+                return f"killed by {signal.Signals(self.signal).name}"
+            except ValueError:
+                return f"killed by signal {self.signal}"
         if self.signal is not None:
             return "killed by a signal"
         return f"exit code {self.code}"
@@ -59,20 +62,29 @@ class Process:
         self._exited = threading.Event()
         self.exit: Exit | None = None
         self._on_exit = on_exit
-        self._tree: set[ProcessId] = set()
+        self._tree_lock = threading.Lock()
+        self._tree: frozenset[ProcessId] = frozenset()
         threading.Thread(target=self._wait, name=f"wait-{self.pid}", daemon=True).start()
 
     def _wait(self) -> None:
         self.exit = Exit.from_returncode(self._popen.wait())
-        # Children that moved to sessions of their own outlive a killed parent
-        # (dockerd's containerd does, and holds the data-root's locks): they go too.
-        _kill_and_wait({entry for entry in self._tree if _alive(entry)})
-        self._exited.set()
-        self._on_exit(self, self.exit)
+        try:
+            # Children that moved to sessions of their own outlive a killed parent
+            # (dockerd's containerd does, and holds the data-root's locks): they go too.
+            _kill_and_wait(self.tree())
+        finally:
+            self._exited.set()
+            self._on_exit(self, self.exit)
 
     def remember_descendants(self) -> None:
         """Note the processes the child has started by now, to stop them with it even if it dies first."""
-        self._tree |= descendants(self.pid)
+        found = descendants(self.pid)
+        with self._tree_lock:
+            self._tree = self._tree | found
+
+    def tree(self) -> frozenset[ProcessId]:
+        with self._tree_lock:
+            return self._tree
 
     @property
     def alive(self) -> bool:
@@ -90,10 +102,13 @@ class Process:
         if not self._exited.wait(grace):
             logger.warning("pid %d still running %.1f s after SIGTERM; sending SIGKILL", self.pid, grace)
             self.remember_descendants()
-            _kill(self._tree)
+            _kill(self.tree())
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.pid, signal.SIGKILL)
-            self._exited.wait()
+            # SIGKILL cannot be refused, but a process in uninterruptible I/O (a pulled
+            # card) dies only when the I/O ends: wait for that, and say so meanwhile.
+            while not self._exited.wait(STOP_GRACE):
+                logger.error("pid %d still there after SIGKILL; waiting for it to die", self.pid)
         assert self.exit is not None
         return self.exit
 
@@ -152,15 +167,15 @@ def _alive(entry: ProcessId) -> bool:
     return stat is not None and stat[1] == entry[1]
 
 
-def _kill(entries: set[ProcessId]) -> None:
+def _kill(entries: Iterable[ProcessId]) -> None:
     for pid, started in entries:
         if _alive((pid, started)):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
 
 
-def _kill_and_wait(entries: set[ProcessId], timeout: float = 5.0) -> None:
-    """SIGKILL ``entries`` and wait until they are gone; they are not our children, so look."""
+def _kill_and_wait(entries: frozenset[ProcessId], timeout: float = 5.0) -> None:
+    """SIGKILL ``entries`` and wait (a while) until they are gone; they are not our children, so look."""
     _kill(entries)
     deadline = time.monotonic() + timeout
     while any(_alive(entry) for entry in entries) and time.monotonic() < deadline:

@@ -113,8 +113,13 @@ def _check_writable(data: Path) -> Status | None:
 
 
 def _existing(path: Path) -> Path:
-    while not path.exists() and path != path.parent:
-        path = path.parent
+    """The nearest ancestor of ``path`` this user can see (an unsearchable one hides the rest)."""
+    while path != path.parent:
+        try:
+            path.stat()
+            return path
+        except OSError:
+            path = path.parent
     return path
 
 
@@ -155,7 +160,7 @@ class CardWatcher:
             poller = select.poll()
             poller.register(fd, select.POLLPRI | select.POLLERR)
             poller.register(self._wake_read, select.POLLIN)
-            self._read(fd)  # arms the notification
+            self._update(mounts.parse(self._read(fd)))  # arms the notification; catches a change since __init__
             while True:
                 ready = {descriptor for descriptor, _ in poller.poll()}
                 if self._wake_read in ready:

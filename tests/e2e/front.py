@@ -96,7 +96,7 @@ class Front:
         raise AssertionError(f"acap-http up did not come up in {timeout} s:\n{self.log()}")
 
     def runtime_dir(self) -> Path:
-        found = re.findall(r"Serving FastCGI on (\S+)/fcgi\.sock", self.log())
+        found = re.findall(r"Serving FastCGI on (\S+)/app/fcgi\.sock", self.log())
         assert found, self.log()
         return Path(found[-1])
 

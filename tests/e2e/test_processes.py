@@ -53,13 +53,16 @@ def test_up_generates_password_once_and_stops_everything_on_ctrl_c(
 
 
 def test_socket_reaches_apache_without_being_world_writable(front: Front) -> None:
-    """The FastCGI socket is 0660 and, under root, in the web server's group."""
-    sock = front.runtime_dir() / "fcgi.sock"
+    """The FastCGI socket is 0660 and, under root, in the web server's group; the directory with
+    Apache's configuration and users stays root's."""
+    sock = front.runtime_dir() / "app" / "fcgi.sock"
     mode = sock.stat().st_mode
     assert stat.S_ISSOCK(mode)
     assert stat.S_IMODE(mode) == 0o660
     if os.geteuid() == 0:
         assert sock.stat().st_gid == grp.getgrnam("www-data").gr_gid
+        assert front.runtime_dir().stat().st_uid == 0
+        assert (front.runtime_dir() / "users.digest").stat().st_uid == 0
 
 
 def test_up_on_a_busy_port_fails_cleanly(make_front: Callable[..., Front]) -> None:
