@@ -40,6 +40,7 @@ from acap_http.supervisor.housekeeping import prepare
 from acap_http.supervisor.runner import Runner
 from acap_http.supervisor.settings import Settings
 from tests import pki
+from tests.e2e.front import accepts
 
 TLS_PORT = 2376
 SETTINGS = Settings(use_tls=True, tcp_socket=True, ipc_socket=False, dockerd_log_level="warn", sd_card=False)
@@ -280,22 +281,13 @@ def run_startup(root: Path, rounds: int) -> tuple[dict[str, list[float]], list[i
             env=env,
             stdout=subprocess.DEVNULL,
         )
-        startups.append(wait_until(lambda: _accepts(socket_path), timeout=30))
+        startups.append(wait_until(lambda: accepts(socket_path), timeout=30))
         time.sleep(1.0)
         status = Path(f"/proc/{process.pid}/status").read_text()
         rss.append(int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:"))))
         process.terminate()
         process.wait(30)
     return {"run: start to socket accepting (d)": startups}, rss
-
-
-def _accepts(path: Path) -> bool:
-    with socket.socket(socket.AF_UNIX) as client:
-        try:
-            client.connect(str(path))
-        except OSError:
-            return False
-        return True
 
 
 def main() -> int:

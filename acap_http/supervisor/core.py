@@ -98,7 +98,7 @@ class Supervisor:
         answers: Callable[[Settings, Host], bool] = probe.answers,
         build: Callable[[Settings, Host, Path], Command] = command_module.build,
         backoff: Backoff | None = None,
-        coalesce: float = 0.05,
+        coalesce: float = 0.02,
         stop_grace: float = STOP_GRACE,
         card: CardWatcher | None = None,
     ) -> None:

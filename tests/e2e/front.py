@@ -233,3 +233,13 @@ def dockerd_pids(app_dir: Path) -> list[int]:
     """The dockerd processes (not rootlesskit) working on ``app_dir``'s data."""
     found = processes_mentioning(f"--data-root {app_dir}")
     return [int(pid) for pid, command in (line.split(": ", 1) for line in found) if command.startswith("dockerd ")]
+
+
+def accepts(path: Path) -> bool:
+    """Whether a unix socket at ``path`` takes connections."""
+    with socket.socket(socket.AF_UNIX) as client:
+        try:
+            client.connect(str(path))
+        except OSError:
+            return False
+        return True

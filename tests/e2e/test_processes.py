@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests import pki
-from tests.e2e.front import Front, processes_mentioning
+from tests.e2e.front import Front, accepts, processes_mentioning
 
 LOG_LINE = re.compile(r"^(DEBU|INFO|WARN|ERRO|FATA)\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}[+-]\d\d:\d\d\] \S")
 
@@ -77,15 +77,6 @@ def test_up_on_a_busy_port_fails_cleanly(make_front: Callable[..., Front]) -> No
     assert processes_mentioning(str(front.app_dir)) == []
 
 
-def _accepts(socket_path: Path) -> bool:
-    with socket.socket(socket.AF_UNIX) as client:
-        try:
-            client.connect(str(socket_path))
-        except OSError:
-            return False
-        return True
-
-
 @pytest.fixture
 def start_run(tmp_path: Path) -> Iterator[Callable[..., tuple[subprocess.Popen[str], Path]]]:
     """Starts ``acap-http run`` as the camera would; none outlives the test."""
@@ -115,7 +106,7 @@ def _start_run(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], Path]
         text=True,
     )
     deadline = time.monotonic() + 20
-    while not _accepts(socket_path):
+    while not accepts(socket_path):
         assert process.poll() is None, process.communicate()[0]
         assert time.monotonic() < deadline, "the socket does not accept connections"
         time.sleep(0.02)
@@ -143,7 +134,7 @@ def test_run_replaces_a_stale_socket(start_run: Callable[..., tuple[subprocess.P
     process, socket_path = start_run("--stdout")
     process.kill()
     process.communicate()
-    assert socket_path.is_socket() and not _accepts(socket_path)
+    assert socket_path.is_socket() and not accepts(socket_path)
     process, _ = start_run("--stdout")
     process.terminate()
     process.communicate(timeout=20)
