@@ -11,7 +11,6 @@ from __future__ import annotations
 import enum
 import logging
 import queue
-import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -217,7 +216,7 @@ class Supervisor:
     def _exited(self, exit: Exit) -> None:
         assert self.phase in (Phase.STARTING, Phase.RUNNING), self.phase
         self._process = None
-        self._release_mounts()
+        housekeeping.release_mounts(self.host, self._data_root)
         if self.host.rootless and exit.code == ROOTLESSKIT_CHILD_SIGNALED:
             exit = Exit(code=None, signal=0)  # dockerd under rootlesskit died by a signal
         if exit.failed:
@@ -306,15 +305,7 @@ class Supervisor:
         logger.info("Stopping dockerd (pid %d): %s", process.pid, why)
         exit = process.stop(self._stop_grace)
         logger.info("dockerd stopped (%s)", exit)
-        self._release_mounts()
-
-    def _release_mounts(self) -> None:
-        """A root dockerd that did not stop cleanly leaves its data-root and overlay mounts behind."""
-        if self.host.rootless or self._data_root is None:
-            return  # rootless mounts live in rootlesskit's mount namespace and went with it
-        for mount_point in housekeeping.left_mounts(self._data_root):
-            logger.warning("dockerd left %s mounted; unmounting it", mount_point)
-            subprocess.run(["umount", "--lazy", str(mount_point)], check=False)
+        housekeeping.release_mounts(self.host, self._data_root)
 
     def _transition(self, to: Phase, why: str) -> None:
         logger.debug("Supervisor %s -> %s: %s", self.phase.value, to.value, why)

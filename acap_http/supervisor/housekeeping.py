@@ -4,12 +4,25 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
+import subprocess
 from pathlib import Path
 
 from acap_http import mounts
 from acap_http.supervisor.command import Host
 from acap_http.supervisor.runner import is_running
+
+logger = logging.getLogger(__name__)
+
+
+def release_mounts(host: Host, data_root: Path | None) -> None:
+    """A root dockerd that did not stop cleanly leaves its data-root and overlay mounts behind."""
+    if host.rootless or data_root is None:
+        return  # rootless mounts live in rootlesskit's mount namespace and went with it
+    for mount_point in left_mounts(data_root):
+        logger.warning("dockerd left %s mounted; unmounting it", mount_point)
+        subprocess.run(["umount", "--lazy", str(mount_point)], check=False)
 
 
 def left_mounts(data_root: Path) -> list[Path]:
