@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -302,3 +304,23 @@ def test_a_settings_change_is_applied_even_with_a_refused_set(fake: Fake) -> Non
     fake.supervisor.request_restart("DockerdLogLevel changed")
     eventually(lambda: fake.last() is Status.TLS_CERT_INVALID)
     assert len(fake.lines("term")) == 1
+
+
+def test_child_is_stopped_when_the_app_is_killed(tmp_path: Path) -> None:
+    """If the app dies without stopping dockerd (SIGKILL), the kernel sends the child SIGTERM."""
+    script = (
+        "import os, sys, time\n"
+        "from acap_http.supervisor.command import Command\n"
+        "from acap_http.supervisor.runner import Runner\n"
+        "p = Runner().start(Command(('sleep', '300'), {'PATH': os.environ['PATH']}), lambda p, e: None)\n"
+        "print(p.pid, flush=True)\n"
+        "time.sleep(300)\n"
+    )
+    app = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert app.stdout is not None
+    child = int(app.stdout.readline())
+    assert Path(f"/proc/{child}").exists()
+    app.kill()
+    app.wait()
+    app.stdout.close()
+    eventually(lambda: _zombie(child), timeout=5)

@@ -117,8 +117,10 @@ class Runner:
     """The OS seam for starting processes."""
 
     def start(self, command: Command, on_exit: Callable[[Process, Exit], None]) -> Process:
+        # setpriv (util-linux) asks the kernel to SIGTERM the child should this process die
+        # without stopping it (SIGKILL, a crash): dockerd then stops instead of living on orphaned.
         popen = subprocess.Popen(
-            list(command.argv),
+            ["setpriv", "--pdeathsig", "TERM", "--", *command.argv],
             env=dict(command.env),
             stdin=subprocess.DEVNULL,
             start_new_session=True,
