@@ -39,6 +39,7 @@ logger = logging.getLogger(__name__)
 
 SOCKET_ENV = "FCGI_SOCKET_NAME"
 APPLICATION_LOG_LEVEL = "ApplicationLogLevel"
+DEFAULT_APP_NAME = config.CAMERA_APP_DIR.name
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -176,7 +177,10 @@ def certs_check_command(args: argparse.Namespace) -> int:
 
 def certs_push_command(args: argparse.Namespace) -> int:
     password = os.environ.get("ACAP_HTTP_PASSWORD") or getpass.getpass(f"password of {args.user}: ")
-    app_name = manifest_module.load(config.find_manifest(config.CAMERA_APP_DIR)).app_name
+    try:
+        app_name = manifest_module.load(config.find_manifest(config.CAMERA_APP_DIR)).app_name
+    except AcapHttpError:
+        app_name = DEFAULT_APP_NAME  # a client without the checkout pushes to the usual name
     status, body, restart = certtool.push(args.url, args.user, password, args.dir, app_name)
     print(f"{status} {body.strip()}".strip())
     if restart:
