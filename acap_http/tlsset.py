@@ -1,6 +1,7 @@
-"""Judging a set of TLS files as a whole (pure): what dockerd would refuse at
-start, the operator's findings (``acap-http certs check``), and the summary
-``GET /local/dockerdwrapper/tls`` gives. Nothing here returns key material."""
+"""Judging a set of TLS files as a whole: what dockerd would refuse at start,
+the operator's findings (``acap-http certs check``), and the summary
+``GET /local/dockerdwrapper/tls`` gives. Pure functions of the files' bytes,
+but for ``stored_refusal``, which reads them. Nothing here returns key material."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import hashlib
 import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -69,6 +71,12 @@ def dockerd_refusal(files: Mapping[str, bytes]) -> str | None:
     if not _same_key(certificate.public_key(), key):
         return f"{SERVER_KEY} does not match {SERVER_CERT}"
     return None
+
+
+def stored_refusal(directory: Path) -> str | None:
+    """Why dockerd would refuse the TLS files stored in ``directory``, or None."""
+    names = (CA, SERVER_CERT, SERVER_KEY)
+    return dockerd_refusal({name: (directory / name).read_bytes() for name in names if (directory / name).is_file()})
 
 
 def _same_key(public: PublicKeyTypes, private: PrivateKeyTypes) -> bool:

@@ -12,12 +12,11 @@ from dataclasses import dataclass, field
 
 from werkzeug.wrappers import Request, Response
 
-from acap_http import tls
+from acap_http import tls, tlsset
 from acap_http.errors import InvalidPem
 from acap_http.filestore import FileStore
 from acap_http.handlers.multipart import UploadLimits, read_file_parts
 from acap_http.handlers.responses import HttpError
-from acap_http.supervisor.settings import tls_refusal
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +59,7 @@ class TlsFileHandler:
         """After an upload: one restart request, and the 204 that says if dockerd will refuse the set."""
         self.restart(what)
         response = Response(status=204)
-        refusal = tls_refusal(self.store.directory) if self.tls_in_use() else None
+        refusal = tlsset.stored_refusal(self.store.directory) if self.tls_in_use() else None
         if refusal:
             logger.warning("%s, but dockerd would refuse the TLS files: %s", what, refusal)
             response.headers[RESTART_HEADER] = f"refused: {refusal}; dockerd keeps the files it started with"

@@ -54,12 +54,6 @@ class Settings:
         return self.tcp_socket and self.use_tls
 
 
-def tls_refusal(localdata: Path) -> str | None:
-    """Why dockerd would refuse the stored TLS files, or None."""
-    files = {name: (localdata / name).read_bytes() for name in TLS_FILES if (localdata / name).is_file()}
-    return tlsset.dockerd_refusal(files)
-
-
 def check(settings: Settings, localdata: Path) -> Status | None:
     """The Status that keeps dockerd from starting, or None when it may start."""
     if settings.tls_on_tcp:
@@ -68,7 +62,7 @@ def check(settings: Settings, localdata: Path) -> Status | None:
             logger.warning("TLS file missing: %s (upload it or set UseTLS=no)", path)
         if missing:
             return Status.TLS_CERT_MISSING
-        refusal = tls_refusal(localdata)
+        refusal = tlsset.stored_refusal(localdata)
         if refusal:
             logger.error("The TLS files would not let dockerd start: %s; upload a set that fits together", refusal)
             return Status.TLS_CERT_INVALID
