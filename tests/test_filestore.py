@@ -53,7 +53,7 @@ def test_failing_rename_keeps_old_file_and_leaves_no_temp(store: FileStore, monk
     """A write that fails at the rename leaves the old file intact and no temporary file."""
     store.write("server-key.pem", b"old key\n", 0o600)
 
-    def failing_replace(src: str, dst: str) -> None:
+    def failing_replace(src: str, dst: str, **_: object) -> None:
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "replace", failing_replace)

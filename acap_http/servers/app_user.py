@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import stat
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from pathlib import Path
 
 from acap_http.errors import SetupError
 from acap_http.filestore import FileStore
+from acap_http.params import STORE_FILE
+from acap_http.safedir import SafeDir, describe_link
 from acap_http.supervisor.command import runtime_dir_of
 
 NAME = "acap-dockerdwrapper"
@@ -22,6 +25,7 @@ SUBID_FILES = (Path("/etc/subuid"), Path("/etc/subgid"))
 SUBID_COUNT = 65536
 SUBID_FIRST = 100000
 TUN = Path("/dev/net/tun")
+LOCALDATA = "localdata"
 
 
 @dataclass(frozen=True)
@@ -42,25 +46,36 @@ def ensure(name: str = NAME) -> AppUser:
     for path in SUBID_FILES:
         _ensure_subids(path, user)
     _ensure_tun(user)
-    runtime_dir = runtime_dir_of(user.uid)
-    runtime_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chown(runtime_dir, user.uid, user.gid)
-    os.chmod(runtime_dir, 0o700)
+    with SafeDir.open(runtime_dir_of(user.uid), create_mode=0o700) as runtime_dir:
+        os.fchown(runtime_dir.fd, user.uid, user.gid)
+        os.fchmod(runtime_dir.fd, 0o700)
     return user
 
 
-def hand_over(user: AppUser, app_dir: Path) -> None:
-    """Let ``user`` own what the app writes: the app directory, localdata and their files.
+def hand_over(user: AppUser, app_dir: Path) -> list[str]:
+    """Let ``user`` own what the app writes: the app directory, localdata and their plain files.
 
     dockerd's data-root is left alone (its files belong to the mapped ids), and
-    so is the front's directory of passwords (root's business).
+    so is the front's directory of passwords (root's business). ``user`` may
+    have planted links here (any docker client can, when dockerd runs rootless):
+    nothing is followed, a linked directory is refused with LinkRefused, and a
+    linked or multiply linked file is left as it is; returns what was left, and why.
     """
-    localdata = app_dir / "localdata"
-    localdata.mkdir(parents=True, exist_ok=True)
-    owned = [app_dir, localdata, *app_dir.glob("params.json*"), *(p for p in localdata.iterdir() if p.is_file())]
-    for path in owned:
-        os.chown(path, user.uid, user.gid)
-    probe = [sys.executable, "-c", f"import acap_http, os; os.listdir({str(localdata)!r})"]
+    refused: list[str] = []
+    with SafeDir.open(app_dir, create_mode=0o755) as top, top.subdir(LOCALDATA, create_mode=0o755) as localdata:
+        for directory in (top, localdata):
+            os.fchown(directory.fd, user.uid, user.gid)
+        for name in top.names():
+            if name.startswith(STORE_FILE):
+                refused += _give(top, name, user)
+        for name in localdata.names():
+            refused += _give(localdata, name, user)
+    return refused
+
+
+def check_reach(user: AppUser, app_dir: Path) -> None:
+    """SetupError unless ``user`` can run this Python and reach the app directory."""
+    probe = [sys.executable, "-c", f"import acap_http, os; os.listdir({str(app_dir / LOCALDATA)!r})"]
     done = subprocess.run(probe, user=user.uid, group=user.gid, extra_groups=[], capture_output=True, check=False)
     if done.returncode != 0:
         raise SetupError(
@@ -70,14 +85,42 @@ def hand_over(user: AppUser, app_dir: Path) -> None:
         )
 
 
+def _give(directory: SafeDir, name: str, user: AppUser) -> list[str]:
+    """Give the plain file ``name`` to ``user``; a directory is skipped, anything else refused."""
+    before = directory.lstat(name)
+    if stat.S_ISDIR(before.st_mode):
+        return []  # dockerd's data-root, or the front's own directory
+    if stat.S_ISLNK(before.st_mode):
+        return [f"{directory.path / name} {describe_link(name, directory.fd)}"]
+    if not stat.S_ISREG(before.st_mode):
+        return [f"{directory.path / name} is not a plain file"]  # never opened: a device could answer
+    try:
+        fd = directory.open_file(name)  # not a plain file: LinkRefused
+    except OSError as err:
+        return [str(err)]
+    try:
+        now = os.fstat(fd)
+        why = None
+        if (now.st_dev, now.st_ino) != (before.st_dev, before.st_ino):
+            why = "was replaced while being handed over"
+        elif now.st_nlink != 1:
+            # A hard link to another file (say /etc/shadow) would hand that file over.
+            why = f"has {now.st_nlink} hard links"
+        elif (now.st_uid, now.st_gid) != (user.uid, user.gid):
+            os.fchown(fd, user.uid, user.gid)
+    finally:
+        os.close(fd)
+    return [f"{directory.path / name} {why}"] if why else []
+
+
 def give_area(user: AppUser, area: Path) -> None:
     """Create the app's area on a mounted card for ``user``, as the camera's storage service does.
 
     Only the area itself: what is inside (dockerd's data) is the app's to create or to refuse.
     """
     if area.parent.is_dir() and not area.exists():
-        area.mkdir(mode=0o755)
-        os.chown(area, user.uid, user.gid)
+        with SafeDir.open(area.parent) as card, card.subdir(area.name, create_mode=0o755) as made:
+            os.fchown(made.fd, user.uid, user.gid)
 
 
 def _ensure_subids(path: Path, user: AppUser) -> None:

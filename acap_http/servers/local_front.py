@@ -30,6 +30,7 @@ from acap_http.config import AppPaths
 from acap_http.errors import SetupError
 from acap_http.filestore import FileStore
 from acap_http.manifest import Access, Manifest
+from acap_http.safedir import LinkRefused, SafeDir
 from acap_http.servers import apache, app_user
 
 logger = logging.getLogger(__name__)
@@ -71,8 +72,7 @@ def up(options: UpOptions) -> int:
     manifest = manifest_module.load(options.manifest_path)
     binary = apache.find_apache()
     paths = AppPaths(options.app_dir)
-    paths.localdata.mkdir(parents=True, exist_ok=True)
-    passwords = {name: password_for(name, variable, paths) for name, _, variable in USERS}
+    passwords = read_passwords(paths)
     users = [apache.FrontUser(name, access, passwords[name].value) for name, access, _ in USERS]
 
     events: queue.SimpleQueue[str] = queue.SimpleQueue()
@@ -82,7 +82,13 @@ def up(options: UpOptions) -> int:
     user = None
     if os.geteuid() == 0 and not options.rootful:
         user = app_user.ensure()
-        app_user.hand_over(user, options.app_dir)
+        try:
+            refused = app_user.hand_over(user, options.app_dir)
+        except LinkRefused as err:
+            raise SetupError(f"cannot give the app directory to {user.name}: {err}") from None
+        app_user.check_reach(user, options.app_dir)
+        for what in refused:
+            logger.warning("Not giving to %s: %s; left it and anything it points to as they are", user.name, what)
         if options.sd_card_area:
             app_user.give_area(user, options.sd_card_area)
         logger.info("The app and dockerd run as %s (uid %d), rootless", user.name, user.uid)
@@ -105,29 +111,45 @@ def up(options: UpOptions) -> int:
     return 0 if reason in ("SIGINT", "SIGTERM") else 1
 
 
-def password_for(user: str, variable: str, paths: AppPaths) -> Password:
-    """From the environment, else the one kept in the app directory, made on first use."""
+def read_passwords(paths: AppPaths) -> dict[str, Password]:
+    """Each front user's password: from the environment, else kept in the app directory."""
+    if all(os.environ.get(variable) for _, _, variable in USERS):
+        return {name: password_for(name, variable, None) for name, _, variable in USERS}
+    with _private_dir(paths.front) as front:
+        return {name: password_for(name, variable, front) for name, _, variable in USERS}
+
+
+def password_for(user: str, variable: str, front: SafeDir | None) -> Password:
+    """From the environment, else the one kept in ``front``, made on first use."""
     from_env = os.environ.get(variable)
     if from_env:
         return Password(from_env, f"from ${variable}", f"${variable}")
-    kept = paths.front / f"{user}.password"
-    _own_private_dir(paths.front)
-    if kept.is_file():
-        value = kept.read_text(encoding="utf-8").strip()
+    if front is None:
+        raise SetupError(f"${variable} is not set and there is no directory to keep a password in")
+    name = f"{user}.password"
+    kept = front.path / name
+    if front.is_file(name):
+        value = front.read(name).decode("utf-8", errors="replace").strip()
     else:
         value = secrets.token_urlsafe(18)
-        FileStore(paths.front).write(kept.name, value.encode() + b"\n", 0o600)
+        front.write(name, value.encode() + b"\n", 0o600)
         logger.info("Generated a password for %s in %s", user, kept)
     return Password(value, f"kept in {kept}", f"$(cat '{kept}')")
 
 
-def _own_private_dir(directory: Path) -> None:
-    """The passwords' directory is this user's alone (the app's user owns the app directory around it)."""
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    info = directory.stat()
-    if info.st_uid != os.geteuid():
-        raise SetupError(f"{directory} belongs to uid {info.st_uid}, not to this user; remove it to make new passwords")
-    os.chmod(directory, 0o700)
+def _private_dir(directory: Path) -> SafeDir:
+    """The passwords' directory, this user's alone, opened without following a link: the app's
+    user owns the app directory around it and could put a link or a directory of its own there."""
+    try:
+        front = SafeDir.open(directory, create_mode=0o700)
+    except LinkRefused as err:
+        raise SetupError(f"{err}; remove it to make new passwords") from None
+    owner = front.stat().st_uid
+    if owner != os.geteuid():
+        front.close()
+        raise SetupError(f"{directory} belongs to uid {owner}, not to this user; remove it to make new passwords")
+    os.fchmod(front.fd, 0o700)
+    return front
 
 
 def _make_runtime_dir(user: app_user.AppUser | None) -> Path:
