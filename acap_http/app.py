@@ -15,10 +15,10 @@ from werkzeug.wrappers import Request, Response
 
 from acap_http import tls
 from acap_http.errors import ManifestError
+from acap_http.handlers import origin
 from acap_http.handlers.param_cgi import PARAM_CGI_PATH, ParamCgi
 from acap_http.handlers.responses import HttpError, text_response
-from acap_http.handlers.tls_files import TlsFileHandler
-from acap_http.handlers.tls_set import TlsSetHandler
+from acap_http.handlers.tls_files import TlsEndpoints
 from acap_http.manifest import Manifest
 
 if TYPE_CHECKING:
@@ -36,18 +36,14 @@ TLS_SET = "tls"  # the httpConfig name of the endpoint for the three files as on
 class AcapApp:
     """Serves the endpoints of one manifest."""
 
-    def __init__(self, manifest: Manifest, tls_files: TlsFileHandler, param_cgi: ParamCgi) -> None:
+    def __init__(self, manifest: Manifest, tls_files: TlsEndpoints, param_cgi: ParamCgi) -> None:
         self.manifest = manifest
         # The views of each httpConfig entry the manifest may declare, by method.
         views: dict[str, dict[str, View]] = {
-            name: {
-                "POST": partial(tls_files.post, tls_file=tls_file),
-                "DELETE": partial(tls_files.delete, tls_file=tls_file),
-            }
-            for name, tls_file in tls.TLS_FILES.items()
+            name: {"POST": partial(tls_files.post_file, name=name), "DELETE": partial(tls_files.delete_file, name=name)}
+            for name in tls.TLS_FILES
         }
-        tls_set = TlsSetHandler(tls_files)
-        views[TLS_SET] = {"POST": tls_set.post, "GET": tls_set.get}
+        views[TLS_SET] = {"POST": tls_files.post_set, "GET": tls_files.get_set}
         # The camera's own param.cgi, which the host has to provide itself.
         rules = [Rule(PARAM_CGI_PATH, endpoint=param_cgi, methods=["GET", "POST"])]
         for endpoint in manifest.endpoints:
@@ -63,6 +59,7 @@ class AcapApp:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         request = Request(environ)
         try:
+            origin.refuse_cross_site(request, _request_path(environ))
             response = self._dispatch(request)
         except HTTPException as err:
             response = self._error_response(request, err)

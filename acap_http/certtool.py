@@ -4,13 +4,15 @@ offline, and push the server's three files to a running product as one set."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import http.client
 import ipaddress
 import secrets
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from cryptography import x509
@@ -20,9 +22,10 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPri
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from acap_http import tlsset
-from acap_http.errors import AcapHttpError
+from acap_http.errors import AcapHttpError, InvalidPem
 from acap_http.filestore import FileStore
 from acap_http.handlers.tls_files import RESTART_HEADER
+from acap_http.tlsstore import TlsStore
 
 CERT_MODE, KEY_MODE = 0o444, 0o400
 LIFETIME = datetime.timedelta(days=365)
@@ -40,7 +43,10 @@ def new_key(key_type: str) -> CertificateIssuerPrivateKeyTypes:
 
 def init(hosts: list[str], out: Path, key_type: str = "rsa", force: bool = False) -> list[Path]:
     """Write a CA, a server certificate for ``hosts`` (and 127.0.0.1) and a client certificate."""
-    existing = [out / name for name in ALL_FILES if (out / name).exists()]
+    try:
+        existing = [out / name for name in ALL_FILES if (out / name).exists()]
+    except OSError as err:
+        raise AcapHttpError(f"cannot write the certificates to {out}: {err.strerror or err}") from None
     if existing and not force:
         raise AcapHttpError(f"{', '.join(map(str, existing))} exist; pass --force to replace them")
     now = datetime.datetime.now(datetime.UTC)
@@ -59,7 +65,6 @@ def init(hosts: list[str], out: Path, key_type: str = "rsa", force: bool = False
     )
     client_key = new_key(key_type)
     client = _leaf("client", client_key, ca=ca, ca_key=ca_key, now=now, usage=ExtendedKeyUsageOID.CLIENT_AUTH, hosts=[])
-    files = FileStore(out)
     written = {
         tlsset.CA: (_pem(ca), CERT_MODE),
         "ca-key.pem": (_key_pem(ca_key), KEY_MODE),
@@ -68,8 +73,10 @@ def init(hosts: list[str], out: Path, key_type: str = "rsa", force: bool = False
         "cert.pem": (_pem(client), CERT_MODE),
         "key.pem": (_key_pem(client_key), KEY_MODE),
     }
-    for name, (data, mode) in written.items():
-        files.write(name, data, mode)
+    try:
+        FileStore(out).write_many(written)
+    except OSError as err:
+        raise AcapHttpError(f"cannot write the certificates to {out}: {err.strerror or err}") from None
     return [out / name for name in written]
 
 
@@ -157,21 +164,53 @@ def wait_for_status(url: str, user: str, password: str, app_name: str, timeout: 
     deadline = time.monotonic() + timeout
     status = ""
     while time.monotonic() < deadline:
-        with opener.open(query, timeout=10) as response:
+        with _reaching(url), opener.open(query, timeout=10) as response:
             answer: bytes = response.read()
-        status = answer.decode().strip().partition("=")[2]
+        status = answer.decode(errors="replace").strip().partition("=")[2]
         if not status.startswith(("-1 ", "1 ")):  # neither starting up nor restarting
             return status
         time.sleep(0.2)
     return status
 
 
-def push(url: str, user: str, password: str, directory: Path, app_name: str) -> tuple[int, str, str]:
+@contextlib.contextmanager
+def _reaching(url: str) -> Iterator[None]:
+    """Turns a failure to reach ``url``, or an error answer, into one line for the operator."""
+    try:
+        yield
+    except urllib.error.HTTPError as err:
+        raise AcapHttpError(f"{url} answered {err.code} {err.reason}") from None
+    except urllib.error.URLError as err:
+        raise AcapHttpError(f"cannot reach {url}: {err.reason}") from None
+    except (OSError, http.client.HTTPException) as err:
+        raise AcapHttpError(f"cannot reach {url}: {err}") from None
+
+
+def read_server_set(directory: Path) -> dict[str, bytes]:
+    """The server's three files from ``directory``, each checked as the product will check it."""
+    store = TlsStore(directory)
+    try:
+        files = store.read()
+    except OSError as err:
+        raise AcapHttpError(f"cannot read {directory}: {err.strerror or err}") from None
+    missing = [name for name, data in files.items() if data is None]
+    if missing:
+        raise AcapHttpError(f"{directory} lacks {', '.join(missing)} (make them with 'acap-http certs init')")
+    checked = {}
+    for name, data in files.items():
+        assert data is not None
+        try:
+            checked[name] = store.validate(name, data)
+        except InvalidPem as err:
+            raise AcapHttpError(f"{directory / name}: {err}") from None
+    return checked
+
+
+def push(url: str, user: str, password: str, files: dict[str, bytes], app_name: str) -> tuple[int, str, str]:
     """POST the three server files as one set; returns status, body and the restart header."""
     boundary = secrets.token_hex(16)
     body = b""
-    for name in SERVER_FILES:
-        data = (directory / name).read_bytes()
+    for name, data in files.items():
         body += (
             (
                 f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{name}"\r\n'
@@ -186,8 +225,13 @@ def push(url: str, user: str, password: str, directory: Path, app_name: str) -> 
     request = urllib.request.Request(
         target, data=body, method="POST", headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
     )
-    try:
-        with opener.open(request, timeout=30) as response:
-            return response.status, response.read().decode(errors="replace"), response.headers.get(RESTART_HEADER, "")
-    except urllib.error.HTTPError as err:
-        return err.code, err.read().decode(errors="replace"), err.headers.get(RESTART_HEADER, "")
+    with _reaching(url):
+        try:
+            with opener.open(request, timeout=30) as response:
+                return (
+                    response.status,
+                    response.read().decode(errors="replace"),
+                    response.headers.get(RESTART_HEADER, ""),
+                )
+        except urllib.error.HTTPError as err:  # an answer all the same: the caller prints it
+            return err.code, err.read().decode(errors="replace"), err.headers.get(RESTART_HEADER, "")

@@ -22,9 +22,8 @@ from acap_http import __version__, certtool, config, logs, tlsset
 from acap_http import manifest as manifest_module
 from acap_http.app import AcapApp
 from acap_http.errors import AcapHttpError
-from acap_http.filestore import FileStore
 from acap_http.handlers.param_cgi import ParamCgi
-from acap_http.handlers.tls_files import TlsFileHandler
+from acap_http.handlers.tls_files import TlsEndpoints
 from acap_http.params import ParamStore
 from acap_http.servers.fastcgi import FastCgiServer
 from acap_http.servers.local_front import UpOptions, up
@@ -34,6 +33,7 @@ from acap_http.supervisor.core import Supervisor
 from acap_http.supervisor.runner import STOP_GRACE
 from acap_http.supervisor.sdcard import CAMERA_AREA, CAMERA_MOUNT, CardPlace, CardWatcher
 from acap_http.supervisor.settings import STATUS, Settings
+from acap_http.tlsstore import TlsStore
 
 logger = logging.getLogger(__name__)
 
@@ -176,12 +176,13 @@ def certs_check_command(args: argparse.Namespace) -> int:
 
 
 def certs_push_command(args: argparse.Namespace) -> int:
-    password = os.environ.get("ACAP_HTTP_PASSWORD") or getpass.getpass(f"password of {args.user}: ")
+    files = certtool.read_server_set(args.dir)
+    password = os.environ.get("ACAP_HTTP_PASSWORD") or _ask_password(args.user)
     try:
         app_name = manifest_module.load(config.find_manifest(config.CAMERA_APP_DIR)).app_name
     except AcapHttpError:
         app_name = DEFAULT_APP_NAME  # a client without the checkout pushes to the usual name
-    status, body, restart = certtool.push(args.url, args.user, password, args.dir, app_name)
+    status, body, restart = certtool.push(args.url, args.user, password, files, app_name)
     print(f"{status} {body.strip()}".strip())
     if restart:
         print(f"dockerd: {restart}")
@@ -191,6 +192,16 @@ def certs_push_command(args: argparse.Namespace) -> int:
     time.sleep(0.2)
     print(f"Status: {certtool.wait_for_status(args.url, args.user, password, app_name)}")
     return 0
+
+
+def _ask_password(user: str) -> str:
+    no_password = AcapHttpError("no password: set ACAP_HTTP_PASSWORD, or run this in a terminal")
+    if not sys.stdin.isatty():
+        raise no_password
+    try:
+        return getpass.getpass(f"password of {user}: ")
+    except EOFError:
+        raise no_password from None
 
 
 def _host_port(text: str) -> tuple[str, int]:
@@ -214,6 +225,8 @@ def run_command(args: argparse.Namespace) -> int:
     manifest = manifest_module.load(manifest_path)
     paths = config.AppPaths(app_dir)
     paths.localdata.mkdir(parents=True, exist_ok=True)
+    tls_store = TlsStore(paths.localdata)
+    tls_store.recover()  # a set upload a crash interrupted is completed or discarded before anyone reads it
     params = ParamStore.from_manifest(manifest, paths.app_dir)
     _follow_log_level(params)
     uid = os.geteuid()
@@ -239,8 +252,8 @@ def run_command(args: argparse.Namespace) -> int:
     params.subscribe(lambda changed: _restart_on_settings(params, changed, supervisor.request_restart))
     app = AcapApp(
         manifest,
-        TlsFileHandler(
-            FileStore(paths.localdata),
+        TlsEndpoints(
+            tls_store,
             supervisor.request_restart,
             tls_in_use=lambda: Settings.read(params.get, params.is_on).tls_on_tcp,
         ),

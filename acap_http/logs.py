@@ -9,6 +9,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from acap_http.escape import printable
+
 SYSLOG_SOCKET = Path("/dev/log")
 SYSLOG_IDENT = "dockerdwrapper"
 
@@ -23,12 +25,16 @@ _LEVEL_WORDS = {
 
 
 class DockerdStyleFormatter(logging.Formatter):
-    """``LEVEL[<RFC 3339 time>] message``, with any traceback on the lines after."""
+    """``LEVEL[<RFC 3339 time>] message``, with any traceback on the lines after.
+
+    The message is one line whatever it holds: control characters (a client's CR LF,
+    ESC) are escaped, so nobody can forge a line or drive the reader's terminal.
+    """
 
     def format(self, record: logging.LogRecord) -> str:
         level = _LEVEL_WORDS.get(record.levelno, record.levelname[:4].upper())
         when = datetime.fromtimestamp(record.created, UTC).astimezone()
-        line = f"{level}[{when.isoformat(timespec='microseconds')}] {record.getMessage()}"
+        line = f"{level}[{when.isoformat(timespec='microseconds')}] {printable(record.getMessage())}"
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line

@@ -18,12 +18,12 @@ from types import MappingProxyType
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from cryptography.hazmat.primitives.serialization import load_der_private_key
-from pyasn1.codec.der import decoder as der_decoder
-from pyasn1.error import PyAsn1Error
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from acap_http.errors import InvalidPem
+from acap_http.escape import printable
+from acap_http.x509info import READ_ERRORS, Unreadable, describe_certificate, key_refusal, public_key
 
 
 class Content(enum.Enum):
@@ -55,8 +55,12 @@ TLS_FILES: Mapping[str, TlsFile] = MappingProxyType(
     }
 )
 
-# Labels dockerd reads in a key file; Go also parses the DER whatever the label says.
-KEY_LABELS = frozenset({"PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY"})
+# The labels of a key file and the DER each says it holds. Go reads any "… PRIVATE KEY" label and
+# tries every format; the original product checks the label, and so do we, and the label must
+# say what the DER is, so that every tool (OpenSSL, cryptography, Go) reads the file alike.
+KEY_LABELS: Mapping[str, str] = MappingProxyType(
+    {"PRIVATE KEY": "PKCS#8", "RSA PRIVATE KEY": "PKCS#1", "EC PRIVATE KEY": "SEC 1"}
+)
 CERTIFICATE_LABEL = "CERTIFICATE"
 
 _BEGIN = re.compile(r"-----BEGIN ([^-]*)-----")
@@ -78,9 +82,10 @@ def validate(tls_file: TlsFile, data: bytes) -> bytes:
     text = _as_text(data)
     blocks = parse_pem(text)
     if tls_file.content is Content.CERTIFICATES:
-        _check_certificates(blocks)
+        for block in blocks:
+            _certificate(block)
     else:
-        _check_private_key(blocks)
+        _private_key(blocks, check_rsa=True)
     normalised = text.replace("\r\n", "\n")
     if not normalised.endswith("\n"):
         normalised += "\n"
@@ -136,19 +141,19 @@ def _read_block(label: str, lines: list[str], index: int) -> tuple[PemBlock, int
         if line == end_marker:
             if headers and any(h.replace(" ", "").upper() == "PROC-TYPE:4,ENCRYPTED" for h in headers):
                 raise InvalidPem(
-                    f"The {label} in the block on line {start} is encrypted; dockerd has no "
+                    f"The {printable(label)} in the block on line {start} is encrypted; dockerd has no "
                     "passphrase to open it. Decrypt it with 'openssl pkey -in FILE -out FILE'."
                 )
             return PemBlock(label, tuple(headers), _decode_body(body, start), start), index
         if line.startswith("-----"):
-            raise InvalidPem(f"Line {index} should be '{end_marker}' to close the block on line {start}.")
+            raise InvalidPem(f"Line {index} should be '{printable(end_marker)}' to close the block on line {start}.")
         if not body and _HEADER_LINE.fullmatch(line):
             headers.append(line)
         elif _BASE64_LINE.fullmatch(line):
             body.append(line)
         elif line:
             raise InvalidPem(f"Line {index} is not base64 (block starting on line {start}).")
-    raise InvalidPem(f"The block starting on line {start} has no '{end_marker}' line.")
+    raise InvalidPem(f"The block starting on line {start} has no '{printable(end_marker)}' line.")
 
 
 def _decode_body(body: list[str], start: int) -> bytes:
@@ -158,46 +163,160 @@ def _decode_body(body: list[str], start: int) -> bytes:
         raise InvalidPem(f"The base64 of the block on line {start} is malformed.") from None
     if not der:
         raise InvalidPem(f"The block on line {start} is empty.")
-    # pyasn1 reads any DER without a schema: it tells junk from a real
-    # structure and finds bytes after it, which cryptography reports poorly.
     try:
-        _, rest = der_decoder.decode(der)
-    except PyAsn1Error:
-        raise InvalidPem(f"The block on line {start} does not decode to DER data.") from None
-    if rest:
-        raise InvalidPem(f"The block on line {start} has {len(rest)} stray bytes after its DER data.")
+        end = der_element_end(der)
+    except ValueError as err:
+        raise InvalidPem(f"The block on line {start} does not decode to DER data ({err}).") from None
+    if der[0] != DER_SEQUENCE:
+        raise InvalidPem(f"The block on line {start} does not decode to DER data (it is not a SEQUENCE).")
+    if end != len(der):
+        raise InvalidPem(f"The block on line {start} has {len(der) - end} stray bytes after its DER data.")
     return der
 
 
-def _check_certificates(blocks: list[PemBlock]) -> None:
-    for block in blocks:
-        if block.label != CERTIFICATE_LABEL:
-            raise InvalidPem(_wrong_label(block, "a CERTIFICATE"))
-        if block.headers:
-            raise InvalidPem(f"The certificate on line {block.line} has PEM headers; dockerd expects none.")
-        try:
-            x509.load_der_x509_certificate(block.der)
-        except ValueError:
-            raise InvalidPem(f"The block on line {block.line} is not an X.509 certificate.") from None
+DER_SEQUENCE = 0x30
 
 
-def _check_private_key(blocks: list[PemBlock]) -> None:
+def der_element_end(der: bytes) -> int:
+    """Where the first DER element (tag, length, contents) ends; ValueError if it cannot.
+
+    Only the frame: certificates and keys are SEQUENCEs, and what is inside is
+    cryptography's to read. Enough to tell junk from DER and to find bytes after it.
+    """
+    _, _, end = der_element(der, 0)
+    return end
+
+
+def der_element(der: bytes, start: int) -> tuple[int, int, int]:
+    """(tag byte, start of contents, end) of the DER element at ``start``; ValueError if it cannot be."""
+    index = start + 1
+    if len(der) < start + 2:
+        raise ValueError("too short")
+    if der[start] & 0x1F == 0x1F:  # a tag number in the bytes that follow
+        while index < len(der) and der[index] & 0x80:
+            index += 1
+        index += 1
+    if index >= len(der):
+        raise ValueError("truncated length")
+    first = der[index]
+    index += 1
+    if first == 0x80:
+        raise ValueError("indefinite length, which DER does not allow")
+    if first < 0x80:
+        length = first
+    else:
+        count = first & 0x7F
+        if count > 4 or index + count > len(der):
+            raise ValueError("bad length")
+        length = int.from_bytes(der[index : index + count], "big")
+        index += count
+    if index + length > len(der):
+        raise ValueError(f"its length says {length} bytes, {len(der) - index} follow")
+    return der[start], index, index + length
+
+
+def serial_is_positive(der: bytes) -> bool:
+    """Whether a certificate's serial number is above zero, read from its DER (RFC 5280 wants it so;
+    Go, the docker CLI's language, refuses negative ones, and cryptography warns on both).
+    True when the frame cannot be followed: parsing the certificate then says what is wrong."""
+    try:
+        _, tbs, _ = der_element(der, 0)
+        _, field, _ = der_element(der, tbs)
+        tag, _, end = der_element(der, field)
+        if tag == 0xA0:  # [0] version, before the serial
+            field = end
+        tag, contents, end = der_element(der, field)
+    except ValueError:
+        return True
+    if tag != 0x02 or contents == end:  # not an INTEGER: cryptography will say so
+        return True
+    return der[contents] & 0x80 == 0 and any(der[contents:end])
+
+
+def read_certificates(data: bytes) -> list[x509.Certificate]:
+    """Every certificate of a PEM file, read in full and fit for dockerd, or InvalidPem saying why not."""
+    return [_certificate(block) for block in parse_pem(_as_text(data))]
+
+
+def read_private_key(data: bytes, *, check_rsa: bool = True) -> PrivateKeyTypes:
+    """The private key of a PEM key file, fit for dockerd, or InvalidPem saying why not.
+
+    ``check_rsa=False`` skips the check of an RSA key's primes (tens of milliseconds): for files
+    that passed it at upload and are only matched to their certificate.
+    """
+    return _private_key(parse_pem(_as_text(data)), check_rsa=check_rsa)
+
+
+def _certificate(block: PemBlock) -> x509.Certificate:
+    if block.label != CERTIFICATE_LABEL:
+        raise InvalidPem(_wrong_label(block, "a CERTIFICATE"))
+    if block.headers:
+        raise InvalidPem(f"The certificate on line {block.line} has PEM headers; dockerd expects none.")
+    if not serial_is_positive(block.der):
+        raise InvalidPem(
+            f"The certificate on line {block.line} has a serial number that is not positive, which RFC 5280 "
+            "forbids and the docker CLI (Go) refuses; issue it anew."
+        )
+    try:
+        certificate = x509.load_der_x509_certificate(block.der)
+    except READ_ERRORS:
+        raise InvalidPem(f"The block on line {block.line} is not an X.509 certificate.") from None
+    try:
+        describe_certificate(certificate)
+        refusal = key_refusal(public_key(certificate))
+    except Unreadable as err:
+        raise InvalidPem(f"The certificate on line {block.line} {err}.") from None
+    if refusal:
+        raise InvalidPem(f"The certificate on line {block.line} holds {refusal}.")
+    return certificate
+
+
+def _private_key(blocks: list[PemBlock], *, check_rsa: bool) -> PrivateKeyTypes:
     if len(blocks) != 1:
         raise InvalidPem(f"The file holds {len(blocks)} PEM blocks; a key file holds one private key.")
     (block,) = blocks
     if block.label not in KEY_LABELS:
         raise InvalidPem(_wrong_label(block, "a PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY"))
+    if block.headers:
+        raise InvalidPem(f"The key on line {block.line} has PEM headers; dockerd expects none.")
     try:
-        key = load_der_private_key(block.der, password=None)
+        key = serialization.load_pem_private_key(
+            _pem(block), password=None, unsafe_skip_rsa_key_validation=not check_rsa
+        )
     except TypeError:
         raise InvalidPem("The private key is encrypted; dockerd has no passphrase to open it.") from None
     except (ValueError, UnsupportedAlgorithm):
-        raise InvalidPem(f"The {block.label} block does not hold a readable private key.") from None
-    if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey):
-        raise InvalidPem("The key type is not one dockerd serves TLS with (RSA, ECDSA or Ed25519).")
+        raise InvalidPem(_unreadable_key(block)) from None
+    refusal = key_refusal(key.public_key())
+    if refusal:
+        raise InvalidPem(f"The key is {refusal}.")
+    return key
+
+
+def _unreadable_key(block: PemBlock) -> str:
+    """Why a key block does not read under its label: another format, or no key at all."""
+    try:
+        key = serialization.load_der_private_key(block.der, password=None, unsafe_skip_rsa_key_validation=True)
+    except TypeError:
+        return "The private key is encrypted; dockerd has no passphrase to open it."
+    except (ValueError, UnsupportedAlgorithm):
+        return f"The {block.label} block does not hold a readable private key."
+    refusal = key_refusal(key.public_key())
+    if refusal:
+        return f"The key is {refusal}."
+    return (
+        f"The {block.label} label says {KEY_LABELS[block.label]}, but the key is in another format; "
+        "rewrite it with 'openssl pkey -in FILE -out FILE' (PKCS#8, labelled PRIVATE KEY)."
+    )
+
+
+def _pem(block: PemBlock) -> bytes:
+    body = base64.encodebytes(block.der).decode("ascii")
+    return f"-----BEGIN {block.label}-----\n{body}-----END {block.label}-----\n".encode("ascii")
 
 
 def _wrong_label(block: PemBlock, wanted: str) -> str:
+    label = printable(block.label)
     if block.label == "TRUSTED CERTIFICATE":
         return (
             f"The block on line {block.line} is an OpenSSL TRUSTED CERTIFICATE, which dockerd cannot "
@@ -205,8 +324,10 @@ def _wrong_label(block: PemBlock, wanted: str) -> str:
         )
     if block.label == "ENCRYPTED PRIVATE KEY":
         return "The private key is encrypted; dockerd has no passphrase to open it."
-    if block.label.endswith("PRIVATE KEY"):
+    if wanted == "a CERTIFICATE" and block.label.endswith("PRIVATE KEY"):
         return f"The block on line {block.line} is a private key, not a certificate."
     if block.label == CERTIFICATE_LABEL:
         return f"The block on line {block.line} is a certificate, not a private key."
-    return f"The block on line {block.line} is a {block.label}; expected {wanted}."
+    if block.label == "DSA PRIVATE KEY":
+        return f"The block on line {block.line} is a DSA key; dockerd serves TLS with RSA, ECDSA or Ed25519 keys."
+    return f"The block on line {block.line} is a {label}; expected {wanted}."

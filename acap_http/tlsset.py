@@ -11,14 +11,17 @@ import hashlib
 import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from acap_http import tls
+from acap_http.errors import InvalidPem
+from acap_http.x509info import describe_certificate, key_shape, subject_alternative_names
 
 CA, SERVER_CERT, SERVER_KEY = "ca.pem", "server-cert.pem", "server-key.pem"
 MIN_RSA_BITS = 2048
@@ -42,13 +45,14 @@ class Finding:
 
 
 def load_certificates(data: bytes) -> list[x509.Certificate]:
-    return x509.load_pem_x509_certificates(data)
+    """The certificates of a stored file, read as an upload is (InvalidPem if they cannot be)."""
+    return tls.read_certificates(data)
 
 
 def load_key(data: bytes) -> PrivateKeyTypes:
     # Matching a key to its certificate needs only its public half; cryptography's own check
-    # of an RSA key's primes costs tens of milliseconds on every restart, and is skipped.
-    return serialization.load_pem_private_key(data, password=None, unsafe_skip_rsa_key_validation=True)
+    # of an RSA key's primes costs tens of milliseconds on every restart, and was done at upload.
+    return tls.read_private_key(data, check_rsa=False)
 
 
 def dockerd_refusal(files: Mapping[str, bytes]) -> str | None:
@@ -58,25 +62,19 @@ def dockerd_refusal(files: Mapping[str, bytes]) -> str | None:
         return None
     try:
         load_certificates(files[CA])
-    except ValueError:
-        return f"{CA} does not parse"
+    except InvalidPem as err:
+        return f"{CA} cannot be used: {err}"
     try:
         certificate = load_certificates(files[SERVER_CERT])[0]
-    except ValueError:
-        return f"{SERVER_CERT} does not parse"
+    except InvalidPem as err:
+        return f"{SERVER_CERT} cannot be used: {err}"
     try:
         key = load_key(files[SERVER_KEY])
-    except (ValueError, TypeError):
-        return f"{SERVER_KEY} cannot be read"
+    except InvalidPem as err:
+        return f"{SERVER_KEY} cannot be used: {err}"
     if not _same_key(certificate.public_key(), key):
         return f"{SERVER_KEY} does not match {SERVER_CERT}"
     return None
-
-
-def stored_refusal(directory: Path) -> str | None:
-    """Why dockerd would refuse the TLS files stored in ``directory``, or None."""
-    names = (CA, SERVER_CERT, SERVER_KEY)
-    return dockerd_refusal({name: (directory / name).read_bytes() for name in names if (directory / name).is_file()})
 
 
 def _same_key(public: PublicKeyTypes, private: PrivateKeyTypes) -> bool:
@@ -97,8 +95,8 @@ def findings(
         authorities = load_certificates(files[CA])
         server = load_certificates(files[SERVER_CERT])[0]
         key = load_key(files[SERVER_KEY])
-    except (ValueError, TypeError) as err:
-        return [Finding(Level.FAIL, f"the set does not parse: {err}")]
+    except InvalidPem as err:
+        return [Finding(Level.FAIL, f"the set cannot be used: {err}")]
     found = [
         _match(server, key, SERVER_KEY, SERVER_CERT),
         _issued(server, authorities, SERVER_CERT),
@@ -109,9 +107,12 @@ def findings(
         *(_covers(server, host) for host in hosts),
     ]
     if "cert.pem" in files and "key.pem" in files:
-        client = load_certificates(files["cert.pem"])[0]
+        try:
+            client, client_key = load_certificates(files["cert.pem"])[0], load_key(files["key.pem"])
+        except InvalidPem as err:
+            return [*found, Finding(Level.FAIL, f"the client pair cannot be used: {err}")]
         found += [
-            _match(client, load_key(files["key.pem"]), "key.pem", "cert.pem"),
+            _match(client, client_key, "key.pem", "cert.pem"),
             _issued(client, authorities, "cert.pem"),
             _usage(client, ExtendedKeyUsageOID.CLIENT_AUTH, "clientAuth", "cert.pem"),
             _validity(client, "cert.pem", now),
@@ -129,7 +130,7 @@ def _issued(certificate: x509.Certificate, authorities: list[x509.Certificate], 
     for authority in authorities:
         try:
             certificate.verify_directly_issued_by(authority)
-        except (ValueError, TypeError, InvalidSignature):
+        except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
             continue  # not this CA
         return Finding(Level.OK, f"{name} is issued by the CA ({authority.subject.rfc4514_string()})")
     return Finding(Level.FAIL, f"{name} is not issued by any certificate in {CA}")
@@ -170,14 +171,6 @@ def _validity(certificate: x509.Certificate, name: str, now: datetime.datetime) 
     return Finding(Level.OK, f"{name} is valid until {end:%Y-%m-%d} UTC")
 
 
-def subject_alternative_names(certificate: x509.Certificate) -> list[str]:
-    try:
-        names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        return []
-    return [str(ip) for ip in names.get_values_for_type(x509.IPAddress)] + names.get_values_for_type(x509.DNSName)
-
-
 def _covers(certificate: x509.Certificate, host: str) -> Finding:
     names = subject_alternative_names(certificate)
     try:
@@ -190,18 +183,26 @@ def _covers(certificate: x509.Certificate, host: str) -> Finding:
 
 
 def summary(files: Mapping[str, bytes | None], now: datetime.datetime | None = None) -> dict[str, object]:
-    """Per file what it is, and the findings for the set: never key material."""
+    """Per file what it is, and the findings for the set: never key material, and never an error.
+
+    Whatever is stored is described: a file that cannot be used (stored by an older
+    release, or put there by hand) is reported with the reason instead.
+    """
+    now = now or datetime.datetime.now(datetime.UTC)
     result: dict[str, object] = {}
+    unusable = []
     for name, data in files.items():
         entry: dict[str, object] = {"present": data is not None}
         if data is not None:
             try:
-                entry |= _describe_key(load_key(data)) if name == SERVER_KEY else _describe_certs(data)
-            except (ValueError, TypeError) as err:
+                entry |= _describe_key(load_key(data)) if name == SERVER_KEY else _describe_certs(data, now)
+            except InvalidPem as err:
                 entry["error"] = str(err)
+                unusable.append(Finding(Level.FAIL, f"{name} cannot be used: {err}"))
         result[name] = entry
     stored = {name: data for name, data in files.items() if data is not None}
-    result["findings"] = [{"level": f.level.value, "message": f.message} for f in findings(stored, now=now)]
+    found = unusable or findings(stored, now=now)
+    result["findings"] = [{"level": f.level.value, "message": f.message} for f in found]
     refusal = dockerd_refusal(stored)
     result["dockerd_would_start"] = refusal is None and len(stored) == len(files)
     if refusal:
@@ -209,35 +210,17 @@ def summary(files: Mapping[str, bytes | None], now: datetime.datetime | None = N
     return result
 
 
-def _describe_certs(data: bytes) -> dict[str, object]:
+def _describe_certs(data: bytes, now: datetime.datetime) -> dict[str, object]:
     certificates = load_certificates(data)
-    return {"certificates": [_describe_cert(certificate) for certificate in certificates]}
-
-
-def _describe_cert(certificate: x509.Certificate) -> dict[str, object]:
-    public = certificate.public_key()
-    return {
-        "subject": certificate.subject.rfc4514_string(),
-        "issuer": certificate.issuer.rfc4514_string(),
-        "subject_alternative_names": subject_alternative_names(certificate),
-        "not_valid_before": certificate.not_valid_before_utc.isoformat(),
-        "not_valid_after": certificate.not_valid_after_utc.isoformat(),
-        "sha256_fingerprint": certificate.fingerprint(hashes.SHA256()).hex(":").upper(),
-        **_key_shape(public),
-    }
+    described = []
+    for certificate in certificates:
+        facts = describe_certificate(certificate)
+        facts["days_left"] = (certificate.not_valid_after_utc - now).days
+        described.append(facts)
+    return {"certificates": described}
 
 
 def _describe_key(key: PrivateKeyTypes) -> dict[str, object]:
     spki = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     # Which key it is, by its public half: enough to match it to a certificate.
-    return {**_key_shape(key.public_key()), "public_key_sha256": hashlib.sha256(spki).hexdigest()}
-
-
-def _key_shape(public: PublicKeyTypes) -> dict[str, object]:
-    if isinstance(public, rsa.RSAPublicKey):
-        return {"key_type": "RSA", "key_size": public.key_size}
-    if isinstance(public, ec.EllipticCurvePublicKey):
-        return {"key_type": f"EC {public.curve.name}", "key_size": public.curve.key_size}
-    if isinstance(public, ed25519.Ed25519PublicKey):
-        return {"key_type": "Ed25519", "key_size": 256}
-    return {"key_type": type(public).__name__, "key_size": None}
+    return {**key_shape(key.public_key()), "public_key_sha256": hashlib.sha256(spki).hexdigest()}

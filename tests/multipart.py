@@ -5,10 +5,11 @@ from __future__ import annotations
 BOUNDARY = "acap-http-test-boundary"
 
 
-def part(field: str, data: bytes, filename: str | None = None) -> bytes:
+def part(field: str, data: bytes, filename: str | None = None, headers: str = "") -> bytes:
+    """One part; ``headers`` are extra header lines, each ending in CR LF."""
     disposition = f'form-data; name="{field}"' + (f'; filename="{filename}"' if filename else "")
     return (
-        f"Content-Disposition: {disposition}\r\nContent-Type: application/octet-stream\r\n\r\n".encode()
+        f"Content-Disposition: {disposition}\r\nContent-Type: application/octet-stream\r\n{headers}\r\n".encode()
         + data
         + b"\r\n"
     )

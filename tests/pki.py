@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import datetime
 import ipaddress
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,3 +119,75 @@ class Authority:
         (directory / "cert.pem").write_bytes(cert_pem(cert))
         (directory / "key.pem").write_bytes(key_pem(key))
         return directory
+
+
+# --- certificates and keys that are wrong in one precise way ------------------------------------
+
+
+def builder(
+    key: CertificateIssuerPrivateKeyTypes | None = None, subject: x509.Name | None = None, serial: int | None = None
+) -> x509.CertificateBuilder:
+    """A leaf certificate's builder, signed by whoever the caller likes."""
+    now = datetime.datetime.now(datetime.UTC)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "odd")]) if subject is None else subject
+    public = (key or rsa_key()).public_key()
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test CA")]))
+        .public_key(public)
+        .serial_number(serial or x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=30))
+    )
+
+
+def der_pem(der: bytes, label: str = "CERTIFICATE") -> bytes:
+    body = base64.encodebytes(der).decode()
+    return f"-----BEGIN {label}-----\n{body}-----END {label}-----\n".encode()
+
+
+def with_raw_extension(oid: x509.ObjectIdentifier, value: bytes) -> bytes:
+    """PEM of a certificate whose extension ``oid`` holds ``value`` as is (malformed or not)."""
+    signer = rsa_key()
+    cert = builder(signer).add_extension(x509.UnrecognizedExtension(oid, value), critical=False)
+    return cert_pem(cert.sign(signer, hashes.SHA256()))
+
+
+def with_duplicate_extension() -> bytes:
+    """PEM of a certificate carrying one extension twice (the OID of the second rewritten)."""
+    signer = rsa_key()
+    cert = (
+        builder(signer)
+        .add_extension(x509.UnrecognizedExtension(x509.ObjectIdentifier("1.2.3.4.5"), b"\x05\x00"), critical=False)
+        .add_extension(x509.UnrecognizedExtension(x509.ObjectIdentifier("1.2.3.4.6"), b"\x05\x00"), critical=False)
+        .sign(signer, hashes.SHA256())
+    )
+    der = cert.public_bytes(Encoding.DER).replace(bytes([0x2A, 3, 4, 6]), bytes([0x2A, 3, 4, 5]))
+    return der_pem(der)
+
+
+RSA_ENCRYPTION_OID = bytes.fromhex("2a864886f70d010101")  # 1.2.840.113549.1.1.1
+
+
+def with_unknown_key_algorithm() -> bytes:
+    """PEM of a certificate whose public key algorithm OID nobody knows (1.2.840.113549.1.1.99)."""
+    signer = rsa_key()
+    der = builder(signer).sign(signer, hashes.SHA256()).public_bytes(Encoding.DER)
+    return der_pem(der.replace(RSA_ENCRYPTION_OID, RSA_ENCRYPTION_OID[:-1] + b"\x63", 1))
+
+
+def openssl_key(*args: str) -> bytes:
+    """A key made by the openssl command (for what cryptography refuses to make: RSA 512, DSA)."""
+    made = subprocess.run(["openssl", *args], capture_output=True, check=True)
+    return made.stdout
+
+
+def with_negative_serial() -> bytes:
+    """PEM of a certificate whose serial number is negative (its first byte's top bit set)."""
+    signer = rsa_key()
+    cert = builder(signer, serial=0x11223344556677).sign(signer, hashes.SHA256())
+    der = cert.public_bytes(Encoding.DER)
+    serial = bytes.fromhex("020711223344556677")
+    assert der.count(serial) == 1
+    return der_pem(der.replace(serial, bytes.fromhex("020791223344556677")))

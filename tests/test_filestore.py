@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import stat
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -123,3 +126,50 @@ def test_only_plain_names(store: FileStore, name: str) -> None:
     """Names cannot leave the directory or hit the store's temporary files."""
     with pytest.raises(ValueError, match="plain file name"):
         store.write(name, b"x", 0o644)
+
+
+SET_STEPS = [
+    "staged ca.pem",
+    "staged server-cert.pem",
+    "staged server-key.pem",
+    "marked",
+    "renamed ca.pem",
+    "renamed server-cert.pem",
+    "renamed server-key.pem",
+    "done",
+]
+CRASH = """
+import os, signal, sys
+from pathlib import Path
+from acap_http.filestore import FileStore
+
+def step(name):
+    if name == sys.argv[2]:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+names = ("ca.pem", "server-cert.pem", "server-key.pem")
+FileStore(Path(sys.argv[1]), step=step).write_many({n: (b"new " + n.encode() + b"\\n", 0o644) for n in names})
+"""
+
+
+@pytest.mark.parametrize("step", SET_STEPS)
+def test_a_set_write_killed_at_any_step_recovers_to_one_whole_set(store: FileStore, step: str) -> None:
+    """SIGKILL at each step of a set write, then the next start's recovery: the set is all old
+    (killed before the marker) or all new (after it), and no temporary file is left."""
+    names = ("ca.pem", "server-cert.pem", "server-key.pem")
+    for name in names:
+        store.write(name, b"old " + name.encode() + b"\n", 0o644)
+    killed = subprocess.run([sys.executable, "-c", CRASH, str(store.directory), step], check=False)
+    assert killed.returncode == -signal.SIGKILL
+    contents = {store.read(name).split()[0] for name in names}
+    if step in ("renamed ca.pem", "renamed server-cert.pem"):
+        assert contents == {b"old", b"new"}  # a mix on disk: what recovery is for
+    store.recover()
+    contents = {store.read(name).split()[0] for name in names}
+    assert contents == ({b"old"} if SET_STEPS.index(step) < SET_STEPS.index("marked") else {b"new"})
+    assert sorted(os.listdir(store.directory)) == sorted(names)
+
+
+def test_recovery_with_nothing_to_do_says_nothing(store: FileStore) -> None:
+    store.write("ca.pem", b"x\n", 0o644)
+    assert store.recover() is None

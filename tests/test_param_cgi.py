@@ -9,11 +9,11 @@ from werkzeug.test import Client
 
 from acap_http import config, manifest
 from acap_http.app import AcapApp
-from acap_http.filestore import FileStore
 from acap_http.handlers.param_cgi import ParamCgi
-from acap_http.handlers.tls_files import TlsFileHandler
+from acap_http.handlers.tls_files import TlsEndpoints
 from acap_http.manifest import ACCESS_ENV
 from acap_http.params import ParamStore
+from acap_http.tlsstore import TlsStore
 
 URL = "/axis-cgi/param.cgi"
 ALL = (
@@ -31,7 +31,7 @@ class Camera:
     def __init__(self, root: Path) -> None:
         loaded = manifest.load(config.CHECKOUT_DIR / "manifest" / "manifest.json")
         self.store = ParamStore.from_manifest(loaded, root)
-        tls_files = TlsFileHandler(FileStore(root / "localdata"), lambda reason: None, tls_in_use=lambda: True)
+        tls_files = TlsEndpoints(TlsStore(root / "localdata"), lambda reason: None, tls_in_use=lambda: True)
         self.client = Client(AcapApp(loaded, tls_files, ParamCgi(self.store, loaded.app_name)))
 
     def get(self, query: str, level: str = "admin") -> tuple[int, str]:

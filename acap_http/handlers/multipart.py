@@ -6,6 +6,8 @@ parse errors loud instead of silent, and turns each failure into an answer.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import io
 from dataclasses import dataclass
 from typing import IO
@@ -14,6 +16,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.formparser import FormDataParser
 from werkzeug.wrappers import Request
 
+from acap_http.escape import printable
 from acap_http.handlers.responses import HttpError
 
 UPLOAD_FAILED = "Upload to temporary file failed."
@@ -75,4 +78,33 @@ def read_file_parts(request: Request, limits: UploadLimits) -> list[FilePart]:
         raise too_large from None
     except ValueError as err:
         raise HttpError(422, f"{UPLOAD_FAILED} The multipart body is malformed ({err}).") from None
-    return [FilePart(field, storage.filename or "", storage.read()) for field, storage in files.items(multi=True)]
+    return [
+        FilePart(field, storage.filename or "", _decoded(storage.read(), storage.headers.get(TRANSFER_ENCODING), field))
+        for field, storage in files.items(multi=True)
+    ]
+
+
+TRANSFER_ENCODING = "Content-Transfer-Encoding"
+IDENTITY_ENCODINGS = frozenset({"", "7bit", "8bit", "binary"})
+
+
+def _decoded(data: bytes, encoding: str | None, field: str) -> bytes:
+    """A part's content with its Content-Transfer-Encoding (RFC 2045) undone: Ansible's
+    ``uri`` module sends files in base64 unless told otherwise."""
+    kind = (encoding or "").strip().lower()
+    if kind in IDENTITY_ENCODINGS:
+        return data
+    if kind == "base64":
+        try:
+            return base64.b64decode(b"".join(data.split()), validate=True)
+        except binascii.Error:
+            raise HttpError(
+                400, f"{UPLOAD_FAILED} The part '{printable(field)}' says base64 but its content is not base64."
+            ) from None
+    if kind == "quoted-printable":
+        return binascii.a2b_qp(data)
+    raise HttpError(
+        400,
+        f"{UPLOAD_FAILED} The part '{printable(field)}' has Content-Transfer-Encoding '{printable(kind)}'; "
+        "send it as is, in base64 or quoted-printable.",
+    )

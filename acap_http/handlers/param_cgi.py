@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from urllib.parse import parse_qsl
 
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Request, Response
 
+from acap_http.escape import printable
 from acap_http.handlers.responses import HttpError, text_response
 from acap_http.manifest import ACCESS_ENV, Access
 from acap_http.params import ParamStore
@@ -30,8 +32,7 @@ class ParamCgi:
     app_name: str
 
     def __call__(self, request: Request) -> Response:
-        request.max_content_length = MAX_BODY
-        arguments = MultiDict([*request.args.items(multi=True), *request.form.items(multi=True)])
+        arguments = MultiDict([*request.args.items(multi=True), *_body_arguments(request)])
         action = arguments.get("action", "")
         if action == "list":
             self._require(request, action, Access.VIEWER)
@@ -41,7 +42,7 @@ class ParamCgi:
             lines = self._update([(k, v) for k, v in arguments.items(multi=True) if k not in NOT_ARGUMENTS])
         else:
             lines = [
-                f"# Error: Unknown action '{action}' (use action=list or action=update)"
+                f"# Error: Unknown action '{printable(action)}' (use action=list or action=update)"
                 if action
                 else "# Error: No action given (use action=list or action=update)"
             ]
@@ -54,8 +55,10 @@ class ParamCgi:
         if granted is None and needed is Access.VIEWER and request.environ.get("REMOTE_USER"):
             return
         if granted is None or granted < needed:
-            user = request.environ.get("REMOTE_USER", "anonymous")
-            logger.warning("Refused param.cgi %s for %s: needs %s, has %s", action, user, needed.word, level or "none")
+            user = printable(request.environ.get("REMOTE_USER", "anonymous"))
+            logger.warning(
+                "Refused param.cgi %s for %s: needs %s, has %s", action, user, needed.word, printable(level) or "none"
+            )
             raise HttpError(403, f"# Error: User '{user}' may not do this; it needs the {needed.word} level")
 
     def _list(self, groups: str | None) -> list[str]:
@@ -63,7 +66,7 @@ class ParamCgi:
         for group in (groups or self.app_name).split(","):
             found = self._resolve(group.strip())
             if found is None:
-                lines.append(f"# Error: Error -1 getting param in group '{group}'")
+                lines.append(f"# Error: Error -1 getting param in group '{printable(group)}'")
             else:
                 values = self.store.values()
                 lines += [f"{ROOT}{self.app_name}.{name}={values[name]}" for name in found]
@@ -100,6 +103,7 @@ class ParamCgi:
                 refused.append((key, value))
         refused += [(keys[name], value) for name, value, _ in self.store.refusals(changes)]
         if refused:
+            refused = [(printable(key), printable(value)) for key, value in refused]
             logger.info("Refused param.cgi update: %s", ", ".join(f"{key}={value}" for key, value in refused))
             return [f"# Error: Error setting '{key}' to '{value}'!" for key, value in refused]
         try:
@@ -108,3 +112,15 @@ class ParamCgi:
             logger.error("Could not save parameters to %s: %s", self.store.path, err)
             raise HttpError(500, "# Error: Could not save the parameters") from None
         return ["OK"]
+
+
+def _body_arguments(request: Request) -> list[tuple[str, str]]:
+    """The arguments of a POST body, read as form data whatever its Content-Type says: VAPIX
+    clients (Home Assistant's axis library among them) post ``action=list&…`` as text/plain."""
+    if request.method != "POST":
+        return []
+    request.max_content_length = MAX_BODY
+    if request.mimetype == "multipart/form-data":
+        return list(request.form.items(multi=True))
+    body = request.get_data(cache=False).decode("utf-8", errors="replace")
+    return parse_qsl(body.strip(), keep_blank_values=True)

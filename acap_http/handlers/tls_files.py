@@ -1,22 +1,27 @@
-"""``/local/<app>/<tls file>``: POST stores one TLS file for dockerd, DELETE removes it.
+"""``/local/<app>/<tls file>`` and ``/local/<app>/tls``: the TLS files of dockerd.
 
-Status codes and sentences are the original application's (SPEC section 3);
-the reasons appended to them are ours.
+POST of one file stores it, DELETE removes it; POST of ``tls`` stores the three
+as one set and GET describes them (JSON, never key material). Status codes and
+sentences are the original application's (SPEC section 3); the reasons
+appended to them are ours. Storing, validating and judging are the TLS
+store's; this module speaks HTTP and asks for restarts.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from werkzeug.wrappers import Request, Response
 
-from acap_http import tls, tlsset
+from acap_http import tls
 from acap_http.errors import InvalidPem
-from acap_http.filestore import FileStore
-from acap_http.handlers.multipart import UploadLimits, read_file_parts
+from acap_http.escape import printable
+from acap_http.handlers.multipart import FilePart, UploadLimits, read_file_parts
 from acap_http.handlers.responses import HttpError
+from acap_http.tlsstore import Change, TlsStore
 
 logger = logging.getLogger(__name__)
 
@@ -26,63 +31,89 @@ NOT_FOUND = "File not found in localdata"
 RestartHook = Callable[[str], None]
 """Asks for a dockerd restart; the argument says why, for the log."""
 
-
-# On the 204 of an upload when the stored set would not let dockerd start: the
-# reason. dockerd is then not restarted (or, if it is not running, not started).
+# On the 204 of an upload: "unchanged" when the content was stored already (nothing
+# written, no restart), or "refused: <reason>" when dockerd would not start with the
+# stored set (it is then not restarted, or, if it is not running, not started).
 RESTART_HEADER = "X-Dockerd-Restart"
+UNCHANGED = "unchanged"
 
 
 @dataclass(frozen=True)
-class TlsFileHandler:
-    store: FileStore
+class TlsEndpoints:
+    store: TlsStore
     restart: RestartHook
     tls_in_use: Callable[[], bool]  # whether dockerd serves TLS with these files under the settings
     limits: UploadLimits = field(default_factory=UploadLimits)
 
-    def post(self, request: Request, tls_file: tls.TlsFile) -> Response:
+    def post_file(self, request: Request, name: str) -> Response:
         parts = read_file_parts(request, self.limits)
         if len(parts) != 1:
             raise HttpError(
                 400,
-                f"Expected exactly one file part, got {len(parts)}. Send it as: curl -F file=@{tls_file.name}",
+                f"Expected exactly one file part, got {len(parts)}. Send it as: curl -F file=@{name}",
             )
-        data = validated(tls_file, parts[0].data)
-        try:
-            self.store.write(tls_file.name, data, tls_file.mode)
-        except OSError as err:
-            logger.error("Could not store %s in %s: %s", tls_file.name, self.store.directory, err)
-            raise HttpError(500, COPY_FAILED) from None
-        logger.info("Stored %s (%d bytes)", tls_file.name, len(data))
-        return self.stored(f"{tls_file.name} uploaded")
+        return self._store({name: parts[0].data}, f"{name} uploaded")
 
-    def stored(self, what: str) -> Response:
-        """After an upload: one restart request, and the 204 that says if dockerd will refuse the set."""
-        self.restart(what)
+    def delete_file(self, request: Request, name: str) -> Response:
+        try:
+            self.store.remove(name)
+        except FileNotFoundError:
+            raise HttpError(404, NOT_FOUND) from None
+        except OSError as err:
+            logger.error("Could not remove %s from %s: %s", name, self.store.directory, err)
+            raise HttpError(500, f"Failed to remove file from localdata: {err.strerror}") from None
+        # As in the original, a removal does not restart dockerd: it keeps the
+        # files it has loaded until something else restarts it.
+        return Response(status=204)
+
+    def post_set(self, request: Request) -> Response:
+        parts = read_file_parts(request, self.limits)
+        _check_set(parts)
+        return self._store({part.field: part.data for part in parts}, "TLS set uploaded")
+
+    def get_set(self, request: Request) -> Response:
+        body = json.dumps(self.store.summary(), indent=2) + "\n"
+        return Response(body, status=200, content_type="application/json")
+
+    def _store(self, files: dict[str, bytes], what: str) -> Response:
+        """Store, then one restart request, and the 204 that says what dockerd will do."""
+        try:
+            change = self.store.put_set(files)
+        except InvalidPem as err:
+            logger.warning("Refused the upload of %s: %s", ", ".join(files), err)
+            raise HttpError(400, str(err)) from None
+        except OSError as err:
+            logger.error("Could not store %s in %s: %s", ", ".join(files), self.store.directory, err)
+            raise HttpError(500, COPY_FAILED) from None
         response = Response(status=204)
-        refusal = tlsset.stored_refusal(self.store.directory) if self.tls_in_use() else None
+        if change is Change.UNCHANGED:
+            response.headers[RESTART_HEADER] = UNCHANGED
+            return response
+        self.restart(what)
+        refusal = self.store.refusal() if self.tls_in_use() else None
         if refusal:
             logger.warning("%s, but dockerd would refuse the TLS files: %s", what, refusal)
             response.headers[RESTART_HEADER] = f"refused: {refusal}; dockerd keeps the files it started with"
         return response
 
-    def delete(self, request: Request, tls_file: tls.TlsFile) -> Response:
-        try:
-            self.store.remove(tls_file.name)
-        except FileNotFoundError:
-            raise HttpError(404, NOT_FOUND) from None
-        except OSError as err:
-            logger.error("Could not remove %s from %s: %s", tls_file.name, self.store.directory, err)
-            raise HttpError(500, f"Failed to remove file from localdata: {err.strerror}") from None
-        # As in the original, a removal does not restart dockerd: it keeps the
-        # files it has loaded until something else restarts it.
-        logger.info("Removed %s", tls_file.name)
-        return Response(status=204)
 
-
-def validated(tls_file: tls.TlsFile, data: bytes) -> bytes:
-    """The upload as it is to be stored, or 400 with the original sentence and the reason."""
-    try:
-        return tls.validate(tls_file, data)
-    except InvalidPem as err:
-        logger.warning("Refused upload of %s: %s", tls_file.name, err)
-        raise HttpError(400, f"{tls_file.invalid_sentence} {err}") from None
+def _check_set(parts: list[FilePart]) -> None:
+    """A set is one part named after each TLS file; say precisely what is wrong otherwise."""
+    names = [part.field for part in parts]
+    wanted = list(tls.TLS_FILES)
+    problems = []
+    missing = [name for name in wanted if name not in names]
+    if missing:
+        problems.append(f"missing {', '.join(missing)}")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        problems.append(f"more than one {', '.join(repeated)}")
+    unexpected = sorted({name for name in names if name not in wanted})
+    if unexpected:
+        problems.append(f"unexpected {', '.join(printable(name) or '(no name)' for name in unexpected)}")
+    if problems:
+        raise HttpError(
+            400,
+            f"A set is one file part named after each of {', '.join(wanted)} "
+            f"(curl -F ca.pem=@ca.pem …); this one has {'; '.join(problems)}.",
+        )

@@ -8,9 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from acap_http import tlsset
 from acap_http.status import Status
-from acap_http.tls import TLS_FILES
+from acap_http.tlsstore import TlsStore
 
 logger = logging.getLogger(__name__)
 
@@ -57,12 +56,13 @@ class Settings:
 def check(settings: Settings, localdata: Path) -> Status | None:
     """The Status that keeps dockerd from starting, or None when it may start."""
     if settings.tls_on_tcp:
-        missing = [localdata / name for name in TLS_FILES if not (localdata / name).is_file()]
-        for path in missing:
-            logger.warning("TLS file missing: %s (upload it or set UseTLS=no)", path)
+        files = TlsStore(localdata)
+        missing = files.missing()
+        for name in missing:
+            logger.warning("TLS file missing: %s (upload it or set UseTLS=no)", localdata / name)
         if missing:
             return Status.TLS_CERT_MISSING
-        refusal = tlsset.stored_refusal(localdata)
+        refusal = files.refusal()
         if refusal:
             logger.error("The TLS files would not let dockerd start: %s; upload a set that fits together", refusal)
             return Status.TLS_CERT_INVALID

@@ -1,0 +1,90 @@
+"""The TLS files of one directory as a service: validated on the way in,
+written only when they change (one file, or the three as one set, crash-safe),
+removed, read back, judged and summarised. The HTTP handlers and
+``acap-http certs`` use it; nothing else touches the files."""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+
+from acap_http import tls, tlsset
+from acap_http.errors import InvalidPem
+from acap_http.filestore import FileStore, Step
+
+logger = logging.getLogger(__name__)
+
+
+class Change(enum.Enum):
+    STORED = "stored"
+    UNCHANGED = "unchanged"  # the same content was there already: nothing written
+
+
+class UnknownTlsFile(KeyError):
+    """A name that is none of the TLS files."""
+
+
+class TlsStore:
+    def __init__(self, directory: Path, step: Step = lambda name: None) -> None:
+        self.files = FileStore(directory, step=step)
+
+    @property
+    def directory(self) -> Path:
+        return self.files.directory
+
+    @staticmethod
+    def spec(name: str) -> tls.TlsFile:
+        try:
+            return tls.TLS_FILES[name]
+        except KeyError:
+            raise UnknownTlsFile(name) from None
+
+    def validate(self, name: str, data: bytes) -> bytes:
+        """The bytes to store for ``name``, or InvalidPem with the original sentence and the reason."""
+        spec = self.spec(name)
+        try:
+            return tls.validate(spec, data)
+        except InvalidPem as err:
+            raise InvalidPem(f"{spec.invalid_sentence} {err}") from None
+
+    def put(self, name: str, data: bytes) -> Change:
+        """Validate and store one file; OSError if it cannot be written."""
+        return self.put_set({name: data})
+
+    def put_set(self, files: Mapping[str, bytes]) -> Change:
+        """Validate every file, then store those that differ as one; all or nothing."""
+        validated = {name: (self.validate(name, data), self.spec(name).mode) for name, data in files.items()}
+        changed = self.files.update(validated)
+        if changed:
+            logger.info("Stored %s", ", ".join(f"{name} ({len(validated[name][0])} bytes)" for name in changed))
+            return Change.STORED
+        logger.info("%s: the same as stored; nothing written", ", ".join(files))
+        return Change.UNCHANGED
+
+    def remove(self, name: str) -> None:
+        """FileNotFoundError when ``name`` is not stored."""
+        self.spec(name)
+        self.files.remove(name)
+        logger.info("Removed %s", name)
+
+    def read(self) -> dict[str, bytes | None]:
+        """Each TLS file's bytes, None for those not stored."""
+        return {name: (self.files.read(name) if self.files.exists(name) else None) for name in tls.TLS_FILES}
+
+    def missing(self) -> list[str]:
+        return [name for name in tls.TLS_FILES if not self.files.exists(name)]
+
+    def refusal(self) -> str | None:
+        """Why dockerd would refuse the stored files, or None (missing files are not judged here)."""
+        return tlsset.dockerd_refusal({name: data for name, data in self.read().items() if data is not None})
+
+    def summary(self) -> dict[str, object]:
+        return tlsset.summary(self.read())
+
+    def recover(self) -> None:
+        """At start: finish or discard what a crash interrupted."""
+        done = self.files.recover()
+        if done:
+            logger.warning("In %s: %s", self.directory, done)

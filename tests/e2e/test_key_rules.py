@@ -1,0 +1,140 @@
+"""The key rule table (``acap_http/x509info.py``) against the real thing: for each kind of
+server key, a real dockerd started with it and the real docker CLI over mutual TLS agree
+with the product's verdict (accepted at upload, or refused with a reason)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+from acap_http import tls
+from acap_http.errors import InvalidPem
+from acap_http.supervisor.housekeeping import left_mounts
+from tests import pki
+from tests.e2e.front import docker, free_port
+
+KeyMaker = Callable[[], CertificateIssuerPrivateKeyTypes]
+
+
+def _openssl_rsa(bits: int) -> CertificateIssuerPrivateKeyTypes:
+    pem = pki.openssl_key("genpkey", "-algorithm", "RSA", "-pkeyopt", f"rsa_keygen_bits:{bits}")
+    key = load_pem_private_key(pem, None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    return key
+
+
+KEYS: dict[str, KeyMaker] = {
+    "RSA 2048": lambda: pki.rsa_key(2048),
+    "RSA 1024": lambda: _openssl_rsa(1024),
+    "RSA 512": lambda: _openssl_rsa(512),
+    "P-256": lambda: ec.generate_private_key(ec.SECP256R1()),
+    "P-384": lambda: ec.generate_private_key(ec.SECP384R1()),
+    "P-521": lambda: ec.generate_private_key(ec.SECP521R1()),
+    "P-224": lambda: ec.generate_private_key(ec.SECP224R1()),
+    "P-192": lambda: ec.generate_private_key(ec.SECP192R1()),
+    "secp256k1": lambda: ec.generate_private_key(ec.SECP256K1()),
+    "brainpoolP256r1": lambda: ec.generate_private_key(ec.BrainpoolP256R1()),
+    "Ed25519": ed25519.Ed25519PrivateKey.generate,
+    "Ed448": ed448.Ed448PrivateKey.generate,
+    "DSA": lambda: dsa.generate_private_key(2048),
+}
+
+
+def _product_accepts(files: dict[str, bytes]) -> bool:
+    try:
+        for name, data in files.items():
+            tls.validate(tls.TLS_FILES[name], data)
+    except InvalidPem:
+        return False
+    return True
+
+
+class Dockerd:
+    """A root dockerd on a free port serving TLS with given files; no containers, no network set-up."""
+
+    def __init__(self, root: Path, files: dict[str, bytes]) -> None:
+        root.mkdir(parents=True)
+        for name, data in files.items():
+            (root / name).write_bytes(data)
+        (root / "daemon.json").write_text("{}")
+        self.port = free_port()
+        self.data_root = root / "data"
+        self.log = root / "dockerd.log"
+        command = [
+            "dockerd",
+            "--config-file", str(root / "daemon.json"),
+            "--data-root", str(self.data_root),
+            "--exec-root", str(root / "exec"),
+            "--pidfile", str(root / "dockerd.pid"),
+            "--storage-driver=vfs", "--iptables=false", "--bridge=none",
+            "-H", f"tcp://127.0.0.1:{self.port}",
+            "--tlsverify", "--tlscacert", str(root / "ca.pem"),
+            "--tlscert", str(root / "server-cert.pem"), "--tlskey", str(root / "server-key.pem"),
+        ]  # fmt: skip
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def stop(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        # A root dockerd leaves its data-root bind-mounted on itself.
+        for mount in left_mounts(self.data_root):
+            subprocess.run(["umount", "--lazy", str(mount)], check=True)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple[bool, bool, str]]]:
+    """Per key kind: (the product accepts the set, docker --tlsverify works against dockerd, dockerd's log)."""
+    root = tmp_path_factory.mktemp("key-rules")
+    root.chmod(0o755)
+    authority = pki.Authority()
+    client = authority.client_files(root / "client")
+    daemons: dict[str, tuple[dict[str, bytes], Dockerd]] = {}
+    for kind, make in KEYS.items():
+        key = make()
+        cert = pki.certificate("server", key, (authority.cert, authority.key), hosts=("127.0.0.1",), server=True)
+        files = {
+            "ca.pem": pki.cert_pem(authority.cert),
+            "server-cert.pem": pki.cert_pem(cert),
+            "server-key.pem": pki.key_pem(key),
+        }
+        daemons[kind] = files, Dockerd(root / kind.replace(" ", "-"), files)
+    results = {}
+    try:
+        for kind, (files, daemon) in daemons.items():
+            works = False
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and daemon.process.poll() is None and not works:
+                answer = docker("version", "--format", "{{.Server.Version}}", host=f"tcp://127.0.0.1:{daemon.port}",
+                                config=root / "docker-config", certs=client, timeout=20)  # fmt: skip
+                works = answer.returncode == 0
+                if not works and "connection refused" not in answer.stderr:
+                    break  # dockerd listens and the handshake failed: a verdict
+                time.sleep(0.1)
+            results[kind] = (_product_accepts(files), works, daemon.log.read_text(errors="replace")[-2000:])
+    finally:
+        for _, daemon in daemons.values():
+            daemon.stop()
+    yield results
+
+
+@pytest.mark.parametrize("kind", KEYS)
+def test_product_verdict_matches_dockerd_and_docker_cli(served: dict[str, tuple[bool, bool, str]], kind: str) -> None:
+    """The product accepts a server key exactly when the real dockerd serves TLS with it to the docker CLI."""
+    accepts, works, log = served[kind]
+    assert accepts == works, f"{kind}: product accepts={accepts}, docker works={works}\n{log}"
