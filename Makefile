@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: run test lint bench setup host clean
+.PHONY: run test lint bench fuzz setup host clean
 
 run: setup
 	$(BIN)/acap-http up $(ARGS)
@@ -17,6 +17,11 @@ test: setup lint
 # Not part of test: it times real dockerd restarts and prints ratios.
 bench: setup
 	$(BIN)/python -m bench.restart $(ARGS)
+
+# Not part of test: the property tests of the HTTP surface, with new seeds, for FUZZ_MINUTES.
+FUZZ_MINUTES ?= 10
+fuzz: setup
+	tools/fuzz $(FUZZ_MINUTES)
 
 lint: setup
 	$(BIN)/ruff check acap_http tests bench
