@@ -236,6 +236,8 @@ def run_command(args: argparse.Namespace) -> int:
         runtime_dir=runtime_dir_of(uid),
         address=args.docker_address,
         path=os.environ.get("PATH", ""),
+        uid=uid,
+        gid=os.getegid(),
     )
 
     def set_status(status: Status) -> None:
@@ -267,7 +269,7 @@ def run_command(args: argparse.Namespace) -> int:
         signal.signal(signum, lambda received, _frame: events.put(signal.Signals(received).name))
     server = FastCgiServer(app, Path(socket_name), on_exit=lambda: events.put("FastCGI server ended"))
     server.start()
-    mode = "rootless, under rootlesskit" if host.rootless else "rootful, as root"
+    mode = "rootless, in rootlesskit's namespaces" if host.rootless else "rootful, as root"
     logger.info(
         "%s %s started; files in %s; dockerd runs %s", manifest.app_name, manifest.version, paths.localdata, mode
     )

@@ -105,8 +105,9 @@ class Authority:
         self.key = rsa_key()
         self.cert = certificate(name, self.key, ca=True)
 
-    def server_set(self, host: str = "127.0.0.1") -> ServerSet:
-        key = rsa_key()
+    def server_set(self, host: str = "127.0.0.1", key: rsa.RSAPrivateKey | None = None) -> ServerSet:
+        """A server certificate for ``host`` (for ``key``, or a new one) and its key, with this CA."""
+        key = key or rsa_key()
         cert = certificate("server", key, (self.cert, self.key), hosts=(host,), server=True)
         return ServerSet(cert_pem(self.cert), cert_pem(cert), key_pem(key, PrivateFormat.TraditionalOpenSSL))
 

@@ -16,7 +16,8 @@ import pytest
 
 from acap_http.status import Status
 from acap_http.supervisor.command import Command, Host
-from acap_http.supervisor.core import Backoff, Phase, Supervisor
+from acap_http.supervisor.core import Supervisor
+from acap_http.supervisor.phases import Backoff, Phase
 from acap_http.supervisor.runner import Exit, Process, Runner
 from acap_http.supervisor.settings import Settings
 from tests import pki
@@ -30,6 +31,27 @@ def eventually(condition: Callable[[], bool], timeout: float = 10.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.01)
+
+
+class NoStack:
+    """No holder and no containerd: fake-dockerd runs alone."""
+
+    def __init__(self, build: Callable[[Settings], Command]) -> None:
+        self.data_root: Path | None = None
+        self.dockerd_command = build
+
+    @property
+    def processes(self) -> list[Process]:
+        return []
+
+    def up(self, data_root: Path) -> None:
+        self.data_root = data_root
+
+    def lost(self, process: Process) -> None:
+        pass
+
+    def before_dockerd(self, settings: Settings) -> None:
+        pass
 
 
 class Fake:
@@ -48,14 +70,15 @@ class Fake:
             read_settings=lambda: self.settings,
             host=self.host,
             set_status=self.statuses.append,
-            answers=lambda settings, host: self.ready.exists(),
-            build=self._build,
+            stack=NoStack(self._build),
+            answers=self.ready.exists,
             backoff=Backoff(base=0.2, cap=10.0, stable_after=60.0),
             coalesce=0.1,
             stop_grace=0.5,
+            stop_containers=lambda grace: 0,
         )
 
-    def _build(self, settings: Settings, host: Host, data_root: Path) -> Command:
+    def _build(self, settings: Settings) -> Command:
         self.ready.unlink(missing_ok=True)
         env = {"FAKE_LOG": str(self.log), "FAKE_READY": str(self.ready), "PATH": os.environ["PATH"]}
         return Command((self.program,) if self.program else (str(FAKE), self.mode), env)
@@ -89,7 +112,7 @@ def test_serving_dockerd_is_running_then_stopped(fake: Fake) -> None:
     fake.supervisor.start()
     eventually(lambda: fake.last() is Status.RUNNING)
     fake.supervisor.shutdown()
-    assert fake.changes() == [Status.DOCKERD_STOPPED, Status.RUNNING]
+    assert fake.changes() == [Status.DOCKERD_STOPPED, Status.RUNNING, Status.DOCKERD_STOPPED, Status.NOT_STARTED]
     assert len(fake.lines("term")) == 1
     pid = int(fake.lines("start")[0][2])
     assert not Path(f"/proc/{pid}").exists()
@@ -115,28 +138,12 @@ def test_exit_0_restarts_with_growing_delays(fake: Fake) -> None:
     fake.supervisor.start()
     eventually(lambda: fake.starts >= 5)
     fake.supervisor.shutdown()
-    assert set(fake.statuses) == {Status.DOCKERD_STOPPED}
+    assert set(fake.statuses) == {Status.DOCKERD_STOPPED, Status.NOT_STARTED}
     times = [float(line[1]) for line in fake.lines("start")]
     gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
     # Backoff(base=0.2): at once, then 0.2, 0.4, 0.8 s.
     assert gaps[1] >= 0.2 and gaps[2] >= 0.4 and gaps[3] >= 0.8
     assert gaps[3] > gaps[1]
-
-
-@pytest.mark.parametrize("rootless", [True, False])
-def test_rootlesskit_255_means_a_signal(tmp_path: Path, rootless: bool) -> None:
-    """Under rootlesskit, exit 255 is dockerd killed by a signal (Status 1 and a restart);
-    elsewhere it is an error (Status 2, no restart)."""
-    fake = Fake(tmp_path)
-    fake.mode = "exit255"
-    fake.supervisor.host = dataclasses.replace(fake.host, rootless=rootless)
-    fake.supervisor.start()
-    if rootless:
-        eventually(lambda: fake.starts >= 2)
-    else:
-        eventually(lambda: fake.last() is Status.DOCKERD_RUNTIME_ERROR)
-    fake.supervisor.shutdown()
-    assert (Status.DOCKERD_RUNTIME_ERROR in fake.statuses) is not rootless
 
 
 def test_death_by_signal_is_stopped_then_restarted(fake: Fake) -> None:

@@ -1,6 +1,18 @@
-"""The command line and environment that start dockerd, built as lists from
-a settings snapshot (pure): rootless under rootlesskit as on the camera, or
-dockerd alone when the process runs as root (the legacy "rootful" releases)."""
+"""The command lines and environment of what runs dockerd, built as lists from a
+settings snapshot (pure).
+
+Three processes, so that a dockerd restart leaves containers running:
+
+- the namespace holder, for the application's lifetime: rootless, rootlesskit
+  (user, mount, network and PID namespaces, slirp4netns, the port driver)
+  whose child only sleeps; rootful, unshare (mount and PID namespaces) with
+  tini as their init. Killing it kills everything inside, so nothing outlives
+  the application;
+- containerd, started once inside the holder, with fixed paths, so the shims
+  of running containers stay reachable;
+- dockerd, started and restarted inside the holder with ``nsenter``, with
+  live-restore, pointed at that containerd.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +24,8 @@ from types import MappingProxyType
 from acap_http.supervisor.settings import Settings
 from acap_http.tls import TLS_FILES
 
+# The original's rootlesskit flags (SPEC section 6), less the -p of the API port,
+# which is now added and removed at run time through rootlesskit's API.
 ROOTLESSKIT_FLAGS = (
     "--subid-source=static",
     "--net=slirp4netns",
@@ -23,14 +37,42 @@ ROOTLESSKIT_FLAGS = (
     "slirp4netns",
     "--cidr=10.0.3.0/24",
 )
-# /run is copied up, so a /run/docker, /run/containerd or /run/xtables.lock
-# left by a root dockerd on this host shows through as root's and dockerd
-# cannot create its own; rootlesskit's child removes them first, as Docker's
-# dockerd-rootless.sh does.
-ROOTLESS_CHILD = ("sh", "-c", 'rm -rf /run/docker /run/containerd /run/xtables.lock; exec "$@"', "dockerd")
+# Ours: a PID namespace (its death kills everything inside, shims and containers included;
+# rootlesskit's child reaps in it), and the MTU Docker's dockerd-rootless.sh uses.
+HOLDER_FLAGS = ("--pidns", "--mtu=65520")
+# /run is copied up, so a /run/docker, /run/containerd or /run/xtables.lock left by a
+# root dockerd on this host shows through as root's; the holder removes them first, as
+# Docker's dockerd-rootless.sh does, then only keeps the namespaces.
+HOLDER_CHILD = ("sh", "-c", "rm -rf /run/docker /run/containerd /run/xtables.lock; exec sleep infinity")
+# Rootful: a mount namespace (dockerd's mounts go with it) and a PID namespace whose
+# init, tini (Docker's docker-init), reaps; unshare's death kills it and all inside.
+ROOTFUL_HOLDER = (
+    "unshare",
+    "--pid",
+    "--fork",
+    "--kill-child=SIGKILL",
+    "--mount",
+    "--propagation",
+    "slave",
+    "--mount-proc",
+    "--",
+    "docker-init",
+    "-s",
+    "--",
+    "sleep",
+    "infinity",
+)
 XTABLES_LOCKFILE = "/tmp/dockerdwrapper_xtables.lock"
 # dockerd lives in sbin, which a non-root PATH often lacks.
 SBIN_DIRS = ("/usr/local/sbin", "/usr/sbin", "/sbin")
+# What containerd would not use here, and would only slow its start.
+CONTAINERD_DISABLED = (
+    "io.containerd.grpc.v1.cri",
+    "io.containerd.snapshotter.v1.aufs",
+    "io.containerd.snapshotter.v1.btrfs",
+    "io.containerd.snapshotter.v1.zfs",
+    "io.containerd.snapshotter.v1.devmapper",
+)
 
 
 def runtime_dir_of(uid: int) -> Path:
@@ -44,8 +86,10 @@ class Host:
     rootless: bool
     app_dir: Path
     runtime_dir: Path  # XDG_RUNTIME_DIR: /var/run/user/<uid>
-    address: str  # rootless: the host side of -p; rootful: where dockerd's TCP socket listens
+    address: str  # host address of dockerd's TCP port (rootless: the host side of the forward)
     path: str  # the PATH this process has
+    uid: int = 0  # this process's effective ids: rootlesskit tells its child the parent's
+    gid: int = 0
 
     @property
     def localdata(self) -> Path:
@@ -56,48 +100,144 @@ class Host:
         return self.runtime_dir / "docker.sock"
 
     @property
+    def control_socket(self) -> Path:
+        """dockerd's socket for the application alone: /_ping, and stopping containers at the end."""
+        return self.runtime_dir / "dockerd-control.sock"
+
+    @property
     def pid_file(self) -> Path:
         return self.runtime_dir / "docker.pid"
 
     @property
+    def exec_root(self) -> Path:
+        return self.runtime_dir / "docker"
+
+    @property
     def daemon_json(self) -> Path:
         return self.localdata / "daemon.json"
+
+    @property
+    def rootlesskit_dir(self) -> Path:
+        """rootlesskit's state: child_pid, api.sock."""
+        return self.runtime_dir / "rootlesskit"
+
+    @property
+    def containerd_dir(self) -> Path:
+        return self.runtime_dir / "containerd"
+
+    @property
+    def containerd_socket(self) -> Path:
+        return self.containerd_dir / "containerd.sock"
+
+    @property
+    def containerd_config(self) -> Path:
+        return self.containerd_dir / "config.toml"
 
 
 @dataclass(frozen=True)
 class Command:
     argv: tuple[str, ...]
     env: Mapping[str, str]
+    forks: bool = False  # nsenter -p, unshare --fork: the program runs as the started process's child
+    # What the kernel sends it should the application die without stopping it (see runner).
+    death_signal: str = "TERM"
 
 
-def build(settings: Settings, host: Host, data_root: Path) -> Command:
-    port = settings.port
-    dockerd = ["dockerd", "--config-file", str(host.daemon_json), f"--log-level={settings.dockerd_log_level}"]
-    if settings.ipc_socket:
-        dockerd += ["--group", "0", "-H", f"unix://{host.ipc_socket}"]
-    if settings.tcp_socket:
-        # Under rootlesskit dockerd listens inside its network namespace and
-        # rootlesskit publishes the port on the host address.
-        dockerd += ["-H", f"tcp://{'0.0.0.0' if host.rootless else host.address}:{port}"]
-        if settings.use_tls:
-            dockerd.append("--tlsverify=true")
-            for tls_file in TLS_FILES.values():
-                dockerd += [tls_file.dockerd_flag, str(host.localdata / tls_file.name)]
-        else:
-            dockerd.append("--tls=false")
-    dockerd += ["--data-root", str(data_root)]
+@dataclass(frozen=True)
+class PortForward:
+    """A port rootlesskit forwards from the host into the holder's network namespace."""
+
+    parent_ip: str
+    parent_port: int
+    child_port: int
+    proto: str = "tcp"
+
+
+def holder(host: Host) -> Command:
+    env = MappingProxyType(environment(host))
     if host.rootless:
-        argv = ["rootlesskit", *ROOTLESSKIT_FLAGS]
-        if settings.dockerd_log_level == "debug":
-            argv.append("--debug")
-        if settings.tcp_socket:
-            argv += ["-p", f"{host.address}:{port}:{port}/tcp"]
-        argv += [*ROOTLESS_CHILD, *dockerd]
-    else:
-        # Keep a rootful dockerd's state beside the rootless one's, off the
-        # paths a system dockerd on the same host would use.
-        argv = [*dockerd, "--exec-root", str(host.runtime_dir / "docker"), "--pidfile", str(host.pid_file)]
-    return Command(tuple(argv), MappingProxyType(environment(host)))
+        # rootlesskit passes SIGTERM on to its child; the PID namespace ends with it.
+        argv = ("rootlesskit", f"--state-dir={host.rootlesskit_dir}", *ROOTLESSKIT_FLAGS, *HOLDER_FLAGS, *HOLDER_CHILD)
+        return Command(argv, env)
+    # unshare blocks SIGTERM while it waits for its child: a stop goes to tini, the namespace's
+    # init, and the death of the application SIGKILLs unshare, which SIGKILLs tini (--kill-child).
+    return Command(ROOTFUL_HOLDER, env, forks=True, death_signal="KILL")
+
+
+def enter(host: Host, holder_pid: int) -> tuple[str, ...]:
+    """The nsenter prefix that runs a program inside the holder's namespaces."""
+    namespaces = ("-U", "--preserve-credentials", "-m", "-n", "-p") if host.rootless else ("-m", "-p")
+    return ("nsenter", *namespaces, "-t", str(holder_pid), "--")
+
+
+def containerd(host: Host, holder_pid: int) -> Command:
+    argv = (*enter(host, holder_pid), "containerd", "--config", str(host.containerd_config))
+    return Command(argv, MappingProxyType(environment(host)), forks=True)
+
+
+def containerd_config(host: Host, data_root: Path) -> str:
+    """containerd's configuration: fixed paths, so that a restarted containerd finds the shims
+    of running containers (they call back to the address they started with)."""
+    disabled = ", ".join(f'"{plugin}"' for plugin in CONTAINERD_DISABLED)
+    return (
+        "version = 2\n"
+        f'root = "{data_root / "containerd" / "daemon"}"\n'
+        f'state = "{host.containerd_dir / "state"}"\n'
+        f"disabled_plugins = [{disabled}]\n"
+        "oom_score = 0\n\n"
+        f'[grpc]\n  address = "{host.containerd_socket}"\n\n'
+        '[ttrpc]\n  address = ""\n\n'
+        '[debug]\n  address = ""\n  level = "warn"\n\n'
+        '[metrics]\n  address = ""\n\n'
+        f'[plugins."io.containerd.internal.v1.opt"]\n  path = "{data_root / "containerd" / "opt"}"\n'
+    )
+
+
+def dockerd(settings: Settings, host: Host, data_root: Path, holder_pid: int, *, live_restore: bool) -> Command:
+    """dockerd as SPEC section 6 has it, inside the holder, on the separate containerd.
+
+    ``live_restore``: pass --live-restore (dockerd refuses a directive given both as a flag and
+    in daemon.json, so only when daemon.json does not set it).
+    """
+    port = settings.port
+    argv = ["dockerd", "--config-file", str(host.daemon_json), f"--log-level={settings.dockerd_log_level}"]
+    if settings.dockerd_log_level == "debug":
+        argv.append("--debug")
+    if settings.ipc_socket:
+        argv += ["--group", "0", "-H", f"unix://{host.ipc_socket}"]
+    argv += ["-H", f"unix://{host.control_socket}"]
+    if settings.tcp_socket:
+        # Rootless, dockerd listens inside the holder's network namespace and
+        # rootlesskit forwards the port from the host address.
+        argv += ["-H", f"tcp://{'0.0.0.0' if host.rootless else host.address}:{port}"]
+        if settings.use_tls:
+            argv.append("--tlsverify=true")
+            for tls_file in TLS_FILES.values():
+                argv += [tls_file.dockerd_flag, str(host.localdata / tls_file.name)]
+        else:
+            argv.append("--tls=false")
+    argv += ["--data-root", str(data_root)]
+    argv += ["--containerd", str(host.containerd_socket), "--exec-root", str(host.exec_root)]
+    argv += ["--pidfile", str(host.pid_file)]
+    if live_restore:
+        argv.append("--live-restore")
+    env = environment(host)
+    if host.rootless:
+        # What rootlesskit gives its child: dockerd then runs as rootless Docker does, and
+        # publishes containers' ports through rootlesskit-docker-proxy and the holder's API.
+        env |= {
+            "ROOTLESSKIT_STATE_DIR": str(host.rootlesskit_dir),
+            "ROOTLESSKIT_PARENT_EUID": str(host.uid),
+            "ROOTLESSKIT_PARENT_EGID": str(host.gid),
+        }
+    return Command((*enter(host, holder_pid), *argv), MappingProxyType(env), forks=True)
+
+
+def api_forward(settings: Settings, host: Host) -> PortForward | None:
+    """The forward of dockerd's TCP port from the host (rootless only; rootful dockerd listens there)."""
+    if not host.rootless or not settings.tcp_socket:
+        return None
+    return PortForward(host.address, settings.port, settings.port)
 
 
 def environment(host: Host) -> dict[str, str]:

@@ -1,92 +1,56 @@
-"""The dockerd supervisor: one thread owns dockerd and the supervisor's state.
+"""The dockerd supervisor: one thread owns dockerd, the stack under it and the
+supervisor's state.
 
-HTTP threads, parameter observers and signal handlers only post events to
-its queue; the thread takes them one at a time. Restart requests carry a
-sequence number, so those already covered by the settings snapshot of the
-current start are dropped: a burst of them makes one restart.
+HTTP threads, parameter observers, the card watcher and signal handlers only
+post events to its queue; the thread takes them one at a time, and waits for
+nothing else: a stop's deadline and the card's 5 s are timers in the same
+loop, so a Shutdown is taken at once. Every change of phase goes through
+``_transition``, checked against the table in ``phases``, and Status follows
+from the phase. Restart requests carry a sequence number, so those already
+covered by the settings snapshot of the current start are dropped: a burst
+of them makes one restart.
+
+A restart replaces dockerd only: containerd and the namespace holder stay,
+and with live-restore the containers run on. The application's stop, a new
+data-root (the card) and a dead holder stop everything.
 """
 
 from __future__ import annotations
 
-import enum
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from acap_http import mounts
 from acap_http.status import Status
-from acap_http.supervisor import command as command_module
-from acap_http.supervisor import housekeeping, probe, sdcard
-from acap_http.supervisor.command import Command, Host
+from acap_http.supervisor import docker_api, housekeeping, sdcard
+from acap_http.supervisor.command import Host
+from acap_http.supervisor.events import (
+    CONTAINERS,
+    After,
+    Answering,
+    CardChanged,
+    ContainersStopped,
+    Event,
+    Exited,
+    Restart,
+    Shutdown,
+    Step,
+)
+from acap_http.supervisor.loop import EventLoop
+from acap_http.supervisor.phases import Backoff, Phase, check_transition, status_of
 from acap_http.supervisor.runner import STOP_GRACE, Exit, Process, Runner
 from acap_http.supervisor.sdcard import WAIT_FOR_CARD, CardWatcher
 from acap_http.supervisor.settings import Settings, check
+from acap_http.supervisor.stack import Stack, StackLike, live_restore_on
 
 logger = logging.getLogger(__name__)
 
 
-# rootlesskit passes dockerd's exit code on, but a dockerd killed by a signal
-# has none: Go's ExitStatus() is -1 and rootlesskit exits with 255.
-ROOTLESSKIT_CHILD_SIGNALED = 255
-
-
-class Phase(enum.Enum):
-    IDLE = "idle"  # no dockerd: not started yet, a check failed, or it reported an error
-    STARTING = "starting"  # spawned, not answering yet
-    RUNNING = "running"
-    WAITING = "waiting"  # a (re)start is scheduled
-    STOPPED = "stopped"  # shut down for good
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Delays between restarts after unexpected stops, so a crash loop does not spin."""
-
-    base: float = 1.0
-    cap: float = 60.0
-    stable_after: float = 60.0  # a run at least this long forgets earlier crashes
-
-    def delay(self, crashes: int) -> float:
-        """The first unexpected stop restarts at once; then 1, 2, 4 … seconds up to the cap."""
-        return 0.0 if crashes <= 1 else min(self.base * 2 ** (crashes - 2), self.cap)
-
-
-@dataclass(frozen=True)
-class _Restart:
-    reason: str
-    seq: int
-    at_once: bool  # the first start waits for nothing; a change waits a moment for others of its burst
-
-
-@dataclass(frozen=True)
-class _Exited:
-    process: Process
-    exit: Exit
-
-
-@dataclass(frozen=True)
-class _Answering:
-    process: Process
-
-
-@dataclass(frozen=True)
-class _CardChanged:
-    present: bool
-
-
-@dataclass(frozen=True)
-class _Shutdown:
-    pass
-
-
-_Event = _Restart | _Exited | _Answering | _CardChanged | _Shutdown
-
-
-class Supervisor:
+class Supervisor(EventLoop[Event]):
     def __init__(
         self,
         *,
@@ -94,38 +58,45 @@ class Supervisor:
         host: Host,
         set_status: Callable[[Status], None],
         runner: Runner | None = None,
-        answers: Callable[[Settings, Host], bool] = probe.answers,
-        build: Callable[[Settings, Host, Path], Command] = command_module.build,
+        stack: StackLike | None = None,
+        answers: Callable[[], bool] | None = None,
         backoff: Backoff | None = None,
-        coalesce: float = 0.02,
+        coalesce: float = 0.005,
         stop_grace: float = STOP_GRACE,
         card: CardWatcher | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        watch_ready: Callable[[Process, Callable[[], None]], None] | None = None,
+        stop_containers: Callable[[float], int] | None = None,
     ) -> None:
+        super().__init__("supervisor", clock)  # timers: "start", "kill", "card"
         self._read_settings = read_settings
         self.host = host
         self._set_status = set_status
         self._runner = runner or Runner()
-        self._answers = answers
-        self._build = build
+        self.stack: StackLike = stack or Stack(host, self._runner, self._post_exit)
+        self._answers = answers or (lambda: docker_api.answers(host.control_socket))
+        self._watch_ready = watch_ready or partial(docker_api.watch_ready, self._answers)
+        self._stop_containers = stop_containers or partial(docker_api.stop_containers, host.control_socket)
         self._backoff = backoff or Backoff()
         self._coalesce = coalesce
         self._stop_grace = stop_grace
         self._card = card
-        self._events: queue.SimpleQueue[_Event] = queue.SimpleQueue()
         self._seq_lock = threading.Lock()
         self._seq = 0
-        self._thread = threading.Thread(target=self._loop, name="supervisor", daemon=True)
         # Owned by the supervisor thread alone from here on.
-        self.phase = Phase.IDLE
-        self._process: Process | None = None
-        self._data_root: Path | None = None
+        self.phase = Phase.NEW
+        self._status: Status | None = None
+        self._blocked: Status | None = None  # why an idle supervisor waits for the operator
+        self._dockerd: Process | None = None
         self._running_settings: Settings | None = None
-        self._uses_card = False
-        self._card_moved = False
         self._applied = 0
-        self._due: float | None = None
         self._crashes = 0
         self._started_at = 0.0
+        self._full = False  # the next start brings the whole stack up anew (new data-root, dead holder)
+        self._uses_card = False
+        self._steps: list[Step] = []  # what a stop still has to stop, in order
+        self._stopping: Process | None = None
+        self._after = After.START
 
     # --- called from any thread: they only post -------------------------------------------
 
@@ -141,15 +112,18 @@ class Supervisor:
         with self._seq_lock:
             self._seq += 1
             seq = self._seq
-        self._events.put(_Restart(reason, seq, at_once))
+        self.post(Restart(reason, seq, at_once))
 
     def card_changed(self, present: bool) -> None:
         """The SD card came or went (called by the card watcher)."""
-        self._events.put(_CardChanged(present))
+        self.post(CardChanged(present))
+
+    def _post_exit(self, process: Process, exit: Exit) -> None:
+        self.post(Exited(process, exit))
 
     def shutdown(self) -> None:
-        """Stop dockerd and the supervisor; returns when both are gone."""
-        self._events.put(_Shutdown())
+        """Stop the containers, dockerd and the stack; returns when all are gone."""
+        self.post(Shutdown())
         self._thread.join()
 
     # --- the supervisor thread ---------------------------------------------------------------
@@ -158,155 +132,266 @@ class Supervisor:
     def stopped(self) -> bool:
         return self.phase is Phase.STOPPED
 
-    def _loop(self) -> None:
-        while not self.stopped:
-            timeout = None if self._due is None else max(0.0, self._due - time.monotonic())
-            try:
-                event: _Event | None = self._events.get(timeout=timeout)
-            except queue.Empty:
-                event = None  # the scheduled (re)start is due
-            try:
-                if event is None:
-                    self._due = None
-                    self._restart()
-                else:
-                    self._handle(event)
-            except Exception:
-                logger.exception("Supervisor failed handling %s", event or "a due restart")
-                if not self.stopped and self._process is None:
-                    self._transition(Phase.IDLE, "failed")
-                    self._set_status(Status.DOCKERD_RUNTIME_ERROR)
+    @property
+    def finished(self) -> bool:
+        return self.stopped
 
-    def _handle(self, event: _Event) -> None:
+    def _failed(self) -> None:
+        if self.phase not in (Phase.STOPPING, Phase.STOPPED):
+            self._timers.clear()
+            self._stop([*self._dockerd_steps(), *self.stack.processes], After.IDLE, Status.DOCKERD_RUNTIME_ERROR)
+
+    def _handle(self, event: Event) -> None:
         match event:
-            case _Restart(reason, seq, at_once) if seq > self._applied:
+            case Restart(reason, seq, at_once) if seq > self._applied:
                 logger.info("dockerd restart requested: %s", reason)
                 self._crashes = 0  # an operator's change deserves a prompt start
-                delay = 0.0 if at_once else self._coalesce
-                if self._due is None or self._due > time.monotonic() + delay:
-                    self._due = time.monotonic() + delay
-                    if self.phase is Phase.IDLE:
+                if self.phase not in (Phase.STOPPING, Phase.CARD_WAIT, Phase.STOPPED):
+                    self._set_timer("start", 0.0 if at_once else self._coalesce)
+                    if self.phase in (Phase.NEW, Phase.IDLE):
                         self._transition(Phase.WAITING, "restart scheduled")
-            case _Restart(reason, _, _):
+                # While stopping, the start that follows reads the settings anew.
+            case Restart(reason, _, _):
                 logger.debug("Restart request already covered by the running settings: %s", reason)
-            case _Answering(process) if process is self._process and self.phase is Phase.STARTING:
-                process.remember_descendants()  # containerd has started by now
-                self._transition(Phase.RUNNING, f"dockerd answers (pid {process.pid})")
-                self._set_status(Status.RUNNING)
-            case _Exited(process, exit) if process is self._process:
-                self._exited(exit)
-            case _CardChanged(present) if self._uses_card:
-                # Gone: dockerd stops before its storage is missed; back: it starts again.
-                logger.info(
-                    "SD card %s; %s dockerd", "back" if present else "gone", "starting" if present else "stopping"
-                )
-                self._card_moved = True
-                self._due = time.monotonic()
-                if self.phase is Phase.IDLE:
-                    self._transition(Phase.WAITING, "SD card changed")
-            case _Shutdown():
-                self._due = None
-                try:
-                    self._stop_dockerd("application stopping")
-                finally:
-                    self._transition(Phase.STOPPED, "application stopping")
+            case Answering(process) if process is self._dockerd and self.phase is Phase.STARTING:
+                process.remember_descendants()  # docker-proxy and the like have started by now
+                self._transition(Phase.RUNNING, f"dockerd answers (pid {process.program_pid})")
+            case Exited(process, exit):
+                self._exited(process, exit)
+            case CardChanged(present):
+                self._card_changed(present)
+            case ContainersStopped(count) if self._stopping is None and self.phase is Phase.STOPPING:
+                logger.info("Stopped %d containers", count) if count else None
+                self._next_step()
+            case Shutdown():
+                self._timers.clear()
+                if self.phase is Phase.STOPPING:
+                    self._after = After.END  # the stop under way goes on, to the end
+                    self._steps = [*self._steps, *(p for p in self.stack.processes if p not in self._steps)]
+                else:
+                    self._stop([*self._dockerd_steps(with_containers=True), *self.stack.processes], After.END)
             case _:
                 pass  # news of a process already stopped on purpose
 
-    def _exited(self, exit: Exit) -> None:
-        assert self.phase in (Phase.STARTING, Phase.RUNNING), self.phase
-        self._process = None
-        housekeeping.release_mounts(self.host, self._data_root)
-        if self.host.rootless and exit.code == ROOTLESSKIT_CHILD_SIGNALED:
-            exit = Exit(code=None, signal=0)  # dockerd under rootlesskit died by a signal
+    def _timer(self, name: str) -> None:
+        if name == "start":
+            self._start()
+        elif name == "kill" and self._stopping is not None:
+            logger.warning("%r still running %.1f s after SIGTERM; sending SIGKILL", self._stopping, self._stop_grace)
+            self._stopping.kill()
+        elif name == "card" and self.phase is Phase.CARD_WAIT:
+            self._start()  # no card after the wait: the check says 5
+
+    # --- exits -----------------------------------------------------------------------------------
+
+    def _exited(self, process: Process, exit: Exit) -> None:
+        if process is self._stopping:
+            logger.info("%s stopped (%s)", process.name, exit)
+            self._stopping = None
+            self._timers.pop("kill", None)
+            self._forget(process)
+            self._next_step()
+        elif process is self._dockerd:
+            self._dockerd_exited(exit)
+        elif process in self.stack.processes:
+            self._stack_exited(process, exit)
+
+    def _forget(self, process: Process) -> None:
+        if process is self._dockerd:
+            self._dockerd = None
+            housekeeping.release_mounts(self.host, self.stack.data_root)
+        elif process in self.stack.processes:
+            self.stack.lost(process)
+
+    def _dockerd_exited(self, exit: Exit) -> None:
+        self._dockerd = None
+        housekeeping.release_mounts(self.host, self.stack.data_root)
+        if self.phase is Phase.STOPPING:
+            return  # a step that was not dockerd: the plan goes on
         if exit.failed:
             logger.error(
-                "dockerd exited with %s; not restarting it until a setting changes or a TLS file is uploaded",
-                exit,
+                "dockerd exited with %s; not restarting it until a setting changes or a TLS file is uploaded", exit
             )
-            self._transition(Phase.IDLE, "dockerd failed")
-            self._set_status(Status.DOCKERD_RUNTIME_ERROR)
+            self._idle(Status.DOCKERD_RUNTIME_ERROR, "dockerd failed")
             return
-        if time.monotonic() - self._started_at >= self._backoff.stable_after:
+        self._crashed(f"dockerd stopped ({exit})")
+
+    def _stack_exited(self, process: Process, exit: Exit) -> None:
+        self.stack.lost(process)
+        if self.phase is Phase.STOPPING:
+            return  # it was going to be stopped anyway
+        if process.name == "containerd" and self.stack.processes:
+            # The shims keep the containers; a new containerd on the same paths finds them again.
+            # dockerd would reconnect by itself, after a backoff of its own: a restart is quicker.
+            logger.warning("containerd stopped (%s); starting it again, then dockerd", exit)
+            assert self.stack.data_root is not None
+            self.stack.up(self.stack.data_root)
+            if self._dockerd is not None:
+                self._timers["start"] = self._now()
+            return
+        logger.error("The namespace holder stopped (%s): containers and dockerd went with it", exit)
+        self._full = True
+        if self._dockerd is not None:
+            self._dockerd.kill()  # it is in the dead namespaces; its exit follows
+            self._dockerd = None
+        if self.phase in (Phase.STARTING, Phase.RUNNING):
+            self._crashed("the namespace holder stopped")
+
+    def _crashed(self, what: str) -> None:
+        if self._now() - self._started_at >= self._backoff.stable_after:
             self._crashes = 0
         self._crashes += 1
         delay = self._backoff.delay(self._crashes)
-        logger.warning("dockerd stopped (%s); restarting in %.1f s", exit, delay)
-        self._set_status(Status.DOCKERD_STOPPED)
-        self._due = time.monotonic() + delay
-        self._transition(Phase.WAITING, "dockerd stopped")
+        logger.warning("%s; restarting in %.1f s", what, delay)
+        self._timers["start"] = self._now() + delay
+        self._transition(Phase.WAITING, what)
 
-    def _restart(self) -> None:
-        card_moved, self._card_moved = self._card_moved, False
-        if self._keeps_serving(card_moved):
+    # --- starting --------------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        """A start is due: stop what must go, check, then start what is missing, dockerd last."""
+        settings = self._read_settings()
+        if self._keeps_serving(settings):
             return
-        # From here until dockerd answers (or a check says why not), Status says a
-        # (re)start is under way, so that nobody reads an old answer as the new one.
-        self._set_status(Status.DOCKERD_STOPPED)
-        self._stop_dockerd("restarting")
+        data_root = self._data_root(settings)
+        if self.stack.data_root not in (None, data_root):
+            self._full = True  # a new data-root: the containers of the old one stop
+        steps = [*self._dockerd_steps(with_containers=self._full), *(self.stack.processes if self._full else [])]
+        if steps:
+            self._stop(steps, After.START)
+            return
+        self._full = False
         with self._seq_lock:
             self._applied = self._seq
-        settings = self._read_settings()
         self._uses_card = settings.sd_card
-        blocked = check(settings, self.host.localdata) or (self._check_card() if settings.sd_card else None)
+        blocked = check(settings, self.host.localdata)
+        if blocked is None and settings.sd_card:
+            if self._card is None:
+                logger.warning("SDCardSupport is on, but this host has no SD card configured")
+                blocked = Status.NO_SD_CARD
+            elif not self._card.present and self.phase is not Phase.CARD_WAIT:
+                self._timers["card"] = self._now() + WAIT_FOR_CARD
+                self._transition(Phase.CARD_WAIT, f"waiting up to {WAIT_FOR_CARD:.0f} s for the SD card")
+                return
+            else:
+                blocked = sdcard.check(self._card.place, mounts.read())
+        self._timers.pop("card", None)
         if blocked is not None:
-            self._transition(Phase.IDLE, f"not starting dockerd: {blocked}")
-            self._set_status(blocked)
+            self._idle(blocked, f"not starting dockerd: {blocked}")
             return
-        data_root = self._card.place.data_root if settings.sd_card and self._card else self.host.localdata / "data"
-        command = self._build(settings, self.host, data_root)
-        logger.debug("Starting %s", " ".join(command.argv))
+        self._spawn(settings, data_root)
+
+    def _spawn(self, settings: Settings, data_root: Path) -> None:
         try:
             housekeeping.prepare(self.host, data_root)
-            process = self._runner.start(command, lambda p, e: self._events.put(_Exited(p, e)))
+            self.stack.up(data_root)
+            self.stack.before_dockerd(settings)
+            command = self.stack.dockerd_command(settings)
+            logger.debug("Starting %s", " ".join(command.argv))
+            process = self._runner.start(command, self._post_exit, name="dockerd")
         except OSError as err:
-            # dockerd could not even be started (a program or directory missing):
+            # dockerd could not even be started (a program, a directory, the stack missing):
             # like an error dockerd reports, it needs the operator.
             logger.error("Cannot start dockerd: %s", err)
-            self._transition(Phase.IDLE, "start failed")
-            self._set_status(Status.DOCKERD_RUNTIME_ERROR)
+            self._full = True
+            self._stop(list(self.stack.processes), After.IDLE, Status.DOCKERD_RUNTIME_ERROR)
             return
-        self._process, self._data_root, self._started_at = process, data_root, time.monotonic()
-        self._running_settings = settings
-        self._transition(Phase.STARTING, f"dockerd started (pid {process.pid})")
-        threading.Thread(target=self._watch_answer, args=(process, settings), daemon=True).start()
+        self._dockerd, self._started_at, self._running_settings = process, self._now(), settings
+        self._transition(Phase.STARTING, f"dockerd started (pid {process.program_pid})")
+        self._watch_ready(process, lambda: self.post(Answering(process)))
 
-    def _keeps_serving(self, card_moved: bool) -> bool:
-        """Whether a serving dockerd stays as it is: when only TLS files changed (same settings,
-        same card) and dockerd would refuse them. One-file-at-a-time rotation passes through
-        such sets; a serving dockerd is not traded for one that cannot start."""
+    def _data_root(self, settings: Settings) -> Path:
+        if settings.sd_card and self._card is not None:
+            return self._card.place.data_root
+        return self.host.localdata / "data"
+
+    def _keeps_serving(self, settings: Settings) -> bool:
+        """Whether a serving dockerd stays as it is: when only TLS files changed (same settings)
+        and dockerd would refuse them. One-file-at-a-time rotation passes through such sets;
+        a serving dockerd is not traded for one that cannot start."""
         running = self._running_settings
-        if self._process is None or running is None or card_moved or self._read_settings() != running:
+        if self._dockerd is None or running is None or self._full or settings != running:
             return False
         refused = check(running, self.host.localdata) is Status.TLS_CERT_INVALID
         if refused:
+            with self._seq_lock:
+                self._applied = self._seq
             logger.warning("Not restarting dockerd; it keeps serving with the TLS files it started with")
         return refused
 
-    def _check_card(self) -> Status | None:
-        if self._card is None:
-            logger.warning("SDCardSupport is on, but this host has no SD card configured")
-            return Status.NO_SD_CARD
-        self._card.wait_present(WAIT_FOR_CARD)
-        return sdcard.check(self._card.place, mounts.read())
+    # --- stopping --------------------------------------------------------------------------------
 
-    def _watch_answer(self, process: Process, settings: Settings) -> None:
-        """Post once dockerd answers; dockerd has no readiness signal, so ask every 20 ms."""
-        while process.alive:
-            if self._answers(settings, self.host):
-                self._events.put(_Answering(process))
+    def _dockerd_steps(self, with_containers: bool = False) -> list[Step]:
+        if self._dockerd is None:
+            return []
+        # With live-restore dockerd leaves containers running when it stops; at the ends that
+        # must stop them, they are stopped first, as docker stop does, each with its own timeout.
+        if with_containers and self.phase is Phase.RUNNING and live_restore_on(self.host.daemon_json):
+            return [CONTAINERS, self._dockerd]
+        return [self._dockerd]
+
+    def _stop(self, steps: list[Step], after: After, blocked: Status | None = None) -> None:
+        self._steps, self._after, self._blocked = list(steps), after, blocked
+        self._timers.pop("start", None)
+        self._transition(Phase.STOPPING, f"stopping {', '.join(map(str, steps)) or 'nothing'}")
+        self._next_step()
+
+    def _next_step(self) -> None:
+        while self._steps:
+            step = self._steps.pop(0)
+            if step == CONTAINERS:
+                threading.Thread(target=self._stop_all_containers, name="stop-containers", daemon=True).start()
                 return
-            process.wait(0.02)
+            if isinstance(step, Process) and step.alive:
+                logger.info("Stopping %r", step)
+                self._stopping = step
+                step.terminate()
+                self._timers["kill"] = self._now() + self._stop_grace
+                return
+            if isinstance(step, Process):
+                self._forget(step)
+        self._stopped()
 
-    def _stop_dockerd(self, why: str) -> None:
-        process, self._process = self._process, None
-        if process is None:
+    def _stop_all_containers(self) -> None:
+        self.post(ContainersStopped(self._stop_containers(self._stop_grace - 2)))
+
+    def _stopped(self) -> None:
+        if self._after is After.END:
+            self._transition(Phase.STOPPED, "application stopping")
+        elif self._after is After.IDLE and self._seq <= self._applied and not self._card_back():
+            self._idle(self._blocked or Status.NO_SD_CARD, "stopped")
+        else:
+            self._timers["start"] = self._now()
+            self._transition(Phase.WAITING, "stopped for a restart")
+
+    def _idle(self, blocked: Status, why: str) -> None:
+        self._blocked = blocked
+        self._transition(Phase.IDLE, why)
+
+    def _card_back(self) -> bool:
+        """Whether the card that went (and stopped everything) is there again already."""
+        return self._blocked is Status.NO_SD_CARD and self._card is not None and self._card.present
+
+    def _card_changed(self, present: bool) -> None:
+        if self.phase is Phase.CARD_WAIT and present:
+            self._timers["card"] = self._now()
+        elif not self._uses_card or self.phase in (Phase.STOPPING, Phase.STOPPED, Phase.CARD_WAIT):
             return
-        logger.info("Stopping dockerd (pid %d): %s", process.pid, why)
-        exit = process.stop(self._stop_grace)
-        logger.info("dockerd stopped (%s)", exit)
-        housekeeping.release_mounts(self.host, self._data_root)
+        elif present and self.phase is Phase.IDLE:
+            logger.info("SD card back; starting dockerd")
+            self._timers["start"] = self._now()
+            self._transition(Phase.WAITING, "SD card back")
+        elif not present:
+            # Gone: dockerd stops before its storage is missed, and containerd, whose root is there too.
+            logger.info("SD card gone; stopping dockerd")
+            self._full = True
+            self._stop([*self._dockerd_steps(), *self.stack.processes], After.IDLE, Status.NO_SD_CARD)
 
     def _transition(self, to: Phase, why: str) -> None:
+        check_transition(self.phase, to)
         logger.debug("Supervisor %s -> %s: %s", self.phase.value, to.value, why)
         self.phase = to
+        status = status_of(to, self._blocked)
+        if status is not self._status:
+            self._status = status
+            self._set_status(status)

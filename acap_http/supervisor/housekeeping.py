@@ -40,10 +40,8 @@ def prepare(host: Host, data_root: Path) -> None:
         fd = os.open(host.daemon_json, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as daemon_json:
             json.dump({}, daemon_json)
-    # A pid file naming a process that is gone (or a zombie not yet reaped) would
-    # make dockerd wait for a containerd that is no more.
-    for pid_file in (host.pid_file, host.runtime_dir / "docker" / "containerd" / "containerd.pid"):
-        with contextlib.suppress(FileNotFoundError, ValueError):
-            if not is_running(int(pid_file.read_text().strip() or 0)):
-                pid_file.unlink()
+    # A pid file naming a process that is gone (or a zombie not yet reaped) would stop dockerd.
+    with contextlib.suppress(FileNotFoundError, ValueError):
+        if not is_running(int(host.pid_file.read_text().strip() or 0)):
+            host.pid_file.unlink()
     data_root.mkdir(parents=True, exist_ok=True)

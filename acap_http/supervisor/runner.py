@@ -1,10 +1,12 @@
-"""Starting a command in a process group of its own and stopping all of it.
+"""Starting a command in a process group of its own and stopping it.
 
 A waiter thread blocks in waitpid on the one child it owns, so an exit is
-noticed the moment it happens; nothing else reaps. Stop sends SIGTERM to the
-group, waits to a monotonic deadline, then SIGKILLs the group and every
-descendant, including those that moved to sessions of their own (containerd
-and its shims do).
+noticed the moment it happens; nothing else reaps. ``terminate`` sends
+SIGTERM (to the program itself when ``nsenter`` forked it into a PID
+namespace, since nsenter passes no signal on), ``kill`` SIGKILLs the group
+and, for a process that asks for it, every descendant remembered, including
+those that moved to sessions of their own. The caller keeps the deadline
+between the two (``stop`` does both, blocking, for callers that may block).
 """
 
 from __future__ import annotations
@@ -56,9 +58,20 @@ class Exit:
 class Process:
     """One started child and its waiter."""
 
-    def __init__(self, popen: subprocess.Popen[bytes], on_exit: Callable[[Process, Exit], None]) -> None:
+    def __init__(
+        self,
+        popen: subprocess.Popen[bytes],
+        on_exit: Callable[[Process, Exit], None],
+        *,
+        name: str = "process",
+        forks: bool = False,
+        owns_tree: bool = True,
+    ) -> None:
         self._popen = popen
         self.pid = popen.pid
+        self.name = name
+        self._forks = forks  # the program is the child of the started one (nsenter -p)
+        self._owns_tree = owns_tree  # what it starts dies with it (not so containerd's shims)
         self._exited = threading.Event()
         self.exit: Exit | None = None
         self._on_exit = on_exit
@@ -66,18 +79,23 @@ class Process:
         self._tree: frozenset[ProcessId] = frozenset()
         threading.Thread(target=self._wait, name=f"wait-{self.pid}", daemon=True).start()
 
+    def __repr__(self) -> str:
+        return f"{self.name} (pid {self.program_pid})"
+
     def _wait(self) -> None:
         self.exit = Exit.from_returncode(self._popen.wait())
         try:
-            # Children that moved to sessions of their own outlive a killed parent
-            # (dockerd's containerd does, and holds the data-root's locks): they go too.
-            _kill_and_wait(self.tree())
+            # Children that moved to sessions of their own outlive a killed parent: they go too.
+            if self._owns_tree:
+                _kill_and_wait(self.tree())
         finally:
             self._exited.set()
             self._on_exit(self, self.exit)
 
     def remember_descendants(self) -> None:
         """Note the processes the child has started by now, to stop them with it even if it dies first."""
+        if not self._owns_tree:
+            return
         found = descendants(self.pid)
         with self._tree_lock:
             self._tree = self._tree | found
@@ -94,38 +112,63 @@ class Process:
         """True once the process has exited; waits up to ``timeout`` seconds."""
         return self._exited.wait(timeout)
 
-    def stop(self, grace: float = STOP_GRACE) -> Exit:
-        """SIGTERM to the group, SIGKILL to everything at the deadline; returns how it ended."""
+    @property
+    def program_pid(self) -> int:
+        """The pid of the program itself: nsenter's child when nsenter forked it, else the child."""
+        if self._forks:
+            try:
+                children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
+            except OSError:
+                children = []
+            if children:
+                return int(children[0])
+        return self.pid
+
+    def terminate(self) -> None:
+        """SIGTERM to the program; it stops as it sees fit."""
         self.remember_descendants()
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.pid, signal.SIGTERM)
+            os.kill(self.program_pid, signal.SIGTERM)
+
+    def kill(self) -> None:
+        """SIGKILL to the group and every remembered descendant."""
+        self.remember_descendants()
+        _kill(self.tree())
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pid, signal.SIGKILL)
+
+    def stop(self, grace: float = STOP_GRACE) -> Exit:
+        """SIGTERM, and SIGKILL at the deadline; blocks until it has ended and returns how."""
+        self.terminate()
         if not self._exited.wait(grace):
-            logger.warning("pid %d still running %.1f s after SIGTERM; sending SIGKILL", self.pid, grace)
-            self.remember_descendants()
-            _kill(self.tree())
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.pid, signal.SIGKILL)
-            # SIGKILL cannot be refused, but a process in uninterruptible I/O (a pulled
-            # card) dies only when the I/O ends: wait for that, and say so meanwhile.
-            while not self._exited.wait(STOP_GRACE):
-                logger.error("pid %d still there after SIGKILL; waiting for it to die", self.pid)
+            logger.warning("%r still running %.1f s after SIGTERM; sending SIGKILL", self, grace)
+            self.kill()
+            self.wait_after_kill()
         assert self.exit is not None
         return self.exit
+
+    def wait_after_kill(self) -> None:
+        # SIGKILL cannot be refused, but a process in uninterruptible I/O (a pulled
+        # card) dies only when the I/O ends: wait for that, and say so meanwhile.
+        while not self._exited.wait(STOP_GRACE):
+            logger.error("%r still there after SIGKILL; waiting for it to die", self)
 
 
 class Runner:
     """The OS seam for starting processes."""
 
-    def start(self, command: Command, on_exit: Callable[[Process, Exit], None]) -> Process:
+    def start(
+        self, command: Command, on_exit: Callable[[Process, Exit], None], *, name: str = "", owns_tree: bool = True
+    ) -> Process:
         # setpriv (util-linux) asks the kernel to SIGTERM the child should this process die
-        # without stopping it (SIGKILL, a crash): dockerd then stops instead of living on orphaned.
+        # without stopping it (SIGKILL, a crash): it then stops instead of living on orphaned.
         popen = subprocess.Popen(
-            ["setpriv", "--pdeathsig", "TERM", "--", *command.argv],
+            ["setpriv", "--pdeathsig", command.death_signal, "--", *command.argv],
             env=dict(command.env),
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-        return Process(popen, on_exit)
+        return Process(popen, on_exit, name=name or command.argv[0], forks=command.forks, owns_tree=owns_tree)
 
 
 ProcessId = tuple[int, int]  # pid and start time, so a reused pid is never mistaken

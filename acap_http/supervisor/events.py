@@ -1,0 +1,56 @@
+"""What the supervisor thread is told (events), and the words of its stop plans."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from acap_http.supervisor.runner import Exit, Process
+
+
+class After(enum.Enum):
+    """What follows a stop."""
+
+    START = "start"
+    IDLE = "idle"  # the card went: wait for it
+    END = "end"  # the application stops
+
+
+CONTAINERS = "containers"  # a stop step: ask dockerd to stop the running containers first
+
+
+@dataclass(frozen=True)
+class Restart:
+    reason: str
+    seq: int
+    at_once: bool  # the first start waits for nothing; a change waits a moment for others of its burst
+
+
+@dataclass(frozen=True)
+class Exited:
+    process: Process
+    exit: Exit
+
+
+@dataclass(frozen=True)
+class Answering:
+    process: Process
+
+
+@dataclass(frozen=True)
+class CardChanged:
+    present: bool
+
+
+@dataclass(frozen=True)
+class ContainersStopped:
+    count: int
+
+
+@dataclass(frozen=True)
+class Shutdown:
+    pass
+
+
+Event = Restart | Exited | Answering | CardChanged | ContainersStopped | Shutdown
+Step = str | Process

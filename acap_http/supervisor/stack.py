@@ -1,0 +1,165 @@
+"""What dockerd runs in and on, kept for the application's lifetime: the namespace
+holder, containerd inside it, and (rootless) the port forwards through the holder.
+
+dockerd restarts; this stays. Its processes report their exits to the supervisor
+like dockerd's; the supervisor decides what follows (``core``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+from acap_http.filestore import FileStore
+from acap_http.supervisor import command
+from acap_http.supervisor.command import Command, Host
+from acap_http.supervisor.ports import Forwards
+from acap_http.supervisor.runner import Exit, Process, Runner
+from acap_http.supervisor.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+# The holder and containerd are up in tens of milliseconds; these bound a start that hangs.
+HOLDER_TIMEOUT = 10.0
+CONTAINERD_TIMEOUT = 10.0
+
+OnExit = Callable[[Process, Exit], None]
+
+
+class StackLike(Protocol):
+    """What the supervisor needs of the stack (``stack.Stack``; tests give a stand-in)."""
+
+    data_root: Path | None
+
+    @property
+    def processes(self) -> list[Process]: ...
+
+    def up(self, data_root: Path) -> None: ...
+    def lost(self, process: Process) -> None: ...
+    def dockerd_command(self, settings: Settings) -> Command: ...
+    def before_dockerd(self, settings: Settings) -> None: ...
+
+
+class StackError(OSError):
+    """The holder or containerd did not come up."""
+
+
+def live_restore_unset(daemon_json: Path) -> bool:
+    """Whether daemon.json leaves live-restore to us (dockerd refuses it as both flag and directive)."""
+    try:
+        document = json.loads(daemon_json.read_bytes())
+    except (OSError, ValueError):
+        return True  # dockerd will say what is wrong with the file
+    return not (isinstance(document, dict) and "live-restore" in document)
+
+
+def live_restore_on(daemon_json: Path) -> bool:
+    """Whether dockerd keeps containers running when it stops: ours by default, the operator's say first."""
+    try:
+        document = json.loads(daemon_json.read_bytes())
+    except (OSError, ValueError):
+        return True
+    return not isinstance(document, dict) or document.get("live-restore", True) is not False
+
+
+class Stack:
+    def __init__(self, host: Host, runner: Runner, on_exit: OnExit) -> None:
+        self.host = host
+        self._runner = runner
+        self._on_exit = on_exit
+        self.holder: Process | None = None
+        self.holder_pid = 0  # where nsenter enters: the holder's child (rootless) or its init (rootful)
+        self.containerd: Process | None = None
+        self.data_root: Path | None = None
+
+    @property
+    def processes(self) -> list[Process]:
+        """Those running, in the order they stop: containerd, then the holder."""
+        return [process for process in (self.containerd, self.holder) if process is not None]
+
+    def up(self, data_root: Path) -> None:
+        """Start what is missing of the holder and containerd; StackError if one does not come up."""
+        if self.data_root is not None and data_root != self.data_root and self.containerd is not None:
+            raise StackError(f"containerd runs on {self.data_root}; stop it before moving to {data_root}")
+        if self.holder is None:
+            self._start_holder()
+        if self.containerd is None:
+            self._start_containerd(data_root)
+
+    def lost(self, process: Process) -> None:
+        """``process`` (the holder or containerd) has exited; forget it (the holder takes all with it)."""
+        if process is self.holder:
+            self.holder, self.holder_pid, self.containerd = None, 0, None
+        elif process is self.containerd:
+            self.containerd = None
+
+    def dockerd_command(self, settings: Settings) -> Command:
+        assert self.data_root is not None and self.holder_pid, "the stack is not up"
+        unset = live_restore_unset(self.host.daemon_json)
+        return command.dockerd(settings, self.host, self.data_root, self.holder_pid, live_restore=unset)
+
+    def before_dockerd(self, settings: Settings) -> None:
+        """Rootless: only the API port stays forwarded; dead proxies' forwards go."""
+        if self.host.rootless:
+            Forwards(self.host.rootlesskit_dir / "api.sock").keep_only(command.api_forward(settings, self.host))
+
+    def _start_holder(self) -> None:
+        if self.host.rootless:
+            shutil.rmtree(self.host.rootlesskit_dir, ignore_errors=True)  # a dead holder's state
+        holder = self._runner.start(command.holder(self.host), self._on_exit, name="namespace holder")
+        self.holder = holder
+        deadline = time.monotonic() + HOLDER_TIMEOUT
+        while not self.holder_pid:
+            if not holder.alive or time.monotonic() > deadline:
+                raise StackError(f"the namespace holder did not come up ({holder.exit or 'timed out'})")
+            self.holder_pid = self._holder_child(holder)
+            if not self.holder_pid:
+                holder.wait(0.005)
+        logger.info("Namespace holder up (pid %d; dockerd and containerd run in pid %d's)", holder.pid, self.holder_pid)
+
+    def _holder_child(self, holder: Process) -> int:
+        if self.host.rootless:
+            state = self.host.rootlesskit_dir
+            try:
+                pid = int((state / "child_pid").read_text().strip() or 0)
+            except (OSError, ValueError):
+                return 0
+            return pid if (state / "api.sock").is_socket() else 0
+        try:  # unshare forked tini, the init of the new PID namespace
+            children = Path(f"/proc/{holder.pid}/task/{holder.pid}/children").read_text().split()
+        except OSError:
+            return 0
+        return int(children[0]) if children else 0
+
+    def _start_containerd(self, data_root: Path) -> None:
+        host = self.host
+        FileStore(host.containerd_dir, directory_mode=0o700).write(
+            host.containerd_config.name, command.containerd_config(host, data_root).encode(), 0o600
+        )
+        (data_root / "containerd").mkdir(parents=True, exist_ok=True)
+        process = self._runner.start(
+            command.containerd(host, self.holder_pid), self._on_exit, name="containerd", owns_tree=False
+        )
+        self.containerd, self.data_root = process, data_root
+        deadline = time.monotonic() + CONTAINERD_TIMEOUT
+        while not _accepts(host.containerd_socket):
+            if not process.alive or time.monotonic() > deadline:
+                raise StackError(f"containerd did not come up ({process.exit or 'timed out'})")
+            process.wait(0.005)
+        logger.info("containerd up (pid %d) on %s", process.program_pid, data_root)
+
+
+def _accepts(path: Path) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(os.fspath(path))
+        except OSError:
+            return False
+        return True

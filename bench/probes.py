@@ -1,0 +1,154 @@
+"""The clients ``make bench`` measures with: a mutual-TLS client of dockerd's API that can tell
+which certificate it was served, pollers that record how long something did not answer, and
+``acap-http run``'s start-up and memory."""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import os
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+
+from tests.e2e.front import accepts, docker
+
+TLS_PORT, PLAIN_PORT = 2376, 2375
+TIMEOUT = 0.25  # rootless, a connection may be accepted before dockerd listens, then hang
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 120) -> float:
+    """Seconds until ``condition`` holds, asking as fast as it answers."""
+    began = time.monotonic()
+    while not condition():
+        if time.monotonic() - began > timeout:
+            raise TimeoutError("condition not met")
+    return time.monotonic() - began
+
+
+class TlsClient:
+    """The operator's client: mutual TLS on 2376 with cert.pem and key.pem of ``directory``."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.context = ssl.create_default_context(cafile=str(directory / "ca.pem"))
+        self.context.check_hostname = False
+        self.context.load_cert_chain(str(directory / "cert.pem"), str(directory / "key.pem"))
+
+    def _get(self, path: str) -> tuple[bytes, bytes] | None:
+        """(body, the server certificate's DER) of a GET, or None if nothing answered."""
+        connection = http.client.HTTPSConnection("127.0.0.1", TLS_PORT, context=self.context, timeout=TIMEOUT)
+        try:
+            connection.request("GET", path)
+            body = connection.getresponse().read()
+            assert connection.sock is not None
+            return body, connection.sock.getpeercert(binary_form=True) or b""
+        except (OSError, http.client.HTTPException):
+            return None
+        finally:
+            connection.close()
+
+    def ping(self) -> bool:
+        answer = self._get("/_ping")
+        return answer is not None and answer[0] == b"OK"
+
+    def served(self, certificate_pem: bytes) -> bool:
+        """Whether dockerd answers with this server certificate (so: the dockerd started after its upload)."""
+        answer = self._get("/_ping")
+        wanted = x509.load_pem_x509_certificate(certificate_pem).fingerprint(hashes.SHA256())
+        return answer is not None and hashlib.sha256(answer[1]).digest() == wanted
+
+    def info(self) -> dict[str, object] | None:
+        answer = self._get("/info")
+        return json.loads(answer[0]) if answer is not None else None
+
+    def docker(self, config: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+        def run(*args: str) -> subprocess.CompletedProcess[str]:
+            return docker(*args, host=f"tcp://127.0.0.1:{TLS_PORT}", config=config, certs=self.directory)
+
+        return run
+
+
+def docker_info_debug(client: TlsClient) -> bool | None:
+    info = client.info()
+    return None if info is None else bool(info.get("Debug"))
+
+
+def plain_ping() -> bool:
+    connection = http.client.HTTPConnection("127.0.0.1", PLAIN_PORT, timeout=TIMEOUT)
+    try:
+        connection.request("GET", "/_ping")
+        return connection.getresponse().read() == b"OK"
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        connection.close()
+
+
+class Poller:
+    """Asks ``check`` every 10 ms in a thread and keeps, since the last ``mark``, the longest
+    stretch during which it did not answer."""
+
+    def __init__(self, check: Callable[[], bool]) -> None:
+        self._check = check
+        self._lock = threading.Lock()
+        self._down_since: float | None = None
+        self._longest = 0.0
+        self._running = True
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        while self._running:
+            ok, now = self._check(), time.monotonic()
+            with self._lock:
+                if ok and self._down_since is not None:
+                    self._longest = max(self._longest, now - self._down_since)
+                    self._down_since = None
+                elif not ok and self._down_since is None:
+                    self._down_since = now
+            time.sleep(0.01)
+
+    def mark(self) -> None:
+        with self._lock:
+            self._longest = 0.0
+
+    def longest_gap(self) -> float:
+        with self._lock:
+            pending = 0.0 if self._down_since is None else time.monotonic() - self._down_since
+            return max(self._longest, pending)
+
+    def stop(self) -> None:
+        self._running = False
+        self._thread.join()
+
+
+def run_startup(root: Path, settings: dict[str, str]) -> tuple[float, float]:
+    """``acap-http run`` alone (no dockerd): seconds from start to its socket accepting, idle RSS in MiB."""
+    app_dir = root / "run-app"
+    app_dir.mkdir()
+    (app_dir / "params.json").write_text(json.dumps(settings))
+    socket_path = root / "run.sock"
+    env = dict(os.environ, FCGI_SOCKET_NAME=str(socket_path))
+    began = time.monotonic()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "acap_http", "run", "--stdout", "--app-dir", str(app_dir)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    wait_until(lambda: accepts(socket_path), timeout=30)
+    startup = time.monotonic() - began
+    time.sleep(1.0)
+    status = Path(f"/proc/{process.pid}/status").read_text()
+    rss = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:"))) / 1024
+    process.terminate()
+    process.wait(30)
+    return startup, rss

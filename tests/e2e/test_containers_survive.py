@@ -1,0 +1,276 @@
+"""Containers survive every restart the product makes, in both modes, with the real dockerd,
+containerd and docker CLI: the same pid, every line of their output, docker exec, and a
+published port that answers after each. What stops them on purpose (the application's stop,
+its SIGKILL, live-restore off) stops them, and leaves nothing behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import re
+import shutil
+import signal
+import subprocess
+import tarfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests import pki
+from tests.e2e.front import Front, docker, dockerd_pids, free_port, processes_mentioning
+
+APP_USER = "acap-dockerdwrapper"
+IMAGE = "acap-http-test/busybox:latest"
+TLS_HOST, PLAIN_HOST = "tcp://127.0.0.1:2376", "tcp://127.0.0.1:2375"
+TICKER = "i=0; while :; do i=$((i+1)); echo $i; sleep 0.1; done"
+
+
+class Mode:
+    """One ``up`` in a mode, with its TLS set uploaded, an image, and the operator's docker CLI."""
+
+    def __init__(self, front: Front, mode: str, root: Path) -> None:
+        self.front, self.mode, self.root = front, mode, root
+        self.authority = pki.Authority()
+        self.key = pki.rsa_key()
+        self.client = self.authority.client_files(root / "client")
+        self.host = TLS_HOST
+
+    def docker(self, *args: str) -> subprocess.CompletedProcess[str]:
+        certs = self.client if self.host == TLS_HOST else None
+        return docker(*args, host=self.host, config=self.root / "docker-config", certs=certs)
+
+    def upload_set(self, server: pki.ServerSet) -> None:
+        files = {}
+        for name, data in server.by_name().items():
+            files[name] = self.root / f"upload-{name}"
+            files[name].write_bytes(data)
+        args = [arg for name, path in files.items() for arg in ("-F", f"{name}=@{path}")]
+        assert self.front.curl(*args, "-X", "POST", path="/local/dockerdwrapper/tls").status == 204
+
+    def change_a_setting(self) -> None:
+        """Any change restarts dockerd: DockerdLogLevel flips between info and warn."""
+        listed = self.front.curl(path="/axis-cgi/param.cgi?action=list&group=root.dockerdwrapper.DockerdLogLevel")
+        self.front.update(DockerdLogLevel="info" if listed.body.strip().endswith("=warn") else "warn")
+
+    def wait_docker(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while self.docker("version", "--format", "{{.Server.Version}}").returncode != 0:
+            assert time.monotonic() < deadline, self.front.app_log()
+            time.sleep(0.1)
+
+    def dockerd(self) -> int:
+        deadline = time.monotonic() + 30
+        while len(pids := dockerd_pids(self.front.app_dir)) != 1:
+            assert time.monotonic() < deadline, pids
+            time.sleep(0.05)
+        return pids[0]
+
+    def restarted(self, action: Callable[[], object], *, host: str | None = None) -> None:
+        """Run ``action``, which must restart dockerd (a new pid), and wait for it to answer (on ``host``)."""
+        old = self.dockerd()
+        mark = self.front.mark()
+        action()
+        self.host = host or self.host
+        self.front.wait_status("0 RUNNING", since=mark)
+        assert self.dockerd() != old
+        self.wait_docker()
+
+
+class Workload:
+    """A ticker that counts every 0.1 s and a web server on a published port."""
+
+    def __init__(self, mode: Mode) -> None:
+        self.mode = mode
+        self.port = free_port()
+        ticker = mode.docker("run", "-d", "--stop-timeout", "1", "--network", "none", IMAGE, "sh", "-c", TICKER)
+        assert ticker.returncode == 0, ticker.stderr
+        self.ticker = ticker.stdout.strip()
+        web = mode.docker(
+            "run", "-d", "--stop-timeout", "1", "-p", f"127.0.0.1:{self.port}:80", IMAGE,
+            "sh", "-c", "echo hello > /index.html && httpd -f -p 80 -h /",
+        )  # fmt: skip
+        assert web.returncode == 0, web.stderr
+        self.web = web.stdout.strip()
+        self.pid = self.state(self.ticker)[0]
+        self.wait_port()
+
+    def state(self, container: str) -> tuple[int, str]:
+        inspected = self.mode.docker("inspect", "-f", "{{.State.Pid}} {{.State.Status}}", container)
+        assert inspected.returncode == 0, inspected.stderr
+        pid, status = inspected.stdout.split()
+        return int(pid), status
+
+    def wait_port(self, timeout: float = 15) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/index.html", timeout=2) as answer:
+                    assert answer.read() == b"hello\n"
+                    return
+            except OSError:
+                assert time.monotonic() < deadline, f"127.0.0.1:{self.port} does not answer"
+                time.sleep(0.05)
+
+    def assert_alive(self) -> None:
+        """Same pid, every line of output, exec works, the published port answers."""
+        assert self.state(self.ticker) == (self.pid, "running")
+        time.sleep(0.3)  # a few more lines
+        logs = self.mode.docker("logs", self.ticker)
+        counted = [int(line) for line in logs.stdout.split()]
+        assert counted == list(range(1, len(counted) + 1)), "lines lost"
+        executed = self.mode.docker("exec", self.ticker, "echo", "inside")
+        assert (executed.returncode, executed.stdout) == (0, "inside\n"), executed.stderr
+        self.wait_port()
+
+    def remove(self) -> None:
+        self.mode.docker("rm", "-f", self.ticker, self.web)
+
+
+@pytest.fixture(scope="module", params=["rootful", "rootless"])
+def mode(request: pytest.FixtureRequest, e2e_root: Path) -> Iterator[Mode]:
+    root = e2e_root / f"survive-{request.param}"
+    root.mkdir(mode=0o755)
+    extra = ("--rootful",) if request.param == "rootful" else ()
+    front = Front(app_dir=root / "app", log_path=root / "up.log", extra_args=extra)
+    front.start()
+    made = Mode(front, request.param, root)
+    mark = front.mark()
+    made.upload_set(made.authority.server_set(key=made.key))
+    front.wait_status("0 RUNNING", since=mark)
+    image = root / "busybox.tar"
+    busybox = shutil.which("busybox") or "/bin/busybox"
+    with tarfile.open(image, "w") as tar:
+        tar.add(busybox, arcname="bin/busybox")
+        for tool in ("sh", "echo", "sleep", "httpd"):
+            info = tarfile.TarInfo(f"bin/{tool}")
+            info.type, info.linkname = tarfile.SYMTYPE, "busybox"
+            tar.addfile(info)
+    imported = made.docker("import", str(image), IMAGE)
+    assert imported.returncode == 0, imported.stderr
+    yield made
+    if front.process is not None and front.process.poll() is None:
+        front.stop()
+
+
+@pytest.fixture
+def workload(mode: Mode) -> Iterator[Workload]:
+    """A fresh workload on a dockerd with the defaults: TLS on 2376, live-restore from us."""
+    (mode.front.localdata / "daemon.json").write_text("{}\n")
+    if mode.host != TLS_HOST or mode.front.status() != "0 RUNNING":
+        mode.host = TLS_HOST
+        mark = mode.front.mark()
+        mode.front.update(UseTLS="yes", DockerdLogLevel="warn")
+        mode.front.wait_status("0 RUNNING", since=mark)
+    mode.wait_docker()
+    made = Workload(mode)
+    yield made
+    made.remove()
+
+
+def test_a_certificate_upload(mode: Mode, workload: Workload) -> None:
+    """A new server certificate for the same key: dockerd restarts, the containers do not."""
+    cert = mode.root / "rotated-cert.pem"
+    cert.write_bytes(mode.authority.server_set(key=mode.key).server_cert)
+    mode.restarted(lambda: mode.front.upload("server-cert.pem", cert))
+    workload.assert_alive()
+
+
+def test_a_set_upload(mode: Mode, workload: Workload) -> None:
+    """A whole new set (new key): one restart, the containers run on."""
+    mode.key = pki.rsa_key()
+    mode.restarted(lambda: mode.upload_set(mode.authority.server_set(key=mode.key)))
+    workload.assert_alive()
+
+
+def test_use_tls_off_and_on_again(mode: Mode, workload: Workload) -> None:
+    """2376 -> 2375 -> 2376: two restarts, the API port moves, the containers run on."""
+    mode.restarted(lambda: mode.front.update(UseTLS="no"), host=PLAIN_HOST)
+    workload.assert_alive()
+    mode.restarted(lambda: mode.front.update(UseTLS="yes"), host=TLS_HOST)
+    workload.assert_alive()
+
+
+def test_a_daemon_json_change(mode: Mode, workload: Workload) -> None:
+    """daemon.json edited, then any setting: dockerd restarts with it, the containers run on."""
+    (mode.front.localdata / "daemon.json").write_text(json.dumps({"debug": True}) + "\n")
+    mode.restarted(mode.change_a_setting)
+    info = mode.docker("info", "--format", "{{.Debug}}")
+    assert info.stdout.strip() == "true"
+    workload.assert_alive()
+
+
+def test_live_restore_false_stops_them_as_before(mode: Mode, workload: Workload) -> None:
+    """ "live-restore": false in daemon.json keeps the old behaviour: a restart stops the containers."""
+    (mode.front.localdata / "daemon.json").write_text('{"live-restore": false}\n')
+    mode.restarted(mode.change_a_setting)
+    assert workload.state(workload.ticker)[1] == "exited"
+
+
+def test_killed_dockerd_is_restarted_and_containers_run_on(mode: Mode, workload: Workload) -> None:
+    """kill -9 of dockerd: Status 1, then 0 with a new dockerd; the containers never noticed."""
+    mode.restarted(lambda: os.kill(mode.dockerd(), signal.SIGKILL))
+    workload.assert_alive()
+
+
+def test_killed_containerd_is_restarted_in_place(mode: Mode, workload: Workload) -> None:
+    """kill -9 of containerd: a new one on the same paths, and dockerd restarted onto it; the containers run on."""
+    containerd = _logged_pid(mode, r"containerd up \(pid (\d+)\)")
+    mark = mode.front.mark()
+    mode.restarted(lambda: os.kill(containerd, signal.SIGKILL))
+    assert "containerd up" in mode.front.log()[mark:]
+    workload.assert_alive()
+
+
+def test_killed_holder_is_a_full_restart(mode: Mode, workload: Workload) -> None:
+    """kill -9 of the namespace holder: everything in it dies (on purpose: nothing may outlive it),
+    Status 1, then a new holder, containerd and dockerd: 0, and new containers run."""
+    holder = _logged_pid(mode, r"Namespace holder up \(pid (\d+);")
+    mode.restarted(lambda: os.kill(holder, signal.SIGKILL))
+    assert workload.state(workload.ticker)[1] == "exited"
+    ran = mode.docker("run", "--rm", "--network", "none", IMAGE, "echo", "after")
+    assert ran.stdout == "after\n", ran.stderr
+
+
+def _logged_pid(mode: Mode, pattern: str) -> int:
+    """The pid the app logged last for ``pattern``, still running."""
+    pid = int(re.findall(pattern, mode.front.log())[-1])
+    assert Path(f"/proc/{pid}").exists()
+    return pid
+
+
+def _runtime_dir(mode: Mode) -> Path:
+    uid = pwd.getpwnam(APP_USER).pw_uid if mode.mode == "rootless" else 0
+    return Path(f"/var/run/user/{uid}")
+
+
+def _leftovers(mode: Mode) -> list[str]:
+    """Processes of this product's dockerd left running: of the app user (rootless), or on its paths."""
+    found = processes_mentioning(str(mode.front.app_dir)) + processes_mentioning(str(_runtime_dir(mode)))
+    if mode.mode == "rootless":
+        users = subprocess.run(["ps", "-u", APP_USER, "-o", "pid=,args="], capture_output=True, text=True, check=False)
+        found += users.stdout.splitlines()
+    return found
+
+
+@pytest.mark.parametrize("how", ["SIGTERM to up", "SIGKILL to the app"])
+def test_the_application_stopping_leaves_nothing(mode: Mode, workload: Workload, how: str) -> None:
+    """The application's stop ends the containers, dockerd, containerd and the holder: no process
+    of the dockerd user remains, shims included; after a SIGKILL of the app too. (Last: it stops up.)"""
+    if how == "SIGTERM to up":
+        assert mode.front.stop() == 0
+        assert "Status=-1 NOT STARTED" in mode.front.log()
+    else:
+        running = processes_mentioning(f"acap_http run --stdout --app-dir {mode.front.app_dir}")
+        (app,) = [int(line.split(":")[0]) for line in running]
+        os.kill(app, signal.SIGKILL)
+        assert mode.front.process is not None
+        mode.front.process.wait(30)
+    deadline = time.monotonic() + 10  # the kernel's work, after a SIGKILL
+    while _leftovers(mode):
+        assert time.monotonic() < deadline, _leftovers(mode)
+        time.sleep(0.1)
+    mode.front.start()  # for the next parameter

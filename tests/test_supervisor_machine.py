@@ -1,0 +1,315 @@
+"""The supervisor's state machine on a fake clock, with fake processes: backoff, deadlines,
+the SD card's wait, and what happens to the stack (containerd, the namespace holder) when
+one of its processes dies. No real time passes: the clock is moved, then ``pump`` runs."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from acap_http.status import Status
+from acap_http.supervisor.command import Command, Host
+from acap_http.supervisor.core import Supervisor
+from acap_http.supervisor.events import Shutdown
+from acap_http.supervisor.phases import TRANSITIONS, Backoff, IllegalTransition, Phase, check_transition
+from acap_http.supervisor.runner import Exit, Process, Runner
+from acap_http.supervisor.sdcard import CardPlace
+from acap_http.supervisor.settings import Settings
+
+PLAIN = Settings(use_tls=False, tcp_socket=True, ipc_socket=False, dockerd_log_level="warn", sd_card=False)
+CARD = Settings(use_tls=False, tcp_socket=True, ipc_socket=False, dockerd_log_level="warn", sd_card=True)
+CLEAN_EXIT, FAILED, KILLED = Exit(0, None), Exit(1, None), Exit(None, 9)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class FakeProcess(Process):
+    """A process that runs until the test (or a SIGTERM, when it obeys) ends it."""
+
+    def __init__(self, name: str, pid: int, on_exit: Callable[[Process, Exit], None], obeys_term: bool) -> None:
+        self.name, self.pid, self._on_exit, self.obeys_term = name, pid, on_exit, obeys_term
+        self.exit: Exit | None = None
+        self.signals: list[str] = []
+
+    @property
+    def alive(self) -> bool:
+        return self.exit is None
+
+    @property
+    def program_pid(self) -> int:
+        return self.pid
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return not self.alive
+
+    def remember_descendants(self) -> None:
+        pass
+
+    def terminate(self) -> None:
+        self.signals.append("TERM")
+        if self.obeys_term:
+            self.end(CLEAN_EXIT)
+
+    def kill(self) -> None:
+        self.signals.append("KILL")
+        self.end(KILLED)
+
+    def end(self, exit: Exit) -> None:
+        if self.exit is None:
+            self.exit = exit
+            self._on_exit(self, exit)
+
+
+class FakeRunner(Runner):
+    def __init__(self) -> None:
+        self.started: list[FakeProcess] = []
+        self.obeys_term = True
+        self._pids = itertools.count(100)
+
+    def start(
+        self, command: Command, on_exit: Callable[[Process, Exit], None], *, name: str = "", owns_tree: bool = True
+    ) -> Process:
+        process = FakeProcess(name or command.argv[0], next(self._pids), on_exit, self.obeys_term)
+        self.started.append(process)
+        return process
+
+    def named(self, name: str) -> list[FakeProcess]:
+        return [process for process in self.started if process.name == name]
+
+
+class FakeStack:
+    """A holder and a containerd made of fake processes, as ``stack.Stack`` keeps them."""
+
+    def __init__(self, runner: FakeRunner, on_exit: Callable[[Process, Exit], None]) -> None:
+        self.runner, self.on_exit = runner, on_exit
+        self.holder: Process | None = None
+        self.containerd: Process | None = None
+        self.data_root: Path | None = None
+
+    @property
+    def processes(self) -> list[Process]:
+        return [process for process in (self.containerd, self.holder) if process is not None]
+
+    def up(self, data_root: Path) -> None:
+        self.holder = self.holder or self.runner.start(Command(("holder",), {}), self.on_exit, name="namespace holder")
+        self.containerd = self.containerd or self.runner.start(Command(("c",), {}), self.on_exit, name="containerd")
+        self.data_root = data_root
+
+    def lost(self, process: Process) -> None:
+        if process is self.holder:
+            self.holder = self.containerd = None
+        elif process is self.containerd:
+            self.containerd = None
+
+    def dockerd_command(self, settings: Settings) -> Command:
+        return Command(("dockerd",), {})
+
+    def before_dockerd(self, settings: Settings) -> None:
+        pass
+
+
+class Card:
+    def __init__(self, root: Path) -> None:
+        self.place = CardPlace(root / "card", root / "card" / "area")
+        self.present = False
+
+
+class Machine:
+    def __init__(self, root: Path, card: bool = False) -> None:
+        self.clock = Clock()
+        self.runner = FakeRunner()
+        self.statuses: list[Status] = []
+        self.answering = True
+        self.settings = PLAIN
+        self.card = Card(root) if card else None
+        host = Host(rootless=True, app_dir=root, runtime_dir=root / "run", address="127.0.0.1", path="")
+        self.supervisor = Supervisor(
+            read_settings=lambda: self.settings,
+            host=host,
+            set_status=self.statuses.append,
+            runner=self.runner,
+            answers=lambda: self.answering,
+            backoff=Backoff(base=1.0, cap=60.0, stable_after=60.0),
+            coalesce=0.1,
+            stop_grace=13.0,
+            card=self.card,  # type: ignore[arg-type]
+            clock=self.clock,
+            watch_ready=lambda process, ready: ready() if self.answering else None,
+            stop_containers=lambda grace: 0,
+        )
+        self.stack = FakeStack(self.runner, self.supervisor._post_exit)
+        self.supervisor.stack = self.stack
+
+    def begin(self) -> None:
+        self.supervisor._post_restart("application started", at_once=True)
+        self.supervisor.pump()
+
+    def at(self, seconds: float) -> None:
+        """Move the clock ``seconds`` on and let the supervisor act on what is due."""
+        self.clock.now += seconds
+        self.supervisor.pump()
+
+    def dockerds(self) -> list[FakeProcess]:
+        return self.runner.named("dockerd")
+
+    def status(self) -> Status:
+        return self.statuses[-1]
+
+
+@pytest.fixture
+def machine(tmp_path: Path) -> Machine:
+    return Machine(tmp_path)
+
+
+def test_the_transition_table_allows_what_the_machine_does_and_nothing_else() -> None:
+    """Every phase can be left (but STOPPED), and a transition outside the table is a bug that raises."""
+    sources = {source for source, _ in TRANSITIONS}
+    assert sources == set(Phase) - {Phase.STOPPED}
+    assert all((phase, Phase.STOPPING) in TRANSITIONS for phase in sources - {Phase.STOPPING})
+    with pytest.raises(IllegalTransition):
+        check_transition(Phase.STOPPED, Phase.STARTING)
+    with pytest.raises(IllegalTransition):
+        check_transition(Phase.IDLE, Phase.RUNNING)
+
+
+def test_start_brings_up_holder_containerd_then_dockerd(machine: Machine) -> None:
+    """The first start starts the stack, then dockerd; Status 1 then 0."""
+    machine.begin()
+    assert [process.name for process in machine.runner.started] == ["namespace holder", "containerd", "dockerd"]
+    assert machine.statuses == [Status.DOCKERD_STOPPED, Status.RUNNING]
+    assert machine.supervisor.phase is Phase.RUNNING
+
+
+def test_a_restart_replaces_dockerd_only(machine: Machine) -> None:
+    """A settings change stops dockerd (TERM) and starts a new one; holder and containerd stay."""
+    machine.begin()
+    machine.supervisor.request_restart("UseTLS changed")
+    machine.supervisor.pump()
+    machine.at(0.05)
+    assert machine.dockerds()[0].alive  # the burst window (0.1 s) is still open
+    machine.at(0.06)
+    first, second = machine.dockerds()
+    assert first.signals == ["TERM"] and second.alive
+    assert [p.name for p in machine.runner.started].count("containerd") == 1
+    assert machine.statuses == [Status.DOCKERD_STOPPED, Status.RUNNING, Status.DOCKERD_STOPPED, Status.RUNNING]
+
+
+def test_backoff_schedule_to_its_cap_and_forgotten_after_a_stable_run(machine: Machine) -> None:
+    """Repeated stops restart at once, then after 1, 2, 4 … 60 s (the cap); a run of 60 s forgets them."""
+    machine.begin()
+    delays = []
+    for _ in range(9):
+        started = len(machine.dockerds())
+        machine.dockerds()[-1].end(CLEAN_EXIT)
+        machine.supervisor.pump()
+        waited = 0.0
+        while len(machine.dockerds()) == started:
+            assert machine.status() is Status.DOCKERD_STOPPED
+            machine.at(0.5)
+            waited += 0.5
+            assert waited <= 61
+        delays.append(waited)
+        assert machine.status() is Status.RUNNING
+    assert delays == [0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0]
+    machine.at(60)  # a stable run
+    machine.dockerds()[-1].end(KILLED)
+    machine.supervisor.pump()
+    assert machine.dockerds()[-1].alive  # at once again
+
+
+def test_exit_with_an_error_waits_for_the_operator(machine: Machine) -> None:
+    """Exit code 1: Status 2, no restart however long; a change starts it again."""
+    machine.begin()
+    machine.dockerds()[0].end(FAILED)
+    machine.supervisor.pump()
+    machine.at(3600)
+    assert len(machine.dockerds()) == 1 and machine.status() is Status.DOCKERD_RUNTIME_ERROR
+    machine.supervisor.request_restart("IPCSocket changed")
+    machine.supervisor.pump()
+    machine.at(0.1)
+    assert len(machine.dockerds()) == 2 and machine.status() is Status.RUNNING
+
+
+def test_sigkill_exactly_at_the_grace_deadline(machine: Machine) -> None:
+    """A dockerd that ignores SIGTERM gets SIGKILL when the 13 s end, not a moment before."""
+    machine.runner.obeys_term = False
+    machine.begin()
+    machine.supervisor.request_restart("DockerdLogLevel changed")
+    machine.supervisor.pump()
+    machine.at(0.1)
+    dockerd = machine.dockerds()[0]
+    assert dockerd.signals == ["TERM"]
+    machine.at(12.9)
+    assert dockerd.signals == ["TERM"] and machine.supervisor.phase is Phase.STOPPING
+    machine.at(0.1)
+    assert dockerd.signals == ["TERM", "KILL"]
+    assert machine.dockerds()[1].alive  # and the new one started
+
+
+def test_shutdown_stops_dockerd_then_containerd_then_the_holder(machine: Machine) -> None:
+    """The application's stop ends everything, in order, and Status is -1."""
+    machine.begin()
+    machine.supervisor._events.put(Shutdown())
+    machine.supervisor.pump()
+    assert all(not process.alive for process in machine.runner.started)
+    assert [p.name for p in machine.runner.started if p.signals] == ["namespace holder", "containerd", "dockerd"]
+    assert machine.status() is Status.NOT_STARTED and machine.supervisor.stopped
+
+
+def test_a_dead_containerd_is_started_again_then_dockerd(machine: Machine) -> None:
+    """containerd dies: a new one at once, then a new dockerd onto it; the holder stays."""
+    machine.begin()
+    machine.stack.containerd.end(KILLED)  # type: ignore[union-attr]
+    machine.supervisor.pump()
+    assert len(machine.runner.named("containerd")) == 2 and machine.runner.named("containerd")[1].alive
+    assert len(machine.dockerds()) == 2 and machine.dockerds()[1].alive
+    assert len(machine.runner.named("namespace holder")) == 1
+    assert machine.statuses == [Status.DOCKERD_STOPPED, Status.RUNNING, Status.DOCKERD_STOPPED, Status.RUNNING]
+
+
+def test_a_dead_holder_is_a_full_restart(machine: Machine) -> None:
+    """The holder dies (and all inside with it): Status 1, then a new holder, containerd and dockerd: 0."""
+    machine.begin()
+    containerd = machine.stack.containerd
+    machine.stack.holder.end(KILLED)  # type: ignore[union-attr]
+    containerd.end(KILLED)  # type: ignore[union-attr]  # the kernel ends the PID namespace with it
+    machine.supervisor.pump()
+    assert machine.statuses[-2:] == [Status.DOCKERD_STOPPED, Status.RUNNING]
+    assert [p.name for p in machine.runner.started if p.alive] == ["namespace holder", "containerd", "dockerd"]
+    assert len(machine.runner.named("namespace holder")) == 2
+
+
+def test_shutdown_during_the_cards_wait_is_immediate(tmp_path: Path) -> None:
+    """Waiting for the card blocks nothing: a shutdown 1 s into the 5 s wait ends at once."""
+    machine = Machine(tmp_path, card=True)
+    machine.settings = Settings(
+        use_tls=False, tcp_socket=True, ipc_socket=False, dockerd_log_level="warn", sd_card=True
+    )
+    machine.begin()
+    assert machine.supervisor.phase is Phase.CARD_WAIT
+    machine.at(1)
+    machine.supervisor._events.put(Shutdown())
+    machine.supervisor.pump()
+    assert machine.supervisor.stopped and machine.runner.started == []
+
+
+def test_no_card_after_five_seconds_is_status_5(tmp_path: Path) -> None:
+    """Status 5 once the 5 s are over, not before."""
+    machine = Machine(tmp_path, card=True)
+    machine.settings = Settings(
+        use_tls=False, tcp_socket=True, ipc_socket=False, dockerd_log_level="warn", sd_card=True
+    )
+    machine.begin()
+    machine.at(4.9)
+    assert machine.status() is Status.DOCKERD_STOPPED
+    machine.at(0.1)
+    assert machine.status() is Status.NO_SD_CARD and machine.runner.started == []
