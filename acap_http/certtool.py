@@ -151,28 +151,6 @@ def read_set(directory: Path) -> dict[str, bytes]:
     return {path.name: path.read_bytes() for path in directory.glob("*.pem") if path.name != "ca-key.pem"}
 
 
-def _opener(url: str, user: str, password: str) -> urllib.request.OpenerDirector:
-    passwords = urllib.request.HTTPPasswordMgrWithDefaultRealm()
-    passwords.add_password(None, url, user, password)
-    return urllib.request.build_opener(urllib.request.HTTPDigestAuthHandler(passwords))
-
-
-def wait_for_status(url: str, user: str, password: str, app_name: str, timeout: float = 60) -> str:
-    """Status once dockerd has settled after a restart: running, or stopped for a reason."""
-    opener = _opener(url, user, password)
-    query = f"{url.rstrip('/')}/axis-cgi/param.cgi?action=list&group=root.{app_name}.Status"
-    deadline = time.monotonic() + timeout
-    status = ""
-    while time.monotonic() < deadline:
-        with _reaching(url), opener.open(query, timeout=10) as response:
-            answer: bytes = response.read()
-        status = answer.decode(errors="replace").strip().partition("=")[2]
-        if not status.startswith(("-1 ", "1 ")):  # neither starting up nor restarting
-            return status
-        time.sleep(0.2)
-    return status
-
-
 @contextlib.contextmanager
 def _reaching(url: str) -> Iterator[None]:
     """Turns a failure to reach ``url``, or an error answer, into one line for the operator."""
@@ -206,32 +184,60 @@ def read_server_set(directory: Path) -> dict[str, bytes]:
     return checked
 
 
-def push(url: str, user: str, password: str, files: dict[str, bytes], app_name: str) -> tuple[int, str, str]:
-    """POST the three server files as one set; returns status, body and the restart header."""
-    boundary = secrets.token_hex(16)
-    body = b""
-    for name, data in files.items():
-        body += (
-            (
-                f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{name}"\r\n'
-                "Content-Type: application/x-pem-file\r\n\r\n"
-            ).encode()
+class Front:
+    """The product's front as ``certs push`` talks to it: digest authentication, one user."""
+
+    def __init__(self, url: str, user: str, password: str, app_name: str) -> None:
+        self.url = url.rstrip("/")
+        self.app_name = app_name
+        passwords = urllib.request.HTTPPasswordMgrWithDefaultRealm()
+        passwords.add_password(None, self.url, user, password)
+        self._opener = urllib.request.build_opener(urllib.request.HTTPDigestAuthHandler(passwords))
+
+    def status(self) -> str:
+        query = f"{self.url}/axis-cgi/param.cgi?action=list&group=root.{self.app_name}.Status"
+        with _reaching(self.url), self._opener.open(query, timeout=10) as response:
+            answer: bytes = response.read()
+        return answer.decode(errors="replace").strip().partition("=")[2]
+
+    def status_after_restart(self, before: str, timeout: float = 60, quiet: float = 5) -> str:
+        """The Status the restart an upload asked for leads to: once the restart has been seen
+        under way (1, or -1 while the app starts) and has settled, or once Status differs from
+        ``before``. Never ``before`` read too early: a restart shows 1 for a quarter of a second
+        at least, and this asks every 50 ms. If nothing changes for ``quiet`` seconds, that is it."""
+        began = time.monotonic()
+        under_way = False
+        while True:
+            status = self.status()
+            if status.startswith(("1 ", "-1 ")):
+                under_way = True
+            elif under_way or status != before or time.monotonic() - began > quiet:
+                return status
+            if time.monotonic() - began > timeout:
+                return status
+            time.sleep(0.05)
+
+    def push(self, files: dict[str, bytes]) -> tuple[int, str, str]:
+        """POST the three server files as one set; returns status, body and the restart header."""
+        boundary = secrets.token_hex(16)
+        body = b"".join(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{name}"\r\n'
+            "Content-Type: application/x-pem-file\r\n\r\n".encode()
             + data
             + b"\r\n"
+            for name, data in files.items()
         )
-    body += f"--{boundary}--\r\n".encode()
-    target = f"{url.rstrip('/')}/local/{app_name}/tls"
-    opener = _opener(url, user, password)
-    request = urllib.request.Request(
-        target, data=body, method="POST", headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
-    )
-    with _reaching(url):
-        try:
-            with opener.open(request, timeout=30) as response:
-                return (
-                    response.status,
-                    response.read().decode(errors="replace"),
-                    response.headers.get(RESTART_HEADER, ""),
-                )
-        except urllib.error.HTTPError as err:  # an answer all the same: the caller prints it
-            return err.code, err.read().decode(errors="replace"), err.headers.get(RESTART_HEADER, "")
+        body += f"--{boundary}--\r\n".encode()
+        request = urllib.request.Request(
+            f"{self.url}/local/{self.app_name}/tls",
+            data=body,
+            method="POST",
+            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        )
+        with _reaching(self.url):
+            try:
+                with self._opener.open(request, timeout=30) as response:
+                    answer = response.read().decode(errors="replace")
+                    return response.status, answer, response.headers.get(RESTART_HEADER, "")
+            except urllib.error.HTTPError as err:  # an answer all the same: the caller prints it
+                return err.code, err.read().decode(errors="replace"), err.headers.get(RESTART_HEADER, "")

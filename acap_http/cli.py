@@ -14,7 +14,6 @@ import os
 import queue
 import signal
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -166,6 +165,8 @@ def certs_init_command(args: argparse.Namespace) -> int:
 
 
 def certs_check_command(args: argparse.Namespace) -> int:
+    if not args.dir.is_dir():
+        raise AcapHttpError(f"cannot read {args.dir}: no such directory")
     try:
         found = tlsset.findings(certtool.read_set(args.dir), hosts=args.host)
     except OSError as err:
@@ -182,15 +183,17 @@ def certs_push_command(args: argparse.Namespace) -> int:
         app_name = manifest_module.load(config.find_manifest(config.CAMERA_APP_DIR)).app_name
     except AcapHttpError:
         app_name = DEFAULT_APP_NAME  # a client without the checkout pushes to the usual name
-    status, body, restart = certtool.push(args.url, args.user, password, files, app_name)
+    front = certtool.Front(args.url, args.user, password, app_name)
+    before = front.status()
+    status, body, restart = front.push(files)
     print(f"{status} {body.strip()}".strip())
     if restart:
         print(f"dockerd: {restart}")
     if status != 204:
         return 1
-    # A moment after the upload, dockerd answers on the new files, or Status says why not.
-    time.sleep(0.2)
-    print(f"Status: {certtool.wait_for_status(args.url, args.user, password, app_name)}")
+    # No restart when the set was there already or dockerd would refuse it: Status is as it was.
+    settled = front.status() if restart else front.status_after_restart(before)
+    print(f"Status: {settled}")
     return 0
 
 

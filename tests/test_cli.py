@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import datetime
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.x509.oid import NameOID
 
+from tests import pki
 from tests.e2e.front import free_port
 
 CLI = (sys.executable, "-m", "acap_http")
@@ -64,3 +70,64 @@ def test_init_under_a_file(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     done = _run("certs", "init", "--host", "127.0.0.1", "--out", str(tmp_path / "file" / "certs"))
     _one_line_error(done, "cannot write the certificates to")
+
+
+def _check(directory: Path, *hosts: str) -> subprocess.CompletedProcess[str]:
+    return _run("certs", "check", str(directory), *(arg for host in hosts for arg in ("--host", host)))
+
+
+def test_check_of_a_good_set_exits_0(certs: Path) -> None:
+    """What certs init makes passes every check, the client pair's included, and the hosts asked for."""
+    done = _check(certs, "127.0.0.1")
+    assert done.returncode == 0, done.stdout
+    lines = done.stdout.splitlines()
+    assert all(line.startswith("OK ") for line in lines), done.stdout
+    assert "OK   server-cert.pem names 127.0.0.1" in lines
+    assert "OK   cert.pem has extendedKeyUsage clientAuth" in lines
+
+
+def test_check_names_a_host_the_certificate_does_not_cover(certs: Path) -> None:
+    done = _check(certs, "camera.example")
+    assert done.returncode == 1
+    assert "FAIL server-cert.pem does not name camera.example (its SANs: 127.0.0.1)" in done.stdout.splitlines()
+
+
+def test_check_finds_a_client_certificate_of_another_ca(certs: Path, tmp_path: Path) -> None:
+    mixed = tmp_path / "mixed"
+    shutil.copytree(certs, mixed)
+    stranger = pki.Authority("another CA").client_files(tmp_path / "stranger")
+    for name in ("cert.pem", "key.pem"):
+        (mixed / name).chmod(0o600)
+        shutil.copy(stranger / name, mixed / name)
+    done = _check(mixed)
+    assert done.returncode == 1
+    assert "FAIL cert.pem is not issued by any certificate in ca.pem" in done.stdout.splitlines()
+
+
+def test_check_finds_a_certificate_not_valid_yet(tmp_path: Path) -> None:
+    authority = pki.Authority()
+    key = pki.rsa_key()
+    later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=2)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "early")]))
+        .issuer_name(authority.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(later)
+        .not_valid_after(later + datetime.timedelta(days=30))
+    )
+    files = {
+        "ca.pem": pki.cert_pem(authority.cert),
+        "server-cert.pem": pki.cert_pem(cert.sign(authority.key, hashes.SHA256())),
+        "server-key.pem": pki.key_pem(key),
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    done = _check(tmp_path)
+    assert done.returncode == 1
+    assert f"FAIL server-cert.pem is not valid before {later:%Y-%m-%d %H:%M} UTC" in done.stdout.splitlines()
+
+
+def test_check_of_a_missing_directory(tmp_path: Path) -> None:
+    _one_line_error(_check(tmp_path / "nothing"), "cannot read")

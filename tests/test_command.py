@@ -85,8 +85,9 @@ def test_rootful_holder() -> None:
     """Rootful: mount and PID namespaces with tini as init; unshare's death kills all inside."""
     built = command.holder(_host(rootless=False))
     assert " ".join(built.argv) == (
-        "unshare --pid --fork --kill-child=SIGKILL --mount --propagation slave --mount-proc -- "
-        "docker-init -s -- sleep infinity"
+        "unshare --pid --fork --kill-child=SIGKILL --mount --propagation slave --mount-proc -- sh -c "
+        "for d in /run/containerd /run/docker; do mkdir -p $d && mount -t tmpfs -o mode=0711 tmpfs $d || exit 1; done; "
+        "exec docker-init -s -- sleep infinity"
     )
     # unshare blocks SIGTERM: a stop goes to tini inside, and the application's death SIGKILLs unshare.
     assert built.forks and built.death_signal == "KILL"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -148,3 +149,28 @@ def test_other_methods_are_405(camera: Camera) -> None:
     """param.cgi takes GET and POST only."""
     response = camera.client.delete(URL, environ_base={"REQUEST_URI": URL})
     assert response.status_code == 405
+
+
+def test_a_parameter_added_to_the_manifest_is_served_without_code(tmp_path: Path) -> None:
+    """A new paramConfig entry is listed with its default, updated within its type, and persisted."""
+    document = json.loads((config.CHECKOUT_DIR / "manifest" / "manifest.json").read_text())
+    document["acapPackageConf"]["configuration"]["paramConfig"].append(
+        {"name": "RetentionDays", "type": "int:min=1;max=30", "default": "7"}
+    )
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps(document))
+    loaded = manifest.load(path)
+    store = ParamStore.from_manifest(loaded, tmp_path)
+    tls_files = TlsEndpoints(TlsStore(tmp_path / "localdata"), lambda reason: None, tls_in_use=lambda: True)
+    client = Client(AcapApp(loaded, tls_files, ParamCgi(store, loaded.app_name)))
+
+    def get(query: str) -> str:
+        environ = {"REQUEST_URI": f"{URL}?{query}", "REMOTE_USER": "admin", ACCESS_ENV: "admin"}
+        return client.get(URL, query_string=query, environ_base=environ).text
+
+    group = "root.dockerdwrapper.RetentionDays"
+    assert get(f"action=list&group={group}") == f"{group}=7\r\n"
+    assert get(f"action=update&{group}=31") == f"# Error: Error setting '{group}' to '31'!\r\n"
+    assert get(f"action=update&{group}=14") == "OK\r\n"
+    assert json.loads((tmp_path / "params.json").read_text())["RetentionDays"] == "14"
+    assert get("action=list&group=root.dockerdwrapper").endswith(f"{group}=14\r\n")

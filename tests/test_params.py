@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from acap_http import config, manifest
-from acap_http.params import STORE_FILE, ParamStore, UpdateRefused
+from acap_http.params import ParamStore, UpdateRefused
 
 MANIFEST = manifest.load(config.CHECKOUT_DIR / "manifest" / "manifest.json")
 
@@ -23,7 +23,7 @@ def test_defaults_without_a_file(tmp_path: Path) -> None:
     store = _store(tmp_path)
     assert store.values() == {decl.name: decl.default for decl in MANIFEST.params}
     assert list(store.values()) == [decl.name for decl in MANIFEST.params]
-    assert not (tmp_path / STORE_FILE).exists()
+    assert not (tmp_path / "params.json").exists()
 
 
 def test_values_persist_across_instances(tmp_path: Path) -> None:
@@ -31,7 +31,7 @@ def test_values_persist_across_instances(tmp_path: Path) -> None:
     _store(tmp_path).update({"UseTLS": "NO", "DockerdLogLevel": "debug"})
     again = _store(tmp_path)
     assert (again.get("UseTLS"), again.get("DockerdLogLevel")) == ("no", "debug")
-    assert (tmp_path / STORE_FILE).stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "params.json").stat().st_mode & 0o777 == 0o600
 
 
 def test_status_is_live_state_not_persisted(tmp_path: Path) -> None:
@@ -47,18 +47,18 @@ def test_status_is_live_state_not_persisted(tmp_path: Path) -> None:
 @pytest.mark.parametrize("content", [b"{not json", b"[1, 2]", b'{"UseTLS": true}', b"\xff\xfe"])
 def test_corrupt_file_is_kept_aside(tmp_path: Path, content: bytes, caplog: pytest.LogCaptureFixture) -> None:
     """A corrupt file is renamed, not deleted; defaults are used and the event is logged as an error."""
-    (tmp_path / STORE_FILE).write_bytes(content)
+    (tmp_path / "params.json").write_bytes(content)
     store = _store(tmp_path)
     assert store.get("UseTLS") == "yes"
-    kept = list(tmp_path.glob(f"{STORE_FILE}.corrupt-*"))
+    kept = list(tmp_path.glob("params.json.corrupt-*"))
     assert len(kept) == 1 and kept[0].read_bytes() == content
-    assert not (tmp_path / STORE_FILE).exists()
+    assert not (tmp_path / "params.json").exists()
     assert any(record.levelname == "ERROR" and "corrupt" in record.message for record in caplog.records)
 
 
 def test_bad_single_value_falls_back_to_its_default(tmp_path: Path) -> None:
     """One value its type refuses (or an unknown name) does not cost the others."""
-    (tmp_path / STORE_FILE).write_text(json.dumps({"UseTLS": "maybe", "IPCSocket": "yes", "Gone": "x"}))
+    (tmp_path / "params.json").write_text(json.dumps({"UseTLS": "maybe", "IPCSocket": "yes", "Gone": "x"}))
     store = _store(tmp_path)
     assert (store.get("UseTLS"), store.get("IPCSocket")) == ("yes", "yes")
 
@@ -82,7 +82,7 @@ def test_update_is_all_or_nothing(tmp_path: Path, changes: dict[str, str]) -> No
     assert len(refused.value.refused) == 1
     assert store.get("UseTLS") == "yes"
     assert heard == []
-    assert not (tmp_path / STORE_FILE).exists()
+    assert not (tmp_path / "params.json").exists()
 
 
 def test_observers_hear_exactly_what_changed(tmp_path: Path) -> None:

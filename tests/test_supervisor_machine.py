@@ -104,6 +104,9 @@ class FakeStack:
         self.containerd = self.containerd or self.runner.start(Command(("c",), {}), self.on_exit, name="containerd")
         self.data_root = data_root
 
+    def holder_alive(self) -> bool:
+        return self.holder is not None and self.holder.alive
+
     def lost(self, process: Process) -> None:
         if process is self.holder:
             self.holder = self.containerd = None
@@ -203,6 +206,34 @@ def test_a_restart_replaces_dockerd_only(machine: Machine) -> None:
     assert machine.statuses == [Status.DOCKERD_STOPPED, Status.RUNNING, Status.DOCKERD_STOPPED, Status.RUNNING]
 
 
+def test_a_burst_of_changes_is_one_restart(machine: Machine) -> None:
+    """Five changes posted together (an upload, then settings): one restart, with all of them applied."""
+    machine.begin()
+    for change in range(5):
+        machine.supervisor.request_restart(f"change {change}")
+    machine.supervisor.pump()
+    machine.at(0.1)
+    machine.at(60)
+    assert len(machine.dockerds()) == 2
+    assert machine.statuses == [Status.DOCKERD_STOPPED, Status.RUNNING, Status.DOCKERD_STOPPED, Status.RUNNING]
+
+
+def test_changes_while_stopping_are_taken_by_the_start_that_follows(machine: Machine) -> None:
+    """A change that arrives while dockerd stops is read by the start after it: still one restart."""
+    machine.runner.obeys_term = False
+    machine.begin()
+    machine.supervisor.request_restart("UseTLS changed")
+    machine.supervisor.pump()
+    machine.at(0.1)
+    assert machine.supervisor.phase is Phase.STOPPING
+    machine.supervisor.request_restart("ca.pem uploaded")
+    machine.supervisor.pump()
+    machine.dockerds()[0].end(CLEAN_EXIT)
+    machine.supervisor.pump()
+    machine.at(60)
+    assert len(machine.dockerds()) == 2
+
+
 def test_backoff_schedule_to_its_cap_and_forgotten_after_a_stable_run(machine: Machine) -> None:
     """Repeated stops restart at once, then after 1, 2, 4 … 60 s (the cap); a run of 60 s forgets them."""
     machine.begin()
@@ -274,6 +305,22 @@ def test_a_dead_containerd_is_started_again_then_dockerd(machine: Machine) -> No
     assert len(machine.dockerds()) == 2 and machine.dockerds()[1].alive
     assert len(machine.runner.named("namespace holder")) == 1
     assert machine.statuses == [Status.DOCKERD_STOPPED, Status.RUNNING, Status.DOCKERD_STOPPED, Status.RUNNING]
+
+
+def test_containerd_dying_with_the_holder_is_a_full_restart(machine: Machine) -> None:
+    """When the holder dies, containerd's exit may be heard first: no restart of containerd into dead
+    namespaces, a full restart instead."""
+    machine.begin()
+    holder, containerd = machine.stack.holder, machine.stack.containerd
+    assert isinstance(holder, FakeProcess) and isinstance(containerd, FakeProcess)
+    holder.exit = KILLED  # dead, its exit not posted yet
+    containerd.end(KILLED)
+    machine.supervisor.pump()
+    holder._on_exit(holder, KILLED)
+    machine.supervisor.pump()
+    assert len(machine.runner.named("namespace holder")) == 2
+    assert [p.name for p in machine.runner.started if p.alive] == ["namespace holder", "containerd", "dockerd"]
+    assert machine.status() is Status.RUNNING
 
 
 def test_a_dead_holder_is_a_full_restart(machine: Machine) -> None:

@@ -69,6 +69,8 @@ class Password:
 
 def up(options: UpOptions) -> int:
     """Run the front and the app until a signal or until one of them stops."""
+    if options.rootful and os.geteuid() != 0:
+        raise SetupError("--rootful runs the app and dockerd as root: start up as root, or leave --rootful out")
     manifest = manifest_module.load(options.manifest_path)
     binary = apache.find_apache()
     paths = AppPaths(options.app_dir)

@@ -44,8 +44,12 @@ HOLDER_FLAGS = ("--pidns", "--mtu=65520")
 # root dockerd on this host shows through as root's; the holder removes them first, as
 # Docker's dockerd-rootless.sh does, then only keeps the namespaces.
 HOLDER_CHILD = ("sh", "-c", "rm -rf /run/docker /run/containerd /run/xtables.lock; exec sleep infinity")
-# Rootful: a mount namespace (dockerd's mounts go with it) and a PID namespace whose
-# init, tini (Docker's docker-init), reaps; unshare's death kills it and all inside.
+# Rootful: a mount namespace (dockerd's mounts go with it, and a tmpfs on /run/containerd and
+# /run/docker, where containerd puts its shims' sockets whatever its state directory, keeps
+# those private and gone with it) and a PID namespace whose init, tini (Docker's docker-init),
+# reaps; unshare's death kills it and all inside. Host mounts made later (an SD card) show
+# inside: propagation slave.
+ROOTFUL_RUN_DIRS = "/run/containerd /run/docker"
 ROOTFUL_HOLDER = (
     "unshare",
     "--pid",
@@ -56,11 +60,10 @@ ROOTFUL_HOLDER = (
     "slave",
     "--mount-proc",
     "--",
-    "docker-init",
-    "-s",
-    "--",
-    "sleep",
-    "infinity",
+    "sh",
+    "-c",
+    f"for d in {ROOTFUL_RUN_DIRS}; do mkdir -p $d && mount -t tmpfs -o mode=0711 tmpfs $d || exit 1; done; "
+    "exec docker-init -s -- sleep infinity",
 )
 XTABLES_LOCKFILE = "/tmp/dockerdwrapper_xtables.lock"
 # dockerd lives in sbin, which a non-root PATH often lacks.

@@ -220,7 +220,7 @@ class Supervisor(EventLoop[Event]):
         self.stack.lost(process)
         if self.phase is Phase.STOPPING:
             return  # it was going to be stopped anyway
-        if process.name == "containerd" and self.stack.processes:
+        if process.name == "containerd" and self.stack.holder_alive():
             # The shims keep the containers; a new containerd on the same paths finds them again.
             # dockerd would reconnect by itself, after a backoff of its own: a restart is quicker.
             logger.warning("containerd stopped (%s); starting it again, then dockerd", exit)
@@ -229,6 +229,12 @@ class Supervisor(EventLoop[Event]):
             if self._dockerd is not None:
                 self._timers["start"] = self._now()
             return
+        if process.name == "containerd":
+            # It died with the namespaces: the holder's own exit is on its way; go on without it.
+            exit = Exit(None, 0)
+            for holder in self.stack.processes:
+                holder.kill()
+                self.stack.lost(holder)
         logger.error("The namespace holder stopped (%s): containers and dockerd went with it", exit)
         self._full = True
         if self._dockerd is not None:
@@ -271,7 +277,8 @@ class Supervisor(EventLoop[Event]):
                 blocked = Status.NO_SD_CARD
             elif not self._card.present and self.phase is not Phase.CARD_WAIT:
                 self._timers["card"] = self._now() + WAIT_FOR_CARD
-                self._transition(Phase.CARD_WAIT, f"waiting up to {WAIT_FOR_CARD:.0f} s for the SD card")
+                logger.info("Waiting up to %.0f s for the SD card at %s", WAIT_FOR_CARD, self._card.place.mount_point)
+                self._transition(Phase.CARD_WAIT, "waiting for the SD card")
                 return
             else:
                 blocked = sdcard.check(self._card.place, mounts.read())

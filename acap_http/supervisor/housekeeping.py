@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -11,7 +10,6 @@ from pathlib import Path
 
 from acap_http import mounts
 from acap_http.supervisor.command import Host
-from acap_http.supervisor.runner import is_running
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +38,8 @@ def prepare(host: Host, data_root: Path) -> None:
         fd = os.open(host.daemon_json, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as daemon_json:
             json.dump({}, daemon_json)
-    # A pid file naming a process that is gone (or a zombie not yet reaped) would stop dockerd.
-    with contextlib.suppress(FileNotFoundError, ValueError):
-        if not is_running(int(host.pid_file.read_text().strip() or 0)):
-            host.pid_file.unlink()
+    # dockerd refuses to start while its pid file names a live process. The pid in it is one of
+    # the holder's PID namespace, meaningless here and reused by the next holder; and the
+    # supervisor starts dockerd only when none of its own runs: whatever the file says is stale.
+    host.pid_file.unlink(missing_ok=True)
     data_root.mkdir(parents=True, exist_ok=True)

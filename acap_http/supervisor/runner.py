@@ -202,11 +202,6 @@ def _stat(pid: int) -> tuple[int, int] | None:
     return None if fields[0] == "Z" else (int(fields[1]), int(fields[19]))
 
 
-def is_running(pid: int) -> bool:
-    """Whether ``pid`` is a live process (not gone, not a zombie)."""
-    return pid > 0 and _stat(pid) is not None
-
-
 def _alive(entry: ProcessId) -> bool:
     stat = _stat(entry[0])
     return stat is not None and stat[1] == entry[1]

@@ -43,6 +43,7 @@ class StackLike(Protocol):
 
     def up(self, data_root: Path) -> None: ...
     def lost(self, process: Process) -> None: ...
+    def holder_alive(self) -> bool: ...
     def dockerd_command(self, settings: Settings) -> Command: ...
     def before_dockerd(self, settings: Settings) -> None: ...
 
@@ -92,6 +93,10 @@ class Stack:
             self._start_holder()
         if self.containerd is None:
             self._start_containerd(data_root)
+
+    def holder_alive(self) -> bool:
+        """Whether the namespaces are still there: the holder runs, and so does the process nsenter enters."""
+        return self.holder is not None and self.holder.alive and _running(self.holder_pid)
 
     def lost(self, process: Process) -> None:
         """``process`` (the holder or containerd) has exited; forget it (the holder takes all with it)."""
@@ -154,6 +159,15 @@ class Stack:
                 raise StackError(f"containerd did not come up ({process.exit or 'timed out'})")
             process.wait(0.005)
         logger.info("containerd up (pid %d) on %s", process.program_pid, data_root)
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (not gone, not a zombie)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
 
 
 def _accepts(path: Path) -> bool:

@@ -144,6 +144,18 @@ class Front:
             assert time.monotonic() < deadline, f"Status is {current!r}, not {expected!r}:\n{self.app_log()}"
             time.sleep(0.1)
 
+    def restart_dockerd(self) -> int:
+        """Change a setting (DockerdLogLevel, info <-> warn), which restarts dockerd; the log mark before."""
+        listed = self.curl(path=f"/axis-cgi/param.cgi?action=list&group={GROUP}.DockerdLogLevel")
+        return self.update(DockerdLogLevel="info" if listed.body.strip().endswith("=warn") else "warn")
+
+    def wait_log(self, text: str, since: int, timeout: float = 30) -> None:
+        """Until ``text`` is in the log after the mark ``since``."""
+        deadline = time.monotonic() + timeout
+        while text not in self.log()[since:]:
+            assert time.monotonic() < deadline, f"{text!r} not logged:\n{self.app_log()}"
+            time.sleep(0.05)
+
     def update(self, **settings: str) -> int:
         """Change settings through param.cgi; returns the log mark from before the change."""
         mark = self.mark()

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
+from tests import pki
 from tests.e2e.front import Front
 
 URL = "/axis-cgi/param.cgi"
@@ -101,9 +103,10 @@ def test_application_log_level_switches_live(make_front: Callable[..., Front]) -
     """ApplicationLogLevel=debug turns the app's debug lines on at once; info turns them off."""
     front = make_front()
     front.start()
+    loud_from = front.mark()
     assert _get(front, f"action=update&{GROUP}.ApplicationLogLevel=debug") == (200, "OK\r\n")
     _get(front, f"action=list&group={GROUP}.UseTLS")
-    assert "DEBU[" in front.log()
+    assert "DEBU[" in front.log()[loud_from:]
     assert _get(front, f"action=update&{GROUP}.ApplicationLogLevel=info") == (200, "OK\r\n")
     quiet_from = len(front.log())
     _get(front, f"action=list&group={GROUP}.UseTLS")
@@ -129,3 +132,23 @@ def test_fifty_concurrent_updates(make_front: Callable[..., Front]) -> None:
         200,
         f"{GROUP}.DockerdLogLevel={stored['DockerdLogLevel']}\r\n",
     )
+
+
+def test_operator_lists_but_changes_nothing(front: Front, tmp_path: Path) -> None:
+    """The operator level lists; updates (in the URL: Apache's 401, in a body: the app's 403) and the
+    admin's TLS endpoints (upload, delete, the set summary) are refused."""
+    assert _get(front, f"action=list&group={GROUP}.IPCSocket", user="operator") == (200, f"{GROUP}.IPCSocket=no\r\n")
+    assert _get(front, f"action=update&{GROUP}.IPCSocket=yes", user="operator")[0] == 401
+    assert front.curl("-d", f"action=update&{GROUP}.IPCSocket=yes", path=URL, user="operator").status == 403
+    ca = tmp_path / "ca.pem"
+    ca.write_bytes(pki.server_set().ca)
+    assert front.upload("ca.pem", ca, user="operator").status == 401
+    assert front.curl("-X", "DELETE", path="/local/dockerdwrapper/ca.pem", user="operator").status == 401
+    assert _get(front, f"action=list&group={GROUP}.IPCSocket") == (200, f"{GROUP}.IPCSocket=no\r\n")
+
+
+@pytest.mark.parametrize("user", ["viewer", "operator"])
+def test_the_set_summary_is_admin_only(front: Front, user: str) -> None:
+    """GET …/tls describes the key too (its public half): only an admin may read it."""
+    assert front.curl(path="/local/dockerdwrapper/tls", user=user).status == 401
+    assert front.curl(path="/local/dockerdwrapper/tls").status == 200

@@ -4,13 +4,16 @@
 from __future__ import annotations
 
 import grp
+import json
 import os
+import queue
 import re
 import signal
 import socket
 import stat
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from tests import pki
-from tests.e2e.front import Front, accepts, processes_mentioning
+from tests.e2e.front import Front, accepts, dockerd_pids, processes_mentioning
+from tests.fastcgi import fastcgi_request
 
 LOG_LINE = re.compile(r"^(DEBU|INFO|WARN|ERRO|FATA)\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}[+-]\d\d:\d\d\] \S")
 
@@ -59,10 +63,9 @@ def test_socket_reaches_apache_without_being_world_writable(front: Front) -> Non
     mode = sock.stat().st_mode
     assert stat.S_ISSOCK(mode)
     assert stat.S_IMODE(mode) == 0o660
-    if os.geteuid() == 0:
-        assert sock.stat().st_gid == grp.getgrnam("www-data").gr_gid
-        assert front.runtime_dir().stat().st_uid == 0
-        assert (front.runtime_dir() / "users.digest").stat().st_uid == 0
+    assert sock.stat().st_gid == grp.getgrnam("www-data").gr_gid
+    assert front.runtime_dir().stat().st_uid == 0
+    assert (front.runtime_dir() / "users.digest").stat().st_uid == 0
 
 
 def test_up_on_a_busy_port_fails_cleanly(make_front: Callable[..., Front]) -> None:
@@ -71,9 +74,10 @@ def test_up_on_a_busy_port_fails_cleanly(make_front: Callable[..., Front]) -> No
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         front = make_front(port=taken.getsockname()[1])
+        mark = front.mark()
         with pytest.raises(AssertionError, match="exited with 1"):
             front.start()
-    assert "apache2 exited" in front.log()
+    assert "apache2 exited" in front.log()[mark:]
     assert processes_mentioning(str(front.app_dir)) == []
 
 
@@ -154,3 +158,69 @@ def test_run_without_socket_name_explains(tmp_path: Path) -> None:
     )
     assert done.returncode == 1
     assert "FCGI_SOCKET_NAME is not set" in done.stderr
+
+
+def test_run_stops_on_sighup(start_run: Callable[..., tuple[subprocess.Popen[str], Path]]) -> None:
+    """A closed terminal (SIGHUP) stops run as SIGTERM does: exit 0, Status -1, socket gone."""
+    process, socket_path = start_run("--stdout")
+    process.send_signal(signal.SIGHUP)
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output
+    assert "Stopping (SIGHUP)" in output and "Status=-1 NOT STARTED" in output
+    assert not socket_path.exists()
+
+
+def test_stop_grace_then_sigkill_with_the_real_dockerd(
+    tmp_path: Path, start_run: Callable[..., tuple[subprocess.Popen[str], Path]]
+) -> None:
+    """--stop-grace 1: a dockerd that does not stop (SIGSTOPped) gets SIGKILL 1 s after SIGTERM,
+    not before, and a new one starts."""
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "params.json").write_text(json.dumps({"TCPSocket": "no", "IPCSocket": "yes"}))
+    process, socket_path = start_run("--stdout", "--stop-grace", "1")
+    assert process.stdout is not None
+    output: queue.SimpleQueue[str] = queue.SimpleQueue()
+    stdout = process.stdout
+
+    def pass_lines() -> None:
+        for line in stdout:
+            output.put(line)
+
+    threading.Thread(target=pass_lines, daemon=True).start()
+    lines: list[str] = []
+
+    def read_until(text: str) -> None:
+        """Read the app's output until a line (new since the last call) holds ``text``."""
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                lines.append(output.get(timeout=max(0.0, deadline - time.monotonic())))
+            except queue.Empty:
+                raise AssertionError(f"{text!r} not written:\n{''.join(lines)}") from None
+            if text in lines[-1]:
+                return
+
+    read_until("Status=0 RUNNING")
+    (dockerd,) = dockerd_pids(app)
+    os.kill(dockerd, signal.SIGSTOP)
+    began = time.monotonic()
+    _fastcgi_update(socket_path, "DockerdLogLevel=debug")
+    read_until("sending SIGKILL")
+    assert time.monotonic() - began >= 1.0
+    assert "still running 1.0 s after SIGTERM" in lines[-1]
+    read_until("Status=0 RUNNING")
+    assert dockerd_pids(app) != [dockerd]
+    process.terminate()
+    process.communicate(timeout=60)
+
+
+def _fastcgi_update(socket_path: Path, pair: str) -> None:
+    """An admin's param.cgi update straight to the app's FastCGI socket, as Apache would pass it."""
+    query = f"action=update&root.dockerdwrapper.{pair}"
+    env = {
+        "REQUEST_METHOD": "GET", "REQUEST_URI": f"/axis-cgi/param.cgi?{query}", "QUERY_STRING": query,
+        "SCRIPT_NAME": "/axis-cgi/param.cgi", "SERVER_NAME": "localhost", "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_USER": "admin", "ACAP_ACCESS_LEVEL": "admin", "CONTENT_LENGTH": "0",
+    }  # fmt: skip
+    assert b"OK" in fastcgi_request(socket_path, env)

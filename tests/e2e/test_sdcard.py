@@ -1,7 +1,8 @@
 """SD card storage with real loop-mounted cards (ext4, vfat, exfat) made in
 the test, a real rootless dockerd and the docker CLI.
 
-The tests run in order on one ``up --sd-card``; cards are swapped under it.
+The tests share one ``up --sd-card``; cards are swapped under it, and each test
+first puts in (or pulls) the card it needs, with SDCardSupport on.
 """
 
 from __future__ import annotations
@@ -61,13 +62,7 @@ class Card:
 def cards(e2e_root: Path) -> Iterator[dict[str, Card]]:
     directory = e2e_root / "cards"
     directory.mkdir(mode=0o755)
-    try:
-        probe = subprocess.run(["losetup", "--find"], capture_output=True, text=True, check=False)
-        if probe.returncode != 0:
-            pytest.skip(f"loop devices cannot be used here, so no SD card can be simulated: {probe.stderr.strip()}")
-        made = {fs_type: Card(directory, fs_type) for fs_type in MKFS}
-    except (OSError, subprocess.CalledProcessError) as err:
-        pytest.skip(f"cannot make card images here: {err}")
+    made = {fs_type: Card(directory, fs_type) for fs_type in MKFS}  # the session checked the tools
     yield made
     for card in made.values():
         if card.device:
@@ -107,6 +102,17 @@ class Bay:
         self.inserted = None
         return mark
 
+    def ready(self, fs_type: str | None = "ext4") -> None:
+        """The card ``fs_type`` in (None: no card), SDCardSupport on; with an ext4 card, Status 0."""
+        if self.inserted is not None and self.inserted.fs_type != fs_type:
+            self.pull()
+        mark = self.front.mark()
+        if fs_type is not None and self.inserted is None:
+            self.insert(fs_type)
+        self.front.update(SDCardSupport="yes", UseTLS="no")
+        if fs_type == "ext4" and (self.front.status() != "0 RUNNING" or "Status=" in self.front.log()[mark:]):
+            self.front.wait_status("0 RUNNING", since=mark)
+
     def data_root(self) -> str:
         done = docker("info", "--format", "{{.DockerRootDir}}", host="tcp://127.0.0.1:2375", config=self.root / "cfg")
         assert done.returncode == 0, done.stderr
@@ -129,12 +135,13 @@ def bay(e2e_root: Path, cards: dict[str, Card]) -> Iterator[Bay]:
 
 def test_ext4_card_holds_dockerd_data(bay: Bay) -> None:
     """An ext4 card: Status 0, and docker info shows the data-root on the card."""
-    bay.front.wait_status("0 RUNNING")
+    bay.ready("ext4")
     assert bay.data_root() == str(bay.area / "data")
 
 
 def test_pulled_card_stops_dockerd_then_returns(bay: Bay) -> None:
     """Card pulled while dockerd runs: dockerd stopped, then 5; card back: 0 again."""
+    bay.ready("ext4")
     mark = bay.pull()
     bay.front.wait_status("5 NO SD CARD", since=mark)
     log = bay.front.log()[mark:]
@@ -146,6 +153,7 @@ def test_pulled_card_stops_dockerd_then_returns(bay: Bay) -> None:
 
 def test_sd_card_off_uses_localdata(bay: Bay) -> None:
     """SDCardSupport=no: dockerd's data-root is back in localdata."""
+    bay.ready("ext4")
     bay.front.wait_status("0 RUNNING", since=bay.front.update(SDCardSupport="no"))
     assert bay.data_root() == str(bay.front.localdata / "data")
     bay.front.wait_status("0 RUNNING", since=bay.front.update(SDCardSupport="yes"))
@@ -155,8 +163,7 @@ def test_sd_card_off_uses_localdata(bay: Bay) -> None:
 @pytest.mark.parametrize("fs_type", ["vfat", "exfat"])
 def test_vfat_and_exfat_are_wrong_fs(bay: Bay, fs_type: str) -> None:
     """A vfat or exfat card: Status 6 and no dockerd."""
-    if bay.inserted:
-        bay.pull()
+    bay.ready(None)
     mark = bay.insert(fs_type)
     # Status may already be 6 from the card before: wait for this card's refusal.
     deadline = time.monotonic() + 30
@@ -169,24 +176,29 @@ def test_vfat_and_exfat_are_wrong_fs(bay: Bay, fs_type: str) -> None:
 
 
 def test_no_card_is_5_after_the_wait(bay: Bay) -> None:
-    """No card when dockerd should start: Status 5, after waiting 5 s for one."""
-    mark = bay.front.update(DockerdLogLevel="info")
+    """No card when dockerd should start: Status 5, after waiting 5 s for one (and not before)."""
+    bay.ready(None)
+    began = time.monotonic()
+    mark = bay.front.restart_dockerd()
+    bay.front.wait_log("Waiting up to 5 s for the SD card", since=mark)
+    assert bay.front.status() == "1 DOCKERD STOPPED"
     bay.front.wait_status("5 NO SD CARD", since=mark)
+    assert time.monotonic() - began >= 5.0
 
 
 def test_data_directory_of_another_user_is_7(bay: Bay) -> None:
     """A data directory owned by another user with mode 0700, dockerd unprivileged: Status 7 and
     a log line that names the directory; given back to the app's user, dockerd starts."""
-    bay.front.wait_status("0 RUNNING", since=bay.insert("ext4"))
+    bay.ready("ext4")
     data = bay.area / "data"  # as left by a rootful release, or by root elsewhere
     os.chown(data, 0, 0)
     data.chmod(0o700)
-    mark = bay.front.update(DockerdLogLevel="warn")
+    mark = bay.front.restart_dockerd()
     bay.front.wait_status("7 SD CARD WRONG PERMISSION", since=mark)
     assert f"cannot write dockerd's data directory {data}" in bay.front.log()[mark:]
     user = pwd.getpwnam(APP_USER)
     os.chown(data, user.pw_uid, user.pw_gid)
-    bay.front.wait_status("0 RUNNING", since=bay.front.update(DockerdLogLevel="info"))
+    bay.front.wait_status("0 RUNNING", since=bay.front.restart_dockerd())
 
 
 def test_watcher_hears_mounts_come_and_go(e2e_root: Path) -> None:

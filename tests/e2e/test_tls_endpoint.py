@@ -95,14 +95,25 @@ def test_other_names_and_dot_dot_are_404(front: Front, server_files: dict[str, P
     assert _snapshot(front.localdata) == before
 
 
-def test_bad_pem_is_400_with_the_sentence(front: Front, server_files: dict[str, Path]) -> None:
-    """A certificate posted as the key is 400 with the original sentence and the reason."""
-    answer = front.upload("server-key.pem", server_files["server-cert.pem"])
-    assert answer.status == 400
-    assert answer.body == (
-        "File is not a valid server key. The block on line 1 is a certificate, not a private key.\r\n"
-    )
-    assert not (front.localdata / "server-key.pem").exists()
+@pytest.mark.parametrize(
+    ("name", "wrong", "sentence"),
+    [
+        ("server-key.pem", "server-cert.pem", "File is not a valid server key. The block on line 1 is a certificate, "
+         "not a private key."),
+        ("server-cert.pem", "server-key.pem", "File is not a valid server certificate. The block on line 1 is a "
+         "private key, not a certificate."),
+        ("ca.pem", "server-key.pem", "File is not a valid CA certificate. The block on line 1 is a private key, "
+         "not a certificate."),
+    ],
+)  # fmt: skip
+def test_bad_pem_is_400_with_the_sentence(
+    front: Front, server_files: dict[str, Path], name: str, wrong: str, sentence: str
+) -> None:
+    """A file of the wrong kind is 400 with the original sentence for its slot, and the reason; nothing changes."""
+    before = _snapshot(front.localdata)
+    answer = front.upload(name, server_files[wrong])
+    assert (answer.status, answer.body) == (400, sentence + "\r\n")
+    assert _snapshot(front.localdata) == before
 
 
 def test_over_the_cap_is_413(front: Front, tmp_path: Path) -> None:
