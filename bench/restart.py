@@ -124,26 +124,16 @@ def through_product(root: Path, rounds: int, rootless: bool) -> dict[str, list[f
         ticker, port = _workload(root / "docker", client)
         pid = _pid(client, root, ticker)
         api, web = Poller(lambda: client.ping() or plain_ping()), Poller(lambda: _http_ok(port))
-        actions = [*(("cert", k % 2 + 1) for k in range(5)), ("tls", "no"), ("tls", "yes"),
-                   ("level", "debug"), ("level", "info"), ("level", "debug")]  # fmt: skip
+        kinds = ["cert"] * 5 + ["tls"] * 2 + ["level"] * 3
+        level = "warn"
         for round_ in range(rounds):
-            kind, value = actions[round_ % len(actions)]
+            kind = kinds[round_ % len(kinds)]
+            value = "no" if round_ % len(kinds) == 5 else "yes"
+            if kind == "level":  # each one a change: debug, info, debug, then info, debug, info …
+                level = value = "info" if level == "debug" else "debug"
             api.mark()
             web.mark()
-            if kind == "cert":
-                cert = certs[(round_ + 1) % len(certs)].server_cert
-                (root / "cert.pem").write_bytes(cert)
-                assert front.upload("server-cert.pem", root / "cert.pem").status == 204
-                began = time.monotonic()
-                wait_until(lambda cert=cert: client.served(cert))  # type: ignore[misc]
-            elif kind == "tls":
-                front.update(UseTLS=str(value))
-                began = time.monotonic()
-                wait_until(plain_ping if value == "no" else client.ping)
-            else:
-                front.update(DockerdLogLevel=str(value))
-                began = time.monotonic()
-                wait_until(lambda value=value: docker_info_debug(client) == (value == "debug"))  # type: ignore[misc]
+            began = _change(front, client, kind, value, cert=certs[(round_ + 1) % len(certs)].server_cert, root=root)
             results["restart (b)"].append(time.monotonic() - began)
             if kind == "cert":  # the same settings as the bare restarts: the fair comparison
                 results["restart (b), certificates"].append(results["restart (b)"][-1])
@@ -159,6 +149,24 @@ def through_product(root: Path, rounds: int, rootless: bool) -> dict[str, list[f
     finally:
         front.stop()
     return results
+
+
+def _change(front: Front, client: TlsClient, kind: str, value: str, *, cert: bytes, root: Path) -> float:
+    """Make one change through the product and wait for the new dockerd; when its answer came."""
+    if kind == "cert":
+        (root / "cert.pem").write_bytes(cert)
+        assert front.upload("server-cert.pem", root / "cert.pem").status == 204
+        began = time.monotonic()
+        wait_until(lambda: client.served(cert))
+    elif kind == "tls":
+        front.update(UseTLS=value)
+        began = time.monotonic()
+        wait_until(plain_ping if value == "no" else client.ping)
+    else:
+        front.update(DockerdLogLevel=value)
+        began = time.monotonic()
+        wait_until(lambda: docker_info_debug(client) == (value == "debug"))
+    return began
 
 
 def _pid(client: TlsClient, root: Path, container: str) -> int:
