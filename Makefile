@@ -6,13 +6,20 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: run test lint bench fuzz setup host clean
+.PHONY: run test lint sanity bench fuzz fleet rotate fleet-bench setup host clean
+N ?= 3
+FLEET_DIR ?= var/fleet
+SITE = $(shell $(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 
 run: setup
 	$(BIN)/acap-http up $(ARGS)
 
-test: setup lint
+test: setup lint sanity
 	$(BIN)/pytest
+
+# ansible-test sanity on the collection (acap_http.dockerdwrapper).
+sanity: setup
+	tools/ansible-sanity
 
 # Not part of test: it times real dockerd restarts and prints ratios.
 bench: setup
@@ -22,6 +29,19 @@ bench: setup
 FUZZ_MINUTES ?= 10
 fuzz: setup
 	tools/fuzz $(FUZZ_MINUTES)
+
+# Several instances on this host, each its own app user and 127.0.0.K addresses; an inventory of them.
+fleet: setup
+	$(BIN)/acap-http fleet --count $(N) --dir $(FLEET_DIR)
+
+# The rotation playbook against that inventory (make fleet running in another shell).
+rotate: setup
+	env -u REQUESTS_CA_BUNDLE -u CURL_CA_BUNDLE $(BIN)/ansible-playbook -i $(FLEET_DIR)/inventory.yml \
+		ansible/playbooks/rotate.yml $(ARGS)
+
+# Not part of test: a rolling rotation of N instances, timed, with containers running.
+fleet-bench: setup
+	$(BIN)/python -m bench.fleet --count $(N) $(ARGS)
 
 lint: setup
 	$(BIN)/ruff check acap_http tests bench
@@ -36,7 +56,9 @@ host:
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet --editable '.[test]'
+	$(BIN)/pip install --quiet --editable '.[test,fleet]'
+	# The collection, installed where the ansible package keeps its own (a link: edits take effect).
+	ln -sfn $(CURDIR)/ansible/ansible_collections/acap_http $(SITE)/ansible_collections/acap_http
 	touch $@
 
 clean:

@@ -24,6 +24,7 @@ from acap_http.errors import AcapHttpError
 from acap_http.handlers.param_cgi import ParamCgi
 from acap_http.handlers.tls_files import TlsEndpoints
 from acap_http.params import ParamStore
+from acap_http.servers import app_user, fleet
 from acap_http.servers.fastcgi import FastCgiServer
 from acap_http.servers.local_front import UpOptions, up
 from acap_http.status import Status
@@ -124,8 +125,25 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="started as root, keep the app and dockerd as root (the legacy releases) instead of rootless",
     )
+    up.add_argument(
+        "--app-user",
+        default=app_user.NAME,
+        help="started as root, the user the app and dockerd run as, made when missing (default: %(default)s)",
+    )
     up.add_argument("--manifest", type=Path, help="manifest.json (default: the checkout's)")
     up.set_defaults(command=up_command)
+
+    fleet = commands.add_parser(
+        "fleet", help="run several independent instances of up on one host, with an Ansible inventory of them"
+    )
+    fleet.add_argument("--count", type=int, default=3, help="how many (default: %(default)s)")
+    fleet.add_argument(
+        "--dir",
+        type=Path,
+        default=config.default_local_app_dir().parent / "fleet",
+        help="their app directories, logs and inventory.yml (default: %(default)s)",
+    )
+    fleet.set_defaults(command=fleet_command)
 
     certs = commands.add_parser("certs", help="make, check and upload the TLS files of dockerd and its clients")
     certs_commands = certs.add_subparsers(required=True, metavar="ACTION")
@@ -304,6 +322,11 @@ def _restart_on_settings(params: ParamStore, changed: frozenset[str], restart: C
         restart(f"{', '.join(settings)} changed")
 
 
+def fleet_command(args: argparse.Namespace) -> int:
+    logs.configure(to_stdout=True)
+    return fleet.run(args.dir.resolve(), args.count)
+
+
 def up_command(args: argparse.Namespace) -> int:
     logs.configure(to_stdout=True)
     app_dir = args.app_dir.resolve()
@@ -318,5 +341,6 @@ def up_command(args: argparse.Namespace) -> int:
             docker_address=args.docker_address,
             rootful=args.rootful,
             sd_card=args.sd_card.resolve() if args.sd_card else None,
+            app_user=args.app_user,
         )
     )

@@ -36,6 +36,7 @@ READ_ERRORS: tuple[type[Exception], ...] = (
     ValueError,
     TypeError,
     UnsupportedAlgorithm,
+    x509.InvalidVersion,
     x509.DuplicateExtension,
     x509.UnsupportedGeneralNameType,
 )

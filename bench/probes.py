@@ -37,15 +37,16 @@ def wait_until(condition: Callable[[], bool], timeout: float = 120) -> float:
 class TlsClient:
     """The operator's client: mutual TLS on 2376 with cert.pem and key.pem of ``directory``."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, address: str = "127.0.0.1") -> None:
         self.directory = directory
+        self.address = address
         self.context = ssl.create_default_context(cafile=str(directory / "ca.pem"))
         self.context.check_hostname = False
         self.context.load_cert_chain(str(directory / "cert.pem"), str(directory / "key.pem"))
 
     def _get(self, path: str) -> tuple[bytes, bytes] | None:
         """(body, the server certificate's DER) of a GET, or None if nothing answered."""
-        connection = http.client.HTTPSConnection("127.0.0.1", TLS_PORT, context=self.context, timeout=TIMEOUT)
+        connection = http.client.HTTPSConnection(self.address, TLS_PORT, context=self.context, timeout=TIMEOUT)
         try:
             connection.request("GET", path)
             body = connection.getresponse().read()
@@ -72,7 +73,7 @@ class TlsClient:
 
     def docker(self, config: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
         def run(*args: str) -> subprocess.CompletedProcess[str]:
-            return docker(*args, host=f"tcp://127.0.0.1:{TLS_PORT}", config=config, certs=self.directory)
+            return docker(*args, host=f"tcp://{self.address}:{TLS_PORT}", config=config, certs=self.directory)
 
         return run
 

@@ -317,8 +317,18 @@ def test_child_is_stopped_when_the_app_is_killed(tmp_path: Path) -> None:
     app = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     assert app.stdout is not None
     child = int(app.stdout.readline())
-    assert Path(f"/proc/{child}").exists()
+    started = _start_time(child)
+    # setpriv asks for the signal before it execs sleep: until then, a parent's death goes unnoticed.
+    eventually(lambda: Path(f"/proc/{child}/cmdline").read_bytes().startswith(b"sleep\0"))
     app.kill()
     app.wait()
     app.stdout.close()
-    eventually(lambda: _zombie(child), timeout=15)
+    # pids wrap around quickly here (pid_max 32768): a live process with another start time is not it.
+    eventually(lambda: _zombie(child) or _start_time(child) != started, timeout=15)
+
+
+def _start_time(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except OSError:
+        return None

@@ -156,3 +156,13 @@ def test_what_is_on_disk_is_summarised_and_judged(case: Case, tmp_path: Path) ->
     assert summary["dockerd_would_start"] is False
     refusal = store.refusal()
     assert refusal is not None and refusal.startswith(f"{case.slot.name} cannot be used: ")
+
+
+def test_a_certificate_of_an_unknown_version_is_refused() -> None:
+    """Version 2 (v2: 1) where X.509 has 0 or 2: cryptography raises InvalidVersion, which is no
+    ValueError (found by make fuzz); the upload is refused, and the summary of such a file says why."""
+    signer = pki.rsa_key()
+    der = pki.builder(signer).sign(signer, hashes.SHA256()).public_bytes(pki.Encoding.DER)
+    damaged = der.replace(bytes.fromhex("a003020102"), bytes.fromhex("a003020101"), 1)
+    with pytest.raises(InvalidPem, match=r"is not an X\.509 certificate"):
+        tls.validate(CERT, pki.der_pem(damaged))

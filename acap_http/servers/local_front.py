@@ -54,6 +54,7 @@ class UpOptions:
     docker_address: str = "127.0.0.1"
     rootful: bool = False  # as root: keep the app and dockerd as root instead of the app user
     sd_card: Path | None = None  # mount point of the disk that plays the SD card
+    app_user: str = app_user.NAME  # who the app and dockerd run as, rootless (one per instance on a host)
 
     @property
     def sd_card_area(self) -> Path | None:
@@ -83,7 +84,7 @@ def up(options: UpOptions) -> int:
 
     user = None
     if os.geteuid() == 0 and not options.rootful:
-        user = app_user.ensure()
+        user = app_user.ensure(options.app_user)
         try:
             refused = app_user.hand_over(user, options.app_dir)
         except LinkRefused as err:

@@ -1,0 +1,187 @@
+"""``acap-http fleet``: several independent products on one host, for tests, demos and the
+fleet benchmark, with an Ansible inventory of them.
+
+Instance K (1 … N) is an ``acap-http up`` of its own: its app directory, its app user
+(rootless dockerd each), its front on 127.0.0.(K+1):8080 and its dockerd on
+127.0.0.(K+1):2376. The inventory gives each the variables the collection
+``acap_http.dockerdwrapper`` reads: the front's URL and admin credentials (a file
+lookup of the generated password), the docker endpoint and the addresses for the SANs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from acap_http.config import AppPaths
+from acap_http.errors import SetupError
+from acap_http.servers.local_front import USERS
+
+logger = logging.getLogger(__name__)
+
+FRONT_PORT = 8080
+DOCKER_PORT = 2376
+BANNER_END = "Press Ctrl-C to stop."
+
+
+@dataclass(frozen=True)
+class Instance:
+    number: int
+    base: Path
+
+    @property
+    def name(self) -> str:
+        return f"acap{self.number}"
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.{self.number + 1}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}:{FRONT_PORT}"
+
+    @property
+    def app_dir(self) -> Path:
+        return self.base / self.name
+
+    @property
+    def user(self) -> str:
+        return f"acap-fleet{self.number}"
+
+    @property
+    def log(self) -> Path:
+        return self.base / f"{self.name}.log"
+
+    @property
+    def password_file(self) -> Path:
+        return AppPaths(self.app_dir).front / f"{USERS[0][0]}.password"
+
+    def command(self, manifest: Path | None) -> list[str]:
+        argv = [sys.executable, "-m", "acap_http", "up", "--listen", f"{self.address}:{FRONT_PORT}"]
+        argv += ["--app-dir", str(self.app_dir), "--docker-address", self.address, "--app-user", self.user]
+        return argv + (["--manifest", str(manifest)] if manifest else [])
+
+
+def inventory(instances: list[Instance], python: str = sys.executable) -> str:
+    """The YAML inventory of the fleet (written by hand: no YAML library needed)."""
+    lines = ["# Written by acap-http fleet; rewritten at every start.", "all:", "  hosts:"]
+    for each in instances:
+        lines += [
+            f"    {each.name}:",
+            "      ansible_connection: local",
+            f"      ansible_python_interpreter: {python}",
+            f"      acap_http_url: {each.url}",
+            "      acap_http_user: admin",
+            f"      acap_http_password: \"{{{{ lookup('ansible.builtin.file', '{each.password_file}') }}}}\"",
+            f"      acap_http_docker_host: tcp://{each.address}:{DOCKER_PORT}",
+            f"      acap_http_addresses: [{each.address}]",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+class Fleet:
+    """N instances of ``acap-http up``, started and stopped together."""
+
+    def __init__(self, base: Path, count: int, manifest: Path | None = None) -> None:
+        self.base = base
+        self.instances = [Instance(number, base) for number in range(1, count + 1)]
+        self._manifest = manifest
+        self._processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._log_offsets: dict[str, int] = {}
+
+    @property
+    def inventory_path(self) -> Path:
+        return self.base / "inventory.yml"
+
+    def start(self, timeout: float = 60) -> None:
+        self.base.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.base, 0o755)  # the app users pass through to their directories
+        for each in self.instances:
+            self._spawn(each)
+        for each in self.instances:
+            self.wait_up(each, timeout)
+        self.inventory_path.write_text(inventory(self.instances))
+
+    def start_one(self, each: Instance, timeout: float = 60) -> None:
+        """(Re)start one instance, after ``stop_one``."""
+        self._spawn(each)
+        self.wait_up(each, timeout)
+
+    def stop_one(self, each: Instance) -> None:
+        process = self._processes[each.name]
+        process.send_signal(signal.SIGTERM)
+        process.wait(60)
+
+    def _spawn(self, each: Instance) -> None:
+        env = {name: value for name, value in os.environ.items() if name not in {v for _, _, v in USERS}}
+        self._log_offsets[each.name] = each.log.stat().st_size if each.log.exists() else 0
+        with each.log.open("ab") as log:
+            self._processes[each.name] = subprocess.Popen(
+                each.command(self._manifest), env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+
+    def wait_up(self, each: Instance, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        process = self._processes[each.name]
+        offset = self._log_offsets.get(each.name, 0)
+        while BANNER_END not in each.log.read_text(errors="replace")[offset:]:
+            if process.poll() is not None:
+                raise SetupError(f"{each.name} exited with code {process.returncode}; see {each.log}")
+            if time.monotonic() > deadline:
+                raise SetupError(f"{each.name} did not come up in {timeout:.0f} s; see {each.log}")
+            time.sleep(0.1)
+
+    def process(self, each: Instance) -> subprocess.Popen[bytes]:
+        return self._processes[each.name]
+
+    def stop(self) -> None:
+        for process in self._processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for name, process in self._processes.items():
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                logger.error("%s did not stop in 60 s; killing it", name)
+                process.kill()
+                process.wait()
+
+
+def run(base: Path, count: int) -> int:
+    """``acap-http fleet``: start, tell the operator what to run, stop everything on a signal."""
+    if os.geteuid() != 0:
+        raise SetupError("acap-http fleet starts one app user per instance: run it as root")
+    if not 1 <= count <= 250:
+        raise SetupError("--count must be between 1 and 250 (one loopback address each)")
+    events: queue.SimpleQueue[str] = queue.SimpleQueue()
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, lambda received, _frame: events.put(signal.Signals(received).name))
+    fleet = Fleet(base, count)
+    try:
+        fleet.start()
+        lines = ["", f"acap-http fleet: {count} instances, logs and app directories in {base}"]
+        lines += [f"  {each.name}: {each.url}/  docker tcp://{each.address}:{DOCKER_PORT}" for each in fleet.instances]
+        lines += [
+            f"  inventory: {fleet.inventory_path}",
+            "  rotate their TLS sets (another shell):",
+            "    make rotate",
+            f"    (or: .venv/bin/ansible-playbook -i {fleet.inventory_path} ansible/playbooks/rotate.yml)",
+            "Press Ctrl-C to stop them all.",
+            "",
+        ]
+        print("\n".join(lines), flush=True)
+        reason = events.get()
+        logger.info("Stopping the fleet (%s)", reason)
+    finally:
+        with contextlib.suppress(Exception):
+            fleet.stop()
+    return 0

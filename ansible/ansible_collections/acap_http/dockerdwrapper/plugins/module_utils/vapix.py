@@ -1,0 +1,239 @@
+# -*- coding: utf-8 -*-
+# Copyright: acap-http developers
+# Apache License 2.0 (see LICENSE in the acap-http project)
+"""The Docker ACAP HTTP API as the modules use it: param.cgi list and update, the TLS files
+(one at a time on a camera, as a set on acap-http), and the set summary; and the pure decisions
+the modules make from its answers (what differs, what to send), kept apart so they are tested
+against recorded answers."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from urllib.parse import urlencode
+
+from ansible.module_utils.common.text.converters import to_text
+from ansible.module_utils.urls import Request, prepare_multipart
+
+try:
+    from cryptography.hazmat.primitives import serialization
+
+    HAS_CRYPTOGRAPHY = True
+except ImportError:  # pragma: no cover
+    HAS_CRYPTOGRAPHY = False
+
+from urllib.error import HTTPError
+
+APP = "dockerdwrapper"
+GROUP = "root." + APP
+PARAM_CGI = "/axis-cgi/param.cgi"
+TLS_FILES = ("ca.pem", "server-cert.pem", "server-key.pem")
+RESTART_HEADER = "X-Dockerd-Restart"
+
+FRONT_ARGS = dict(
+    url=dict(type="str", required=True),
+    user=dict(type="str", default="admin"),
+    password=dict(type="str", required=True, no_log=True),
+    validate_certs=dict(type="bool", default=True),
+    ca_path=dict(type="path"),
+    timeout=dict(type="float", default=30),
+)
+
+# What each Status means and what to do, for a module that fails on one.
+HINTS = {
+    -1: "the application is not running: start it (on a camera, in the Apps page)",
+    0: "dockerd runs and answers",
+    1: "dockerd is (re)starting, or was stopped and is being restarted",
+    2: "dockerd exited with an error (often a daemon.json it rejects); change a setting or upload a file "
+    "to try again, and read the application log",
+    3: "a TLS file is missing: upload ca.pem, server-cert.pem and server-key.pem, or set UseTLS=no",
+    4: "neither TCPSocket nor IPCSocket is on: turn one on",
+    5: "SDCardSupport is on but no SD card is mounted: insert one, or set SDCardSupport=no",
+    6: "the SD card is vfat or exfat: reformat it as ext4",
+    7: "dockerd's user cannot write its data directory on the SD card: remove it or give it to that user",
+    8: "the TLS files do not fit together (the key is not the certificate's, or a file cannot be used): "
+    "upload a set that does",
+}
+
+
+class FrontError(Exception):
+    """The front did not answer as the API says; the message is for the operator."""
+
+
+def parse_list(body):
+    """``root.dockerdwrapper.Name=value`` lines into {Name: value}; FrontError on an error line."""
+    settings = {}
+    for line in to_text(body).splitlines():
+        if not line.strip():
+            continue
+        if line.startswith("# Error"):
+            raise FrontError(line)
+        key, sep, value = line.partition("=")
+        if not sep or not key.startswith(GROUP + "."):
+            raise FrontError("unexpected line from param.cgi: %r" % line)
+        settings[key[len(GROUP) + 1 :]] = value
+    return settings
+
+
+def word(value):
+    """A setting as param.cgi takes it: YAML's booleans (yes, true) become yes or no."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return to_text(value)
+
+
+def settings_to_change(current, wanted):
+    """{Name: value} of the wanted settings that differ from the current ones (unknown names included,
+    for the device to refuse)."""
+    return dict((name, word(value)) for name, value in wanted.items() if current.get(name) != word(value))
+
+
+def parse_status(text):
+    """``'0 RUNNING'`` -> (0, 'RUNNING'); an unreadable one is (None, text)."""
+    match = re.match(r"^(-?\d+) (.*)$", text or "")
+    if not match:
+        return None, text
+    return int(match.group(1)), match.group(2)
+
+
+def certificate_fingerprints(pem):
+    """SHA-256 fingerprints (colon hex, upper case) of each certificate of a PEM file, as the summary
+    of GET /local/dockerdwrapper/tls gives them."""
+    fingerprints = []
+    for block in re.findall(rb"-----BEGIN CERTIFICATE-----\r?\n(.*?)-----END CERTIFICATE-----", pem, re.S):
+        der = base64.b64decode(b"".join(block.split()))
+        fingerprints.append(":".join("%02X" % byte for byte in bytearray(hashlib.sha256(der).digest())))
+    return fingerprints
+
+
+def key_public_sha256(pem):
+    """SHA-256 (hex) of a private key's public half in DER SubjectPublicKeyInfo: how the summary names it."""
+    key = serialization.load_pem_private_key(pem, password=None)
+    spki = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return hashlib.sha256(spki).hexdigest()
+
+
+def local_identity(files):
+    """What the summary would say of these files: fingerprints of certificates, the key's public hash."""
+    return {
+        "ca.pem": certificate_fingerprints(files["ca.pem"]),
+        "server-cert.pem": certificate_fingerprints(files["server-cert.pem"]),
+        "server-key.pem": key_public_sha256(files["server-key.pem"]),
+    }
+
+
+def stored_identity(summary):
+    """The same, from the device's summary; None for a file it does not hold."""
+    identity = {}
+    for name in TLS_FILES:
+        entry = summary.get(name) or {}
+        if not entry.get("present") or entry.get("error"):
+            identity[name] = None
+        elif name == "server-key.pem":
+            identity[name] = entry.get("public_key_sha256")
+        else:
+            identity[name] = [cert.get("sha256_fingerprint") for cert in entry.get("certificates", [])]
+    return identity
+
+
+def files_to_send(stored, local):
+    """The names whose stored file differs from the local one (all of them when nothing can be compared)."""
+    if stored is None:
+        return list(TLS_FILES)
+    return [name for name in TLS_FILES if stored.get(name) != local[name]]
+
+
+def days_left(summary):
+    """{file: days until its first certificate expires} from a summary."""
+    left = {}
+    for name in ("ca.pem", "server-cert.pem"):
+        certificates = (summary.get(name) or {}).get("certificates") or []
+        if certificates and "days_left" in certificates[0]:
+            left[name] = min(cert["days_left"] for cert in certificates)
+    return left
+
+
+class Front:
+    """The device's web front."""
+
+    def __init__(self, params, request=None):
+        self.url = params["url"].rstrip("/")
+        self._request = request or Request(
+            url_username=params["user"],
+            url_password=params["password"],
+            validate_certs=params["validate_certs"],
+            ca_path=params.get("ca_path"),
+            timeout=params["timeout"],
+            force_basic_auth=False,
+            follow_redirects="safe",
+            headers={"Accept": "*/*"},
+        )
+
+    def _open(self, method, path, data=None, headers=None):
+        """(status, body, headers); FrontError when the front cannot be reached."""
+        try:
+            response = self._request.open(method, self.url + path, data=data, headers=headers or {})
+            return response.getcode(), response.read(), response.headers
+        except HTTPError as err:
+            return err.code, err.read(), err.headers
+        except Exception as err:  # urllib's URLError, socket and TLS errors
+            raise FrontError("cannot reach %s: %s" % (self.url, to_text(err)))
+
+    def settings(self):
+        status, body, dummy = self._open("GET", PARAM_CGI + "?" + urlencode({"action": "list", "group": GROUP}))
+        if status != 200:
+            raise FrontError("param.cgi list answered %d: %s" % (status, to_text(body).strip()))
+        return parse_list(body)
+
+    def status(self):
+        return parse_status(self.settings().get("Status", ""))
+
+    def update(self, changes):
+        query = urlencode([("action", "update")] + sorted((GROUP + "." + k, v) for k, v in changes.items()))
+        status, body, dummy = self._open("GET", PARAM_CGI + "?" + query)
+        text = to_text(body).strip()
+        if status != 200 or text != "OK":
+            raise FrontError("param.cgi update answered %d: %s" % (status, text))
+
+    def tls_summary(self):
+        """The stored set's summary, or None where there is none (a camera: no such endpoint)."""
+        status, body, dummy = self._open("GET", "/local/%s/tls" % APP)
+        if status == 404:
+            return None
+        if status != 200:
+            raise FrontError("GET /local/%s/tls answered %d: %s" % (APP, status, to_text(body).strip()))
+        return json.loads(to_text(body))
+
+    def upload(self, files):
+        """One set upload (acap-http), or one upload per file (a camera: ``single`` is what to send then).
+        Returns the restart header of the last answer."""
+        fields = dict(
+            (name, {"filename": name, "content": data, "mime_type": "application/x-pem-file",
+                    "multipart_encoding": "7or8bit"})
+            for name, data in files.items()
+        )
+        content_type, body = prepare_multipart(fields)
+        status, answer, headers = self._open("POST", "/local/%s/tls" % APP, body, {"Content-Type": content_type})
+        if status == 204:
+            return headers.get(RESTART_HEADER, "")
+        raise FrontError("the set upload answered %d: %s" % (status, to_text(answer).strip()))
+
+    def upload_each(self, files):
+        """The original's way: one POST per file, named in the URL, the file in a part called file."""
+        header = ""
+        for name, data in files.items():
+            content_type, body = prepare_multipart(
+                {"file": {"filename": name, "content": data, "mime_type": "application/x-pem-file",
+                          "multipart_encoding": "7or8bit"}}
+            )
+            status, answer, headers = self._open(
+                "POST", "/local/%s/%s" % (APP, name), body, {"Content-Type": content_type}
+            )
+            if status != 204:
+                raise FrontError("the upload of %s answered %d: %s" % (name, status, to_text(answer).strip()))
+            header = headers.get(RESTART_HEADER, "") or header
+        return header

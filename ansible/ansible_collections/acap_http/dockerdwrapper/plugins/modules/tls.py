@@ -1,0 +1,163 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: acap-http developers
+# Apache License 2.0 (see LICENSE in the acap-http project)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: tls
+short_description: Ensure the TLS set dockerd serves on a camera or an acap-http host
+version_added: 0.1.0
+description:
+  - Ensures the device stores the given CA certificate, server certificate and server key (files or content
+    on the controller) for dockerd's C(--tlsverify).
+  - On acap-http the module compares SHA-256 fingerprints with the device's summary (C(GET /local/dockerdwrapper/tls)),
+    and only when a file differs uploads the three as one set, in one request, which restarts dockerd once (its
+    containers keep running). A re-run with the same files changes nothing and restarts nothing.
+  - A camera running Docker ACAP has no summary, so nothing can be compared there. The module then uploads the
+    three files one by one, as the camera's manual says, and always reports changed.
+  - A set dockerd would refuse (a key that is not the certificate's) fails the task; the device keeps serving
+    with the files it started with.
+author: acap-http developers (@acap-http)
+extends_documentation_fragment:
+  - acap_http.dockerdwrapper.front
+options:
+  ca:
+    description: Path of the CA certificate (C(ca.pem); several certificates may be bundled).
+    type: path
+  cert:
+    description: Path of the server certificate (C(server-cert.pem)).
+    type: path
+  key:
+    description: Path of the server key (C(server-key.pem)), unencrypted.
+    type: path
+  ca_content:
+    description: The CA certificate as PEM text, instead of O(ca).
+    type: str
+  cert_content:
+    description: The server certificate as PEM text, instead of O(cert).
+    type: str
+  key_content:
+    description: The server key as PEM text, instead of O(key).
+    type: str
+requirements:
+  - cryptography (on the controller, to fingerprint the key)
+attributes:
+  check_mode:
+    support: full
+    description: Compares and reports; uploads nothing.
+  diff_mode:
+    support: full
+    description: Shows the fingerprints stored before and after.
+"""
+
+EXAMPLES = r"""
+- name: The host's TLS set
+  acap_http.dockerdwrapper.tls:
+    url: http://192.0.2.10
+    password: "{{ camera_password }}"
+    ca: pki/ca.pem
+    cert: "pki/{{ inventory_hostname }}-cert.pem"
+    key: "pki/{{ inventory_hostname }}-key.pem"
+"""
+
+RETURN = r"""
+sent:
+  description: The files that differed and were (or, in check mode, would be) sent.
+  returned: always
+  type: list
+  elements: str
+compared:
+  description: Whether the device could be compared (false on a camera, which has no summary).
+  returned: always
+  type: bool
+restart:
+  description: The device's X-Dockerd-Restart answer, if any (C(unchanged), or why dockerd was not restarted).
+  returned: always
+  type: str
+previous:
+  description: Fingerprints of the set stored before (null on a camera).
+  returned: always
+  type: dict
+current:
+  description: Fingerprints of the set given.
+  returned: always
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.common.text.converters import to_bytes
+
+from ansible_collections.acap_http.dockerdwrapper.plugins.module_utils.vapix import (
+    FRONT_ARGS,
+    HAS_CRYPTOGRAPHY,
+    Front,
+    FrontError,
+    files_to_send,
+    local_identity,
+    stored_identity,
+)
+
+SOURCES = (("ca.pem", "ca"), ("server-cert.pem", "cert"), ("server-key.pem", "key"))
+
+
+def read_files(module):
+    files = {}
+    for name, option in SOURCES:
+        content = module.params[option + "_content"]
+        if content is not None:
+            files[name] = to_bytes(content)
+            continue
+        try:
+            with open(module.params[option], "rb") as source:
+                files[name] = source.read()
+        except (IOError, OSError) as err:
+            module.fail_json(msg="cannot read %s: %s" % (module.params[option], err))
+    return files
+
+
+def main():
+    spec = dict(FRONT_ARGS)
+    for dummy, option in SOURCES:
+        spec[option] = dict(type="path")
+        spec[option + "_content"] = dict(type="str", no_log=option == "key")
+    module = AnsibleModule(
+        argument_spec=spec,
+        mutually_exclusive=[(option, option + "_content") for dummy, option in SOURCES],
+        required_one_of=[(option, option + "_content") for dummy, option in SOURCES],
+        supports_check_mode=True,
+    )
+    if not HAS_CRYPTOGRAPHY:
+        module.fail_json(msg=missing_required_lib("cryptography"))
+    files = read_files(module)
+    try:
+        local = local_identity(files)
+    except ValueError as err:
+        module.fail_json(msg="the files given are not a readable set: %s" % err)
+    front = Front(module.params)
+    try:
+        summary = front.tls_summary()
+        previous = stored_identity(summary) if summary is not None else None
+        sent = files_to_send(previous, local)
+        restart = ""
+        if sent and not module.check_mode:
+            restart = front.upload(files) if summary is not None else front.upload_each(files)
+    except FrontError as err:
+        module.fail_json(msg=str(err))
+    if restart.startswith("refused"):
+        module.fail_json(msg="dockerd would refuse this set, so it keeps the files it started with: " + restart)
+    changed = bool(sent) and restart != "unchanged"
+    module.exit_json(
+        changed=changed,
+        sent=sent,
+        compared=summary is not None,
+        restart=restart,
+        previous=previous,
+        current=local,
+        diff=dict(before=previous or {}, after=local),
+    )
+
+
+if __name__ == "__main__":
+    main()

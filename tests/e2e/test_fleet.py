@@ -1,0 +1,98 @@
+"""The collection acap_http.dockerdwrapper and its rotation playbook, run by the real Ansible
+against three instances of the product on this host (``acap-http fleet``), each with a real
+rootless dockerd checked over mutual TLS by community.docker."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from acap_http.config import CHECKOUT_DIR
+from acap_http.servers.fleet import Fleet, Instance
+from tests.e2e.front import dockerd_pids
+
+PLAYBOOK = CHECKOUT_DIR / "ansible" / "playbooks" / "rotate.yml"
+RECAP = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+
+
+@pytest.fixture(scope="module")
+def fleet(e2e_root: Path) -> Iterator[Fleet]:
+    made = Fleet(e2e_root / "fleet", 3)
+    made.start()
+    yield made
+    made.stop()
+
+
+def rotate(fleet: Fleet, *extra: str) -> tuple[int, dict[str, dict[str, int]], str]:
+    """Run the playbook; its exit code, the recap per host, and what it printed."""
+    env = {k: v for k, v in os.environ.items() if k not in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")}
+    env |= {"ANSIBLE_HOME": str(fleet.base / "ansible-home"), "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"}
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(fleet.inventory_path), str(PLAYBOOK),
+         "-e", f"rotate_pki_dir={fleet.base / 'pki'}", *extra],
+        capture_output=True, text=True, env=env, timeout=600, check=False,
+    )  # fmt: skip
+    recap = {
+        host: dict(zip(("ok", "changed", "unreachable", "failed"), map(int, numbers), strict=True))
+        for host, *numbers in RECAP.findall(done.stdout)
+    }
+    return done.returncode, recap, done.stdout + done.stderr
+
+
+def _pids(fleet: Fleet) -> dict[str, list[int]]:
+    return {each.name: dockerd_pids(each.app_dir) for each in fleet.instances}
+
+
+def _served(each: Instance) -> str:
+    """The fingerprint of the server certificate the instance stores."""
+    summary = json.loads(
+        subprocess.run(
+            ["curl", "-sS", "--anyauth", "-u", f"admin:{each.password_file.read_text().strip()}",
+             f"{each.url}/local/dockerdwrapper/tls"],
+            capture_output=True, text=True, check=True,
+        ).stdout
+    )  # fmt: skip
+    return str(summary["server-cert.pem"]["certificates"][0]["sha256_fingerprint"])
+
+
+def test_rotation_then_a_rerun_changes_nothing(fleet: Fleet) -> None:
+    """The rotation brings every host to Status 0 with docker --tlsverify proved; run again, it reports
+    changed=0 everywhere and no dockerd was restarted (the same pids)."""
+    code, recap, output = rotate(fleet)
+    assert code == 0, output
+    assert sorted(recap) == ["acap1", "acap2", "acap3"] and all(h["failed"] == 0 for h in recap.values()), output
+    before = _pids(fleet)
+    assert all(len(pids) == 1 for pids in before.values()), before
+    code, recap, output = rotate(fleet)
+    assert code == 0, output
+    assert {host: numbers["changed"] for host, numbers in recap.items()} == {"acap1": 0, "acap2": 0, "acap3": 0}
+    assert _pids(fleet) == before
+
+
+def test_a_host_that_does_not_come_back_stops_the_rotation(fleet: Fleet) -> None:
+    """acap2's front stopped: the forced rotation renews acap1, fails on acap2 (named), and leaves acap3,
+    in the batch after it, untouched."""
+    code, _, output = rotate(fleet)
+    assert code == 0, output
+    first, second, third = fleet.instances
+    untouched = (_served(third), dockerd_pids(third.app_dir))
+    renewed_from = _served(first)
+    fleet.stop_one(second)
+    try:
+        code, recap, output = rotate(fleet, "-e", "rotate_renew_before=100000")
+    finally:
+        fleet.start_one(second)
+    assert code != 0
+    assert f"fatal: [{second.name}]" in output and f"cannot reach {second.url}" in output
+    assert recap[first.name]["changed"] > 0 and recap[first.name]["failed"] == 0
+    assert recap[second.name]["failed"] == 1
+    assert third.name not in recap
+    assert (_served(third), dockerd_pids(third.app_dir)) == untouched
+    assert _served(first) != renewed_from
