@@ -9,7 +9,6 @@ ARGS ?=
 .PHONY: run test lint sanity bench fuzz fleet rotate fleet-bench setup host clean
 N ?= 3
 FLEET_DIR ?= var/fleet
-SITE = $(shell $(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 
 run: setup
 	$(BIN)/acap-http up $(ARGS)
@@ -58,7 +57,8 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet --editable '.[test,fleet]'
 	# The collection, installed where the ansible package keeps its own (a link: edits take effect).
-	ln -sfn $(CURDIR)/ansible/ansible_collections/acap_http $(SITE)/ansible_collections/acap_http
+	ln -sfn $(CURDIR)/ansible/ansible_collections/acap_http \
+		"$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/ansible_collections/acap_http"
 	touch $@
 
 clean:
