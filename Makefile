@@ -6,9 +6,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: run test lint sanity bench fuzz fleet rotate fleet-bench setup host clean
+.PHONY: run test lint sanity bench fuzz fleet rotate fleet-bench setup host install uninstall clean
 N ?= 3
 FLEET_DIR ?= var/fleet
+PREFIX ?= /opt/acap-http
 
 run: setup
 	$(BIN)/acap-http up $(ARGS)
@@ -60,6 +61,18 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	ln -sfn $(CURDIR)/ansible/ansible_collections/acap_http \
 		"$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/ansible_collections/acap_http"
 	touch $@
+
+# As root, on a host with systemd: `acap-http serve` as a service (README, "Run it as a service"):
+# the Debian packages it needs, the program in PREFIX, then `acap-http install` (ARGS: its options).
+install:
+	@[ "$$(id -u)" -eq 0 ] || { echo "make install: run it as root" >&2; exit 1; }
+	@tools/setup-host --service
+	[ -x $(PREFIX)/bin/python ] || $(PYTHON) -m venv $(PREFIX)
+	$(PREFIX)/bin/pip install --quiet --disable-pip-version-check $(CURDIR)
+	$(PREFIX)/bin/acap-http install --prefix $(PREFIX) $(ARGS)
+
+uninstall:
+	$(PREFIX)/bin/acap-http install --uninstall --prefix $(PREFIX) $(ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info

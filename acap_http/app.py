@@ -13,13 +13,13 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from acap_http import tls
 from acap_http.errors import ManifestError
 from acap_http.handlers import origin
 from acap_http.handlers.param_cgi import PARAM_CGI_PATH, ParamCgi
 from acap_http.handlers.responses import HttpError, text_response
 from acap_http.handlers.tls_files import TlsEndpoints
 from acap_http.manifest import Manifest
+from acap_http.tlsfiles import TLS_FILES
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -41,7 +41,7 @@ class AcapApp:
         # The views of each httpConfig entry the manifest may declare, by method.
         views: dict[str, dict[str, View]] = {
             name: {"POST": partial(tls_files.post_file, name=name), "DELETE": partial(tls_files.delete_file, name=name)}
-            for name in tls.TLS_FILES
+            for name in TLS_FILES
         }
         views[TLS_SET] = {"POST": tls_files.post_set, "GET": tls_files.get_set}
         # The camera's own param.cgi, which the host has to provide itself.

@@ -1,18 +1,11 @@
-"""``acap-http certs``: make a CA, a server and a client certificate as
-Docker's "Protect the Docker daemon socket" recipe does, check a set
-offline, and push the server's three files to a running product as one set."""
+"""The certificates of ``acap-http certs``: a CA, a server and a client certificate made as
+Docker's "Protect the Docker daemon socket" recipe does, and sets read from a directory."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime
-import http.client
 import ipaddress
-import secrets
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 from cryptography import x509
@@ -22,10 +15,8 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPri
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from acap_http import tlsset
-from acap_http.errors import AcapHttpError, InvalidPem
+from acap_http.errors import AcapHttpError
 from acap_http.filestore import FileStore
-from acap_http.handlers.tls_files import RESTART_HEADER
-from acap_http.tlsstore import TlsStore
 
 CERT_MODE, KEY_MODE = 0o444, 0o400
 LIFETIME = datetime.timedelta(days=365)
@@ -149,95 +140,3 @@ def _key_pem(key: CertificateIssuerPrivateKeyTypes) -> bytes:
 
 def read_set(directory: Path) -> dict[str, bytes]:
     return {path.name: path.read_bytes() for path in directory.glob("*.pem") if path.name != "ca-key.pem"}
-
-
-@contextlib.contextmanager
-def _reaching(url: str) -> Iterator[None]:
-    """Turns a failure to reach ``url``, or an error answer, into one line for the operator."""
-    try:
-        yield
-    except urllib.error.HTTPError as err:
-        raise AcapHttpError(f"{url} answered {err.code} {err.reason}") from None
-    except urllib.error.URLError as err:
-        raise AcapHttpError(f"cannot reach {url}: {err.reason}") from None
-    except (OSError, http.client.HTTPException) as err:
-        raise AcapHttpError(f"cannot reach {url}: {err}") from None
-
-
-def read_server_set(directory: Path) -> dict[str, bytes]:
-    """The server's three files from ``directory``, each checked as the product will check it."""
-    store = TlsStore(directory)
-    try:
-        files = store.read()
-    except OSError as err:
-        raise AcapHttpError(f"cannot read {directory}: {err.strerror or err}") from None
-    missing = [name for name, data in files.items() if data is None]
-    if missing:
-        raise AcapHttpError(f"{directory} lacks {', '.join(missing)} (make them with 'acap-http certs init')")
-    checked = {}
-    for name, data in files.items():
-        assert data is not None
-        try:
-            checked[name] = store.validate(name, data)
-        except InvalidPem as err:
-            raise AcapHttpError(f"{directory / name}: {err}") from None
-    return checked
-
-
-class Front:
-    """The product's front as ``certs push`` talks to it: digest authentication, one user."""
-
-    def __init__(self, url: str, user: str, password: str, app_name: str) -> None:
-        self.url = url.rstrip("/")
-        self.app_name = app_name
-        passwords = urllib.request.HTTPPasswordMgrWithDefaultRealm()
-        passwords.add_password(None, self.url, user, password)
-        self._opener = urllib.request.build_opener(urllib.request.HTTPDigestAuthHandler(passwords))
-
-    def status(self) -> str:
-        query = f"{self.url}/axis-cgi/param.cgi?action=list&group=root.{self.app_name}.Status"
-        with _reaching(self.url), self._opener.open(query, timeout=10) as response:
-            answer: bytes = response.read()
-        return answer.decode(errors="replace").strip().partition("=")[2]
-
-    def status_after_restart(self, before: str, timeout: float = 60, quiet: float = 5) -> str:
-        """The Status the restart an upload asked for leads to: once the restart has been seen
-        under way (1, or -1 while the app starts) and has settled, or once Status differs from
-        ``before``. Never ``before`` read too early: a restart shows 1 for a quarter of a second
-        at least, and this asks every 50 ms. If nothing changes for ``quiet`` seconds, that is it."""
-        began = time.monotonic()
-        under_way = False
-        while True:
-            status = self.status()
-            if status.startswith(("1 ", "-1 ")):
-                under_way = True
-            elif under_way or status != before or time.monotonic() - began > quiet:
-                return status
-            if time.monotonic() - began > timeout:
-                return status
-            time.sleep(0.05)
-
-    def push(self, files: dict[str, bytes]) -> tuple[int, str, str]:
-        """POST the three server files as one set; returns status, body and the restart header."""
-        boundary = secrets.token_hex(16)
-        body = b"".join(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{name}"\r\n'
-            "Content-Type: application/x-pem-file\r\n\r\n".encode()
-            + data
-            + b"\r\n"
-            for name, data in files.items()
-        )
-        body += f"--{boundary}--\r\n".encode()
-        request = urllib.request.Request(
-            f"{self.url}/local/{self.app_name}/tls",
-            data=body,
-            method="POST",
-            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
-        )
-        with _reaching(self.url):
-            try:
-                with self._opener.open(request, timeout=30) as response:
-                    answer = response.read().decode(errors="replace")
-                    return response.status, answer, response.headers.get(RESTART_HEADER, "")
-            except urllib.error.HTTPError as err:  # an answer all the same: the caller prints it
-                return err.code, err.read().decode(errors="replace"), err.headers.get(RESTART_HEADER, "")

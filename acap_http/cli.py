@@ -1,45 +1,29 @@
-"""The ``acap-http`` command: argument parsing, logging set-up, and the one
-place where the application's parts are put together.
+"""The ``acap-http`` command: it parses, then hands over to the module that does the work.
+Each command imports only what it needs, so ``run`` on a camera carries no certificate
+tooling, HTTP client or web server it does not use.
 
-    acap-http run [--stdout]   the camera application (FastCGI on $FCGI_SOCKET_NAME)
-    acap-http up               that application behind a local Apache front
+    acap-http run      the camera application (FastCGI on $FCGI_SOCKET_NAME)
+    acap-http up       that application behind a local Apache front (digest authentication)
+    acap-http serve    the application as a host service: gunicorn, HTTPS, basic authentication
+    acap-http install  install serve as a systemd service
+    acap-http password set a user's password in serve's users file
+    acap-http fleet    several instances of up on one host, with an Ansible inventory
+    acap-http certs    make, check and upload the TLS files of dockerd and its clients
 """
+
+# Imports inside the command functions are on purpose: each command imports what it needs.
+# ruff: noqa: PLC0415
 
 from __future__ import annotations
 
 import argparse
-import getpass
-import logging
-import os
-import queue
-import signal
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
-from acap_http import __version__, certtool, config, logs, tlsset
-from acap_http import manifest as manifest_module
-from acap_http.app import AcapApp
+from acap_http import config, identity, logs
 from acap_http.errors import AcapHttpError
-from acap_http.handlers.param_cgi import ParamCgi
-from acap_http.handlers.tls_files import TlsEndpoints
-from acap_http.params import ParamStore
-from acap_http.servers import app_user, fleet
-from acap_http.servers.fastcgi import FastCgiServer
-from acap_http.servers.local_front import UpOptions, up
-from acap_http.status import Status
-from acap_http.supervisor.command import Host, runtime_dir_of
-from acap_http.supervisor.core import Supervisor
-from acap_http.supervisor.runner import STOP_GRACE
-from acap_http.supervisor.sdcard import CAMERA_AREA, CAMERA_MOUNT, CardPlace, CardWatcher
-from acap_http.supervisor.settings import STATUS, Settings
-from acap_http.tlsstore import TlsStore
 
-logger = logging.getLogger(__name__)
-
-SOCKET_ENV = "FCGI_SOCKET_NAME"
-APPLICATION_LOG_LEVEL = "ApplicationLogLevel"
-DEFAULT_APP_NAME = config.CAMERA_APP_DIR.name
+APP_USER = f"acap-{identity.NAME}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,87 +36,242 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
+def _host_port(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host.strip("[]"), int(port)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="acap-http", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--version", action="version", version=f"acap-http {__version__}")
+    parser.add_argument("--version", action="version", version=f"acap-http {identity.VERSION}")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    _run_parser(commands)
+    _up_parser(commands)
+    _serve_parser(commands)
+    _install_parser(commands)
+    _password_parser(commands)
+    _fleet_parser(commands)
+    _certs_parser(commands)
+    return parser
 
+
+Commands = argparse._SubParsersAction  # the subcommands of acap-http
+
+
+def _app_options(command: argparse.ArgumentParser, *, app_dir: Path, docker_address: str) -> None:
+    """The options of the application itself, whatever serves it."""
+    command.add_argument(
+        "--app-dir", type=Path, default=app_dir, help="application directory holding localdata/ (default: %(default)s)"
+    )
+    command.add_argument(
+        "--docker-address",
+        default=docker_address,
+        help="host address of dockerd's TCP socket (rootless: where it is forwarded from) (default: %(default)s)",
+    )
+    command.add_argument("--manifest", type=Path, help="manifest.json (default: the installed one, else APP_DIR's)")
+
+
+def _run_parser(commands: Commands[argparse.ArgumentParser]) -> None:
     run = commands.add_parser(
-        "run",
-        help="serve the application on the FastCGI socket named by $FCGI_SOCKET_NAME (the camera entry point)",
+        "run", help="serve the application on the FastCGI socket named by $FCGI_SOCKET_NAME (the camera entry point)"
     )
     run.add_argument("--stdout", action="store_true", help="log to standard output instead of syslog")
-    run.add_argument(
-        "--app-dir",
-        type=Path,
-        default=config.CAMERA_APP_DIR,
-        help="application directory holding localdata/ (default: %(default)s, as on the camera)",
-    )
-    run.add_argument(
-        "--manifest", type=Path, help="manifest.json (default: the checkout's, else APP_DIR/manifest.json)"
-    )
-    run.add_argument(
-        "--docker-address",
-        default="0.0.0.0",
-        help="host address of dockerd's TCP socket (default: %(default)s, as on the camera)",
-    )
+    _app_options(run, app_dir=config.CAMERA_APP_DIR, docker_address="0.0.0.0")
     run.add_argument(
         "--stop-grace",
         type=float,
-        default=STOP_GRACE,
+        default=config.STOP_GRACE,
         help="seconds dockerd gets to stop after SIGTERM before SIGKILL (default: %(default)s)",
     )
     run.add_argument(
         "--sd-card-mount",
         type=Path,
-        default=CAMERA_MOUNT,
+        default=config.CAMERA_SD_MOUNT,
         help="where the SD card is mounted (default: %(default)s, as on the camera)",
     )
     run.add_argument(
         "--sd-card-area",
         type=Path,
-        default=CAMERA_AREA,
+        default=config.CAMERA_SD_AREA,
         help="the application's directory on the card; dockerd's data go to AREA/data (default: %(default)s)",
     )
     run.set_defaults(command=run_command)
 
-    up = commands.add_parser("up", help="run the application behind a local Apache front with digest authentication")
-    up.add_argument(
-        "--listen",
-        default="127.0.0.1:8080",
-        type=_host_port,
-        help="address and port of the front (default: %(default)s)",
+
+def run_command(args: argparse.Namespace) -> int:
+    from acap_http.application import Options
+    from acap_http.servers.run import run
+
+    logs.configure(to_stdout=args.stdout)
+    return run(
+        Options(
+            app_dir=args.app_dir,
+            manifest_path=args.manifest,
+            docker_address=args.docker_address,
+            stop_grace=args.stop_grace,
+            sd_card_mount=args.sd_card_mount,
+            sd_card_area=args.sd_card_area,
+        )
     )
-    up.add_argument(
-        "--app-dir",
-        type=Path,
-        default=config.default_local_app_dir(),
-        help="application directory, laid out as on the camera (default: %(default)s)",
+
+
+def _host_options(command: argparse.ArgumentParser, listen: str) -> None:
+    """The options of the fronts that play the camera on a host (up, serve)."""
+    command.add_argument(
+        "--listen", default=listen, type=_host_port, help="address and port of the front (default: %(default)s)"
     )
-    up.add_argument(
-        "--docker-address",
-        default="127.0.0.1",
-        help="host address where dockerd's TCP socket is published (default: %(default)s)",
-    )
-    up.add_argument(
+    command.add_argument(
         "--sd-card",
         type=Path,
         metavar="MOUNTPOINT",
         help="mount point of a removable disk to use as the SD card (SDCardSupport=yes puts dockerd's data there)",
     )
-    up.add_argument(
+    command.add_argument(
         "--rootful",
         action="store_true",
         help="started as root, keep the app and dockerd as root (the legacy releases) instead of rootless",
     )
-    up.add_argument(
+    command.add_argument(
         "--app-user",
-        default=app_user.NAME,
+        default=APP_USER,
         help="started as root, the user the app and dockerd run as, made when missing (default: %(default)s)",
     )
-    up.add_argument("--manifest", type=Path, help="manifest.json (default: the checkout's)")
+
+
+def _up_parser(commands: Commands[argparse.ArgumentParser]) -> None:
+    up = commands.add_parser("up", help="run the application behind a local Apache front with digest authentication")
+    _app_options(up, app_dir=config.default_local_app_dir(), docker_address="127.0.0.1")
+    _host_options(up, "127.0.0.1:8080")
     up.set_defaults(command=up_command)
 
+
+def up_command(args: argparse.Namespace) -> int:
+    from acap_http.servers.local_front import UpOptions, up
+
+    logs.configure(to_stdout=True)
+    app_dir = args.app_dir.resolve()
+    host, port = args.listen
+    return up(
+        UpOptions(
+            host=host,
+            port=port,
+            app_dir=app_dir,
+            manifest_path=(args.manifest or config.find_manifest(app_dir)).resolve(),
+            docker_address=args.docker_address,
+            rootful=args.rootful,
+            sd_card=args.sd_card.resolve() if args.sd_card else None,
+            app_user=args.app_user,
+        )
+    )
+
+
+def _serve_parser(commands: Commands[argparse.ArgumentParser]) -> None:
+    serve = commands.add_parser("serve", help="serve the application with gunicorn over HTTPS, as a host service")
+    _app_options(serve, app_dir=config.default_local_app_dir(), docker_address="127.0.0.1")
+    _host_options(serve, "127.0.0.1:8443")
+    serve.add_argument("--cert", type=Path, help="the HTTPS certificate (default: made on the first start)")
+    serve.add_argument("--key", type=Path, help="its key")
+    serve.add_argument(
+        "--users", type=Path, help="the users file (default: APP_DIR/serve/users, made on the first start)"
+    )
+    serve.add_argument("--stdout", action="store_true", help="log to standard output instead of syslog")
+    serve.set_defaults(command=serve_command)
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    from acap_http.servers.serve import ServeOptions, serve
+
+    logs.configure(to_stdout=args.stdout)
+    host, port = args.listen
+    return serve(
+        ServeOptions(
+            host=host,
+            port=port,
+            app_dir=args.app_dir.resolve(),
+            manifest_path=args.manifest.resolve() if args.manifest else None,
+            docker_address=args.docker_address,
+            rootful=args.rootful,
+            sd_card=args.sd_card.resolve() if args.sd_card else None,
+            app_user=args.app_user,
+            cert=args.cert,
+            key=args.key,
+            users=args.users,
+        )
+    )
+
+
+def _install_parser(commands: Commands[argparse.ArgumentParser]) -> None:
+    install = commands.add_parser("install", help="install acap-http serve as a systemd service (as root)")
+    install.add_argument(
+        "--prefix", type=Path, default=Path("/opt/acap-http"), help="the program (default: %(default)s)"
+    )
+    install.add_argument(
+        "--app-dir", type=Path, default=Path("/var/lib/acap-http"), help="the data (default: %(default)s)"
+    )
+    install.add_argument(
+        "--config-dir", type=Path, default=Path("/etc/acap-http"), help="users, TLS (default: %(default)s)"
+    )
+    install.add_argument(
+        "--unit-dir", type=Path, default=Path("/etc/systemd/system"), help="where the unit goes (default: %(default)s)"
+    )
+    install.add_argument("--listen", default="0.0.0.0:8443", type=_host_port, help="(default: %(default)s)")
+    install.add_argument("--docker-address", default="0.0.0.0", help="(default: %(default)s)")
+    install.add_argument(
+        "--source", type=Path, help="the checkout to install from (default: none when run from PREFIX, else this one)"
+    )
+    install.add_argument("--no-enable", action="store_true", help="write everything, but do not enable or start it")
+    install.add_argument("--uninstall", action="store_true", help="remove what install made; say what stays")
+    install.set_defaults(command=install_command)
+
+
+def install_command(args: argparse.Namespace) -> int:
+    from acap_http.servers import install as installing
+
+    places = installing.Places(
+        prefix=args.prefix, app_dir=args.app_dir, config_dir=args.config_dir, unit_dir=args.unit_dir
+    )
+    if args.uninstall:
+        return installing.uninstall(places)
+    host, port = args.listen
+    source = args.source
+    if source is None and Path(sys.prefix).resolve() != args.prefix.resolve():
+        source = config.CHECKOUT_DIR
+    return installing.install(places, source=source, listen=f"{host}:{port}", docker_address=args.docker_address,
+                           enable=not args.no_enable)  # fmt: skip
+
+
+def _password_parser(commands: Commands[argparse.ArgumentParser]) -> None:
+    password = commands.add_parser(
+        "password", help="set a user's password in serve's users file (from $ACAP_HTTP_PASSWORD, else a prompt)"
+    )
+    password.add_argument("user", choices=["admin", "operator", "viewer"])
+    password.add_argument(
+        "--users", type=Path, default=Path("/etc/acap-http/users"), help="the users file (default: %(default)s)"
+    )
+    password.set_defaults(command=password_command)
+
+
+def password_command(args: argparse.Namespace) -> int:
+    import getpass
+    import os
+
+    from acap_http.servers.users import set_password
+
+    new = os.environ.get("ACAP_HTTP_PASSWORD")
+    if not new:
+        new = getpass.getpass(f"New password for {args.user}: ")
+        if getpass.getpass("Again: ") != new:
+            print("acap-http: the two passwords differ; nothing changed", file=sys.stderr)
+            return 1
+    for path in set_password(args.users, args.user, new):
+        print(f"wrote {path}")
+    print("serve reads the users file when it starts: systemctl restart acap-http (it stops the containers)")
+    return 0
+
+
+def _fleet_parser(commands: Commands[argparse.ArgumentParser]) -> None:
     fleet = commands.add_parser(
         "fleet", help="run several independent instances of up on one host, with an Ansible inventory of them"
     )
@@ -145,202 +284,48 @@ def _parser() -> argparse.ArgumentParser:
     )
     fleet.set_defaults(command=fleet_command)
 
+
+def fleet_command(args: argparse.Namespace) -> int:
+    from acap_http.servers import fleet
+
+    logs.configure(to_stdout=True)
+    return fleet.run(args.dir.resolve(), args.count)
+
+
+def _certs_parser(commands: Commands[argparse.ArgumentParser]) -> None:
     certs = commands.add_parser("certs", help="make, check and upload the TLS files of dockerd and its clients")
-    certs_commands = certs.add_subparsers(required=True, metavar="ACTION")
-    init = certs_commands.add_parser("init", help="make a CA, a server certificate and a client certificate")
+    actions = certs.add_subparsers(required=True, metavar="ACTION")
+    init = actions.add_parser("init", help="make a CA, a server certificate and a client certificate")
     init.add_argument("--host", action="append", required=True, help="IP or DNS name the server is reached by (repeat)")
     init.add_argument("--out", type=Path, default=config.default_certs_dir(), help="directory (default: %(default)s)")
     init.add_argument("--key-type", choices=("rsa", "ec"), default="rsa", help="RSA 4096 (default) or EC P-256")
     init.add_argument("--force", action="store_true", help="replace files already there")
     init.set_defaults(command=certs_init_command)
-    check = certs_commands.add_parser("check", help="check a set of TLS files offline")
+    check = actions.add_parser("check", help="check a set of TLS files offline")
     check.add_argument("dir", type=Path, help="directory holding ca.pem, server-cert.pem, server-key.pem")
     check.add_argument("--host", action="append", default=[], help="a name the server certificate must cover")
     check.set_defaults(command=certs_check_command)
-    push = certs_commands.add_parser("push", help="upload the three server files to a running product as one set")
+    push = actions.add_parser("push", help="upload the three server files to a running product as one set")
     push.add_argument("--url", required=True, help="the product's front, e.g. http://127.0.0.1:8080")
     push.add_argument("--user", required=True, help="an admin user of the front")
     push.add_argument("--dir", type=Path, default=config.default_certs_dir(), help="directory (default: %(default)s)")
+    push.add_argument("--cacert", type=Path, help="the CA (or certificate) to verify an HTTPS front with")
     push.set_defaults(command=certs_push_command)
-    return parser
 
 
 def certs_init_command(args: argparse.Namespace) -> int:
-    written = certtool.init(args.host, args.out, key_type=args.key_type, force=args.force)
-    out = args.out
-    for path in written:
-        print(f"wrote {path}")
-    host = args.host[0]
-    print(
-        "\nNext:\n"
-        f"  acap-http certs push --url http://127.0.0.1:8080 --user admin --dir {out}\n"
-        f"  docker --tlsverify --tlscacert {out}/ca.pem --tlscert {out}/cert.pem --tlskey {out}/key.pem "
-        f"-H tcp://{host}:2376 version\n"
-        f'  docker context create acap --docker "host=tcp://{host}:2376,ca={out}/ca.pem,'
-        f'cert={out}/cert.pem,key={out}/key.pem" && docker --context acap version'
-    )
-    return 0
+    from acap_http import certcommands
+
+    return certcommands.init(args.host, args.out, args.key_type, args.force)
 
 
 def certs_check_command(args: argparse.Namespace) -> int:
-    if not args.dir.is_dir():
-        raise AcapHttpError(f"cannot read {args.dir}: no such directory")
-    try:
-        found = tlsset.findings(certtool.read_set(args.dir), hosts=args.host)
-    except OSError as err:
-        raise AcapHttpError(f"cannot read {args.dir}: {err.strerror}") from err
-    for finding in found:
-        print(finding)
-    return 1 if any(finding.level is tlsset.Level.FAIL for finding in found) else 0
+    from acap_http import certcommands
+
+    return certcommands.check(args.dir, args.host)
 
 
 def certs_push_command(args: argparse.Namespace) -> int:
-    files = certtool.read_server_set(args.dir)
-    password = os.environ.get("ACAP_HTTP_PASSWORD") or _ask_password(args.user)
-    try:
-        app_name = manifest_module.load(config.find_manifest(config.CAMERA_APP_DIR)).app_name
-    except AcapHttpError:
-        app_name = DEFAULT_APP_NAME  # a client without the checkout pushes to the usual name
-    front = certtool.Front(args.url, args.user, password, app_name)
-    before = front.status()
-    status, body, restart = front.push(files)
-    print(f"{status} {body.strip()}".strip())
-    if restart:
-        print(f"dockerd: {restart}")
-    if status != 204:
-        return 1
-    # No restart when the set was there already or dockerd would refuse it: Status is as it was.
-    settled = front.status() if restart else front.status_after_restart(before)
-    print(f"Status: {settled}")
-    return 0
+    from acap_http import certcommands
 
-
-def _ask_password(user: str) -> str:
-    no_password = AcapHttpError("no password: set ACAP_HTTP_PASSWORD, or run this in a terminal")
-    if not sys.stdin.isatty():
-        raise no_password
-    try:
-        return getpass.getpass(f"password of {user}: ")
-    except EOFError:
-        raise no_password from None
-
-
-def _host_port(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
-    return host.strip("[]"), int(port)
-
-
-def run_command(args: argparse.Namespace) -> int:
-    """The camera application: serve until SIGTERM or SIGINT, then stop cleanly."""
-    logs.configure(to_stdout=args.stdout)
-    socket_name = os.environ.get(SOCKET_ENV)
-    if not socket_name:
-        raise AcapHttpError(
-            f"${SOCKET_ENV} is not set: 'acap-http run' is started by the web server "
-            "with the FastCGI socket's path in it (or use 'acap-http up')"
-        )
-    app_dir = args.app_dir.resolve()
-    manifest_path = args.manifest or config.find_manifest(app_dir)
-    manifest = manifest_module.load(manifest_path)
-    paths = config.AppPaths(app_dir)
-    paths.localdata.mkdir(parents=True, exist_ok=True)
-    tls_store = TlsStore(paths.localdata)
-    tls_store.recover()  # a set upload a crash interrupted is completed or discarded before anyone reads it
-    params = ParamStore.from_manifest(manifest, paths.app_dir)
-    _follow_log_level(params)
-    uid = os.geteuid()
-    host = Host(
-        rootless=uid != 0,
-        app_dir=app_dir,
-        runtime_dir=runtime_dir_of(uid),
-        address=args.docker_address,
-        path=os.environ.get("PATH", ""),
-        uid=uid,
-        gid=os.getegid(),
-    )
-
-    def set_status(status: Status) -> None:
-        params.update({STATUS: status.value}, by_program=True)
-
-    card = CardWatcher(CardPlace(args.sd_card_mount, args.sd_card_area))
-    supervisor = Supervisor(
-        read_settings=lambda: Settings.read(params.get, params.is_on),
-        host=host,
-        set_status=set_status,
-        stop_grace=args.stop_grace,
-        card=card,
-    )
-    params.subscribe(lambda changed: _restart_on_settings(params, changed, supervisor.request_restart))
-    app = AcapApp(
-        manifest,
-        TlsEndpoints(
-            tls_store,
-            supervisor.request_restart,
-            tls_in_use=lambda: Settings.read(params.get, params.is_on).tls_on_tcp,
-        ),
-        ParamCgi(params, manifest.app_name),
-    )
-
-    # The main thread owns the signals; handlers only post, the loop below acts.
-    events: queue.SimpleQueue[str] = queue.SimpleQueue()
-    # SIGHUP too: a closed terminal must not leave dockerd behind.
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(signum, lambda received, _frame: events.put(signal.Signals(received).name))
-    server = FastCgiServer(app, Path(socket_name), on_exit=lambda: events.put("FastCGI server ended"))
-    server.start()
-    mode = "rootless, in rootlesskit's namespaces" if host.rootless else "rootful, as root"
-    logger.info(
-        "%s %s started; files in %s; dockerd runs %s", manifest.app_name, manifest.version, paths.localdata, mode
-    )
-    card.start(supervisor.card_changed)
-    supervisor.start()
-    reason = events.get()
-    logger.info("Stopping (%s)", reason)
-    supervisor.shutdown()
-    card.stop()
-    server.stop()
-    set_status(Status.NOT_STARTED)
-    return 0
-
-
-def _follow_log_level(params: ParamStore) -> None:
-    """ApplicationLogLevel switches debug lines on and off at once, without a restart."""
-
-    def apply() -> None:
-        logs.set_debug(params.get(APPLICATION_LOG_LEVEL) == "debug")
-
-    apply()
-    params.subscribe(lambda changed: apply() if APPLICATION_LOG_LEVEL in changed else None)
-
-
-def _restart_on_settings(params: ParamStore, changed: frozenset[str], restart: Callable[[str], None]) -> None:
-    """Every setting an operator changes restarts dockerd; the program's own (Status) does not."""
-    settings = sorted(name for name in changed if not params.specs[name].readonly)
-    if settings:
-        restart(f"{', '.join(settings)} changed")
-
-
-def fleet_command(args: argparse.Namespace) -> int:
-    logs.configure(to_stdout=True)
-    return fleet.run(args.dir.resolve(), args.count)
-
-
-def up_command(args: argparse.Namespace) -> int:
-    logs.configure(to_stdout=True)
-    app_dir = args.app_dir.resolve()
-    host, port = args.listen
-    manifest_path = (args.manifest or config.find_manifest(app_dir)).resolve()
-    return up(
-        UpOptions(
-            host=host,
-            port=port,
-            app_dir=app_dir,
-            manifest_path=manifest_path,
-            docker_address=args.docker_address,
-            rootful=args.rootful,
-            sd_card=args.sd_card.resolve() if args.sd_card else None,
-            app_user=args.app_user,
-        )
-    )
+    return certcommands.push(args.url, args.user, args.dir, str(args.cacert) if args.cacert else True)

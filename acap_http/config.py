@@ -6,9 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from acap_http import identity
 from acap_http.errors import SetupError
 
-CAMERA_APP_DIR = Path("/usr/local/packages/dockerdwrapper")
+# Where the camera keeps the application, and its area on the SD card.
+CAMERA_APP_DIR = Path("/usr/local/packages") / identity.NAME
+CAMERA_SD_MOUNT = Path("/var/spool/storage/SD_DISK")
+CAMERA_SD_AREA = Path("/var/spool/storage/areas/SD_DISK") / identity.NAME
+# dockerd gives containers 10 s to stop; systemd kills the app at about 15 s.
+STOP_GRACE = 13.0
 # The top of a source checkout, when the package runs from one (editable install).
 CHECKOUT_DIR = Path(__file__).resolve().parent.parent
 
@@ -36,8 +42,8 @@ def in_checkout() -> bool:
 def default_local_app_dir() -> Path:
     """The app directory of `acap-http up`: inside the checkout (git-ignored), else in the home."""
     if in_checkout():
-        return CHECKOUT_DIR / "var" / "dockerdwrapper"
-    return Path.home() / ".local" / "share" / "acap-http" / "dockerdwrapper"
+        return CHECKOUT_DIR / "var" / identity.NAME
+    return Path.home() / ".local" / "share" / "acap-http" / identity.NAME
 
 
 def default_certs_dir() -> Path:
@@ -47,7 +53,7 @@ def default_certs_dir() -> Path:
 
 def find_manifest(app_dir: Path) -> Path:
     """The checkout's manifest, or the one the camera installs at the app directory's top."""
-    candidates = [CHECKOUT_DIR / "manifest" / "manifest.json", app_dir / "manifest.json"]
+    candidates = [identity.MANIFEST, app_dir / "manifest.json"]
     for candidate in candidates:
         if candidate.is_file():
             return candidate

@@ -6,13 +6,16 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
+from acap_http import identity
 from acap_http.escape import printable
 
 SYSLOG_SOCKET = Path("/dev/log")
-SYSLOG_IDENT = "dockerdwrapper"
+SYSLOG_IDENT = identity.NAME
 
 # logrus (dockerd's logger) abbreviates its levels to four letters.
 _LEVEL_WORDS = {
@@ -62,6 +65,24 @@ def configure(to_stdout: bool, debug: bool = False) -> None:
     set_debug(debug)
     if fallback_note:
         logging.getLogger(__name__).warning(fallback_note)
+
+
+APPLICATION_LOG_LEVEL = "ApplicationLogLevel"
+
+
+class _Params(Protocol):
+    def get(self, name: str) -> str: ...
+    def subscribe(self, observer: Callable[[frozenset[str]], None]) -> None: ...
+
+
+def follow_level(params: _Params) -> None:
+    """ApplicationLogLevel switches debug lines on and off at once, without a restart."""
+
+    def apply() -> None:
+        set_debug(params.get(APPLICATION_LOG_LEVEL) == "debug")
+
+    apply()
+    params.subscribe(lambda changed: apply() if APPLICATION_LOG_LEVEL in changed else None)
 
 
 def set_debug(enabled: bool) -> None:

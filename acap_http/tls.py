@@ -1,7 +1,6 @@
-"""The TLS files dockerd needs and the checks an upload must pass (pure).
+"""The checks an upload of a TLS file must pass (pure; the files are in ``tlsfiles``).
 
-The table says, for each file name the manifest declares, what it holds, how
-it is stored and which dockerd flag reads it. ``validate`` parses an upload as
+``validate`` parses an upload as
 dockerd (Go's ``encoding/pem`` and ``crypto/tls``) would and returns the bytes
 to store, line endings normalised, or raises InvalidPem with the reason.
 """
@@ -10,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import enum
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,37 +21,8 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from acap_http.errors import InvalidPem
 from acap_http.escape import printable
+from acap_http.tlsfiles import Content, TlsFile
 from acap_http.x509info import READ_ERRORS, Unreadable, describe_certificate, key_refusal, public_key
-
-
-class Content(enum.Enum):
-    CERTIFICATES = "certificates"
-    PRIVATE_KEY = "private key"
-
-
-@dataclass(frozen=True)
-class TlsFile:
-    name: str
-    description: str  # as in the original's "File is not a valid <description>."
-    content: Content
-    mode: int  # file mode on disk: keys are private to the app's user
-    dockerd_flag: str
-
-    @property
-    def invalid_sentence(self) -> str:
-        return f"File is not a valid {self.description}."
-
-
-TLS_FILES: Mapping[str, TlsFile] = MappingProxyType(
-    {
-        tls_file.name: tls_file
-        for tls_file in (
-            TlsFile("ca.pem", "CA certificate", Content.CERTIFICATES, 0o644, "--tlscacert"),
-            TlsFile("server-cert.pem", "server certificate", Content.CERTIFICATES, 0o644, "--tlscert"),
-            TlsFile("server-key.pem", "server key", Content.PRIVATE_KEY, 0o600, "--tlskey"),
-        )
-    }
-)
 
 # The labels of a key file and the DER each says it holds. Go reads any "… PRIVATE KEY" label and
 # tries every format; the original product checks the label, and so do we, and the label must

@@ -1,7 +1,14 @@
 """The TLS files of one directory as a service: validated on the way in,
 written only when they change (one file, or the three as one set, crash-safe),
 removed, read back, judged and summarised. The HTTP handlers and
-``acap-http certs`` use it; nothing else touches the files."""
+``acap-http certs`` use it; nothing else touches the files.
+
+Reading X.509 loads cryptography, which maps its own OpenSSL (about 13 MiB that a
+process keeps for good). So it is loaded on the first upload or summary, and not
+to judge a stored set before dockerd starts: that verdict is kept by content, and a
+process that has not loaded cryptography yet asks a short-lived ``tlsjudge`` child.
+A camera that boots with its files stored never loads it.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +17,10 @@ import logging
 from collections.abc import Mapping
 from pathlib import Path
 
-from acap_http import tls, tlsset
+from acap_http import tlsjudge
 from acap_http.errors import InvalidPem
 from acap_http.filestore import FileStore, Step
+from acap_http.tlsfiles import TLS_FILES, TlsFile
 
 logger = logging.getLogger(__name__)
 
@@ -35,14 +43,16 @@ class TlsStore:
         return self.files.directory
 
     @staticmethod
-    def spec(name: str) -> tls.TlsFile:
+    def spec(name: str) -> TlsFile:
         try:
-            return tls.TLS_FILES[name]
+            return TLS_FILES[name]
         except KeyError:
             raise UnknownTlsFile(name) from None
 
     def validate(self, name: str, data: bytes) -> bytes:
         """The bytes to store for ``name``, or InvalidPem with the original sentence and the reason."""
+        from acap_http import tls  # noqa: PLC0415  (cryptography: see the module's note)
+
         spec = self.spec(name)
         try:
             return tls.validate(spec, data)
@@ -71,16 +81,18 @@ class TlsStore:
 
     def read(self) -> dict[str, bytes | None]:
         """Each TLS file's bytes, None for those not stored."""
-        return {name: (self.files.read(name) if self.files.exists(name) else None) for name in tls.TLS_FILES}
+        return {name: (self.files.read(name) if self.files.exists(name) else None) for name in TLS_FILES}
 
     def missing(self) -> list[str]:
-        return [name for name in tls.TLS_FILES if not self.files.exists(name)]
+        return [name for name in TLS_FILES if not self.files.exists(name)]
 
     def refusal(self) -> str | None:
         """Why dockerd would refuse the stored files, or None (missing files are not judged here)."""
-        return tlsset.dockerd_refusal({name: data for name, data in self.read().items() if data is not None})
+        return tlsjudge.refusal({name: data for name, data in self.read().items() if data is not None})
 
     def summary(self) -> dict[str, object]:
+        from acap_http import tlsset  # noqa: PLC0415  (cryptography: see the module's note)
+
         return tlsset.summary(self.read())
 
     def recover(self) -> None:

@@ -1,16 +1,13 @@
 """The clients ``make bench`` measures with: a mutual-TLS client of dockerd's API that can tell
-which certificate it was served, pollers that record how long something did not answer, and
-``acap-http run``'s start-up and memory."""
+which certificate it was served, and pollers that record how long something did not answer."""
 
 from __future__ import annotations
 
 import hashlib
 import http.client
 import json
-import os
 import ssl
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -19,7 +16,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from tests.e2e.front import accepts, docker
+from tests.e2e.front import docker
 
 TLS_PORT, PLAIN_PORT = 2376, 2375
 TIMEOUT = 0.25  # rootless, a connection may be accepted before dockerd listens, then hang
@@ -130,26 +127,3 @@ class Poller:
     def stop(self) -> None:
         self._running = False
         self._thread.join()
-
-
-def run_startup(root: Path, settings: dict[str, str]) -> tuple[float, float]:
-    """``acap-http run`` alone (no dockerd): seconds from start to its socket accepting, idle RSS in MiB."""
-    app_dir = root / "run-app"
-    app_dir.mkdir()
-    (app_dir / "params.json").write_text(json.dumps(settings))
-    socket_path = root / "run.sock"
-    env = dict(os.environ, FCGI_SOCKET_NAME=str(socket_path))
-    began = time.monotonic()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "acap_http", "run", "--stdout", "--app-dir", str(app_dir)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
-    wait_until(lambda: accepts(socket_path), timeout=30)
-    startup = time.monotonic() - began
-    time.sleep(1.0)
-    status = Path(f"/proc/{process.pid}/status").read_text()
-    rss = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:"))) / 1024
-    process.terminate()
-    process.wait(30)
-    return startup, rss

@@ -15,8 +15,8 @@ containers, measured side by side in one run, in both modes, with containers run
 (c) a ticker container that runs through all of it: the same pid, and every line.
 
 It prints medians and the ratio (b)/(a). Targets: restart at most 0.5 s rootless and 0.25 s
-rootful, ratio at most 1.10, published-port gap at most 0.5 s, containers lost 0. Also
-``acap-http run``'s start-up and idle memory. Run as root.
+rootful, ratio at most 1.10, published-port gap at most 0.5 s, containers lost 0. Then
+``acap-http run``'s weight against its targets (``bench/footprint.py``). Run as root.
 """
 
 from __future__ import annotations
@@ -34,9 +34,10 @@ import urllib.request
 from pathlib import Path
 
 from acap_http.servers import app_user
-from bench.probes import Poller, TlsClient, docker_info_debug, plain_ping, run_startup, wait_until
+from bench import footprint
+from bench.probes import Poller, TlsClient, docker_info_debug, plain_ping, wait_until
 from tests import pki
-from tests.e2e.front import NO_DOCKERD, Front, free_port
+from tests.e2e.front import Front, free_port
 
 IMAGE = "bench/busybox:latest"
 TICKER = "i=0; while :; do i=$((i+1)); echo $i; sleep 0.05; done"
@@ -220,8 +221,7 @@ def main() -> int:
             bare_times = bare(mode_root, authority, client, args.rounds, rootless)
             results = {"bare restart (a)": bare_times, **through_product(mode_root, args.rounds, rootless)}
             report(mode, results, 0.5 if rootless else 0.25)
-        startup, rss = run_startup(root, NO_DOCKERD)
-        print(f"\nacap-http run: start to socket accepting {startup * 1000:.0f} ms, idle RSS {rss:.1f} MiB")
+        footprint.measure(root)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return 0

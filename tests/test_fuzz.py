@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 from acap_http import tls
 from acap_http.errors import InvalidPem
 from acap_http.logs import DockerdStyleFormatter
+from acap_http.tlsfiles import TLS_FILES
 from acap_http.tlsstore import TlsStore
 from tests import multipart, pki
 from tests.test_hardening import PARAM_CGI, Front
@@ -93,18 +94,18 @@ def _stored(front: Front) -> dict[str, bytes]:
     return {name: front.store.read(name) for name in front.listing() if front.store.exists(name)}
 
 
-@given(data=pem_like(), slot=st.sampled_from(list(tls.TLS_FILES)))
+@given(data=pem_like(), slot=st.sampled_from(list(TLS_FILES)))
 def test_pem_validator(data: bytes, slot: str) -> None:
     """Either stored bytes (which validate again to themselves) or InvalidPem with a clean message."""
     try:
-        stored = tls.validate(tls.TLS_FILES[slot], data)
+        stored = tls.validate(TLS_FILES[slot], data)
     except InvalidPem as err:
         assert _unsafe(str(err)) == []
         return
-    assert tls.validate(tls.TLS_FILES[slot], stored) == stored
+    assert tls.validate(TLS_FILES[slot], stored) == stored
 
 
-@given(data=pem_like(), slot=st.sampled_from(list(tls.TLS_FILES)))
+@given(data=pem_like(), slot=st.sampled_from(list(TLS_FILES)))
 def test_upload(front: Front, log_lines: list[str], data: bytes, slot: str) -> None:
     """Through the app: 204 or a 4xx; a refusal changes nothing; answers and logs stay clean."""
     before = _stored(front)
@@ -132,7 +133,7 @@ HEADER_VALUES = st.text(
     encoding=st.sampled_from(["", "base64", "quoted-printable", "8bit", "gzip", "BASE64 "]),
     payload=pem_like(),
     tail=st.binary(max_size=64),
-    name=st.sampled_from([*tls.TLS_FILES, "tls"]),
+    name=st.sampled_from([*TLS_FILES, "tls"]),
 )
 def test_multipart_reader(
     front: Front, log_lines: list[str], content_type: str, field: str, encoding: str, payload: bytes,
@@ -153,7 +154,7 @@ def test_multipart_reader(
 
 
 @given(
-    files=st.fixed_dictionaries({name: st.one_of(st.none(), pem_like()) for name in tls.TLS_FILES}),
+    files=st.fixed_dictionaries({name: st.one_of(st.none(), pem_like()) for name in TLS_FILES}),
 )
 def test_set_judgment(tmp_path_factory: pytest.TempPathFactory, files: dict[str, bytes | None]) -> None:
     """Whatever lies on disk (valid, damaged, missing) is summarised and judged without an error."""

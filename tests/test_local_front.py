@@ -11,7 +11,7 @@ import pytest
 
 from acap_http.config import AppPaths
 from acap_http.errors import SetupError
-from acap_http.servers.local_front import USERS, read_passwords
+from acap_http.servers.users import USERS, read_passwords
 
 
 @pytest.fixture(autouse=True)

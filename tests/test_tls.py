@@ -12,11 +12,12 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from acap_http import tls
 from acap_http.errors import InvalidPem
+from acap_http.tlsfiles import TLS_FILES, TlsFile
 from tests import pki
 
-CA = tls.TLS_FILES["ca.pem"]
-CERT = tls.TLS_FILES["server-cert.pem"]
-KEY = tls.TLS_FILES["server-key.pem"]
+CA = TLS_FILES["ca.pem"]
+CERT = TLS_FILES["server-cert.pem"]
+KEY = TLS_FILES["server-key.pem"]
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ def _bad_block_bundle(m: Material) -> bytes:
 
 @dataclass(frozen=True)
 class Case:
-    slot: tls.TlsFile
+    slot: TlsFile
     make: Callable[[Material], bytes]
     refused_because: str | None  # a phrase of the reason, or None when accepted
     stored: Callable[[Material], bytes] | None = None  # expected stored bytes when not the input
@@ -133,7 +134,7 @@ def test_bad_block_is_named_by_its_line(material: Material) -> None:
 
 def test_table_matches_dockerd_flags() -> None:
     """Keys are stored private, certificates readable; each file feeds its dockerd flag."""
-    assert {(f.name, f.mode, f.dockerd_flag) for f in tls.TLS_FILES.values()} == {
+    assert {(f.name, f.mode, f.dockerd_flag) for f in TLS_FILES.values()} == {
         ("ca.pem", 0o644, "--tlscacert"),
         ("server-cert.pem", 0o644, "--tlscert"),
         ("server-key.pem", 0o600, "--tlskey"),

@@ -17,12 +17,13 @@ from cryptography.x509.oid import ExtensionOID
 
 from acap_http import tls
 from acap_http.errors import InvalidPem
+from acap_http.tlsfiles import TLS_FILES, TlsFile
 from acap_http.tlsstore import TlsStore
 from tests import pki
 
-CA = tls.TLS_FILES["ca.pem"]
-CERT = tls.TLS_FILES["server-cert.pem"]
-KEY = tls.TLS_FILES["server-key.pem"]
+CA = TLS_FILES["ca.pem"]
+CERT = TLS_FILES["server-cert.pem"]
+KEY = TLS_FILES["server-key.pem"]
 
 ZERO_CERTIFICATE = b"-----BEGIN CERTIFICATE-----\nMAIwAA==\n-----END CERTIFICATE-----\n"
 SAN, IAN = ExtensionOID.SUBJECT_ALTERNATIVE_NAME, ExtensionOID.ISSUER_ALTERNATIVE_NAME
@@ -45,7 +46,7 @@ def _empty_subject_critical_san() -> bytes:
 
 @dataclass(frozen=True)
 class Case:
-    slot: tls.TlsFile
+    slot: TlsFile
     make: Callable[[], bytes]
     refused_because: str | None
 

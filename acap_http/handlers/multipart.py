@@ -76,6 +76,8 @@ def read_file_parts(request: Request, limits: UploadLimits) -> list[FilePart]:
         _, _, files = parser.parse(request.stream, request.mimetype, request.content_length, request.mimetype_params)
     except RequestEntityTooLarge:
         raise too_large from None
+    except TimeoutError:
+        raise HttpError(408, f"{UPLOAD_FAILED} The body did not come in time.") from None
     except ValueError as err:
         raise HttpError(422, f"{UPLOAD_FAILED} The multipart body is malformed ({err}).") from None
     return [

@@ -122,5 +122,8 @@ def _body_arguments(request: Request) -> list[tuple[str, str]]:
     request.max_content_length = MAX_BODY
     if request.mimetype == "multipart/form-data":
         return list(request.form.items(multi=True))
-    body = request.get_data(cache=False).decode("utf-8", errors="replace")
+    try:
+        body = request.get_data(cache=False).decode("utf-8", errors="replace")
+    except TimeoutError:
+        raise HttpError(408, "# Error: The request body did not come in time") from None
     return parse_qsl(body.strip(), keep_blank_values=True)

@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 
 from werkzeug.wrappers import Request, Response
 
-from acap_http import tls
 from acap_http.errors import InvalidPem
 from acap_http.escape import printable
 from acap_http.handlers.multipart import FilePart, UploadLimits, read_file_parts
 from acap_http.handlers.responses import HttpError
+from acap_http.tlsfiles import TLS_FILES
 from acap_http.tlsstore import Change, TlsStore
 
 logger = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ class TlsEndpoints:
 def _check_set(parts: list[FilePart]) -> None:
     """A set is one part named after each TLS file; say precisely what is wrong otherwise."""
     names = [part.field for part in parts]
-    wanted = list(tls.TLS_FILES)
+    wanted = list(TLS_FILES)
     problems = []
     missing = [name for name in wanted if name not in names]
     if missing:

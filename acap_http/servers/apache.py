@@ -12,16 +12,15 @@ import contextlib
 import hashlib
 import re
 import shutil
-import signal
 import socket
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from acap_http.errors import SetupError
 from acap_http.handlers.param_cgi import PARAM_CGI_PATH
 from acap_http.manifest import ACCESS_ENV, Access, Manifest
+from acap_http.servers.children import Child
 
 MODULE_DIR = Path("/usr/lib/apache2/modules")
 MODULES = (
@@ -190,46 +189,28 @@ class ApacheProcess:
 
     def __init__(self, binary: Path, site: Site) -> None:
         self.site = site
-        self._binary = binary
-        self._process: subprocess.Popen[bytes] | None = None
+        self.child = Child("apache2", [str(binary), "-f", str(site.config_path), "-DFOREGROUND"])
 
     @property
     def process(self) -> subprocess.Popen[bytes]:
-        if self._process is None:
-            raise RuntimeError("Apache was not started")
-        return self._process
+        return self.child.process
 
     def start(self, ready_timeout: float = 15.0) -> None:
         """Start Apache and return once it accepts connections."""
-        self._process = subprocess.Popen(
-            [str(self._binary), "-f", str(self.site.config_path), "-DFOREGROUND"],
-        )
-        deadline = time.monotonic() + ready_timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise SetupError(f"apache2 exited with code {self._process.returncode}; its messages are above")
-            # Apache writes its pid file once it holds its listening socket; only
-            # then does a connection prove it is Apache that accepts, not another server.
-            if self._wrote_pid_file():
-                with contextlib.suppress(OSError), socket.create_connection((self.site.host, self.site.port), 0.5):
-                    return
-            time.sleep(0.05)
-        self.stop()
-        raise SetupError(f"apache2 did not accept connections on {self.site.host}:{self.site.port} in time")
+        self.child.start(self._accepting, ready_timeout, f"accepting connections on {self.site.host}:{self.site.port}")
 
-    def _wrote_pid_file(self) -> bool:
+    def _accepting(self) -> bool:
+        # Apache writes its pid file once it holds its listening socket; only
+        # then does a connection prove it is Apache that accepts, not another server.
         try:
-            return int(self.site.pid_path.read_text().strip()) == self.process.pid
+            if int(self.site.pid_path.read_text().strip()) != self.process.pid:
+                return False
         except (OSError, ValueError):
             return False
+        with contextlib.suppress(OSError), socket.create_connection((self.site.host, self.site.port), 0.5):
+            return True
+        return False
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop Apache and its workers: SIGTERM, then SIGKILL if it is still there after ``timeout``."""
-        process = self._process
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        self.child.stop(timeout)

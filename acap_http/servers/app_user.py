@@ -14,13 +14,14 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from acap_http import identity
 from acap_http.errors import SetupError
 from acap_http.filestore import FileStore
 from acap_http.params import STORE_FILE
 from acap_http.safedir import SafeDir, describe_link
 from acap_http.supervisor.command import runtime_dir_of
 
-NAME = "acap-dockerdwrapper"
+NAME = f"acap-{identity.NAME}"
 SUBID_FILES = (Path("/etc/subuid"), Path("/etc/subgid"))
 SUBID_COUNT = 65536
 SUBID_FIRST = 100000

@@ -15,15 +15,15 @@ import logging
 import os
 import queue
 import signal
-import subprocess
 import sys
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from acap_http.config import AppPaths
 from acap_http.errors import SetupError
-from acap_http.servers.local_front import USERS
+from acap_http.servers.children import Child, file_says
+from acap_http.servers.users import USERS
 
 logger = logging.getLogger(__name__)
 
@@ -95,8 +95,7 @@ class Fleet:
         self.base = base
         self.instances = [Instance(number, base) for number in range(1, count + 1)]
         self._manifest = manifest
-        self._processes: dict[str, subprocess.Popen[bytes]] = {}
-        self._log_offsets: dict[str, int] = {}
+        self._children: dict[str, Child] = {}
 
     @property
     def inventory_path(self) -> Path:
@@ -105,55 +104,34 @@ class Fleet:
     def start(self, timeout: float = 60) -> None:
         self.base.mkdir(parents=True, exist_ok=True)
         os.chmod(self.base, 0o755)  # the app users pass through to their directories
-        for each in self.instances:
-            self._spawn(each)
-        for each in self.instances:
-            self.wait_up(each, timeout)
+        waits = [self._spawn(each) for each in self.instances]
+        for wait in waits:
+            wait(timeout)
         self.inventory_path.write_text(inventory(self.instances))
 
     def start_one(self, each: Instance, timeout: float = 60) -> None:
         """(Re)start one instance, after ``stop_one``."""
-        self._spawn(each)
-        self.wait_up(each, timeout)
+        self._spawn(each)(timeout)
 
     def stop_one(self, each: Instance) -> None:
-        process = self._processes[each.name]
-        process.send_signal(signal.SIGTERM)
-        process.wait(60)
+        self._children[each.name].stop(60)
 
-    def _spawn(self, each: Instance) -> None:
+    def _spawn(self, each: Instance) -> Callable[[float], None]:
+        """Start ``each``; what waits until it is up."""
         env = {name: value for name, value in os.environ.items() if name not in {v for _, _, v in USERS}}
-        self._log_offsets[each.name] = each.log.stat().st_size if each.log.exists() else 0
+        offset = each.log.stat().st_size if each.log.exists() else 0
         with each.log.open("ab") as log:
-            self._processes[each.name] = subprocess.Popen(
-                each.command(self._manifest), env=env, stdout=log, stderr=subprocess.STDOUT
-            )
-
-    def wait_up(self, each: Instance, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        process = self._processes[each.name]
-        offset = self._log_offsets.get(each.name, 0)
-        while BANNER_END not in each.log.read_text(errors="replace")[offset:]:
-            if process.poll() is not None:
-                raise SetupError(f"{each.name} exited with code {process.returncode}; see {each.log}")
-            if time.monotonic() > deadline:
-                raise SetupError(f"{each.name} did not come up in {timeout:.0f} s; see {each.log}")
-            time.sleep(0.1)
-
-    def process(self, each: Instance) -> subprocess.Popen[bytes]:
-        return self._processes[each.name]
+            child = Child(each.name, each.command(self._manifest), env=env, output=log)
+            child.spawn()
+        self._children[each.name] = child
+        ready = file_says(each.log, BANNER_END, offset)
+        return lambda timeout: child.wait_ready(ready, timeout, f"up (see {each.log})")
 
     def stop(self) -> None:
-        for process in self._processes.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for name, process in self._processes.items():
-            try:
-                process.wait(60)
-            except subprocess.TimeoutExpired:
-                logger.error("%s did not stop in 60 s; killing it", name)
-                process.kill()
-                process.wait()
+        for child in self._children.values():
+            child.terminate()
+        for child in self._children.values():
+            child.stop(60)
 
 
 def run(base: Path, count: int) -> int:

@@ -13,34 +13,27 @@ import grp
 import logging
 import os
 import queue
-import secrets
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from acap_http import identity
 from acap_http import manifest as manifest_module
 from acap_http.config import AppPaths
 from acap_http.errors import SetupError
 from acap_http.filestore import FileStore
-from acap_http.manifest import Access, Manifest
-from acap_http.safedir import LinkRefused, SafeDir
+from acap_http.manifest import Manifest
+from acap_http.safedir import LinkRefused
 from acap_http.servers import apache, app_user
+from acap_http.servers.children import Child
+from acap_http.servers.users import USERS, Password, read_passwords
 
 logger = logging.getLogger(__name__)
 
-# The front's users, one per camera access level, each with the variable its password may come from.
-USERS = (
-    ("admin", Access.ADMIN, "ACAP_HTTP_PASSWORD"),
-    ("operator", Access.OPERATOR, "ACAP_HTTP_OPERATOR_PASSWORD"),
-    ("viewer", Access.VIEWER, "ACAP_HTTP_VIEWER_PASSWORD"),
-)
 SOCKET_DIR = "app"
 SOCKET_NAME = "fcgi.sock"
 
@@ -58,14 +51,7 @@ class UpOptions:
 
     @property
     def sd_card_area(self) -> Path | None:
-        return self.sd_card / "dockerdwrapper" if self.sd_card else None
-
-
-@dataclass(frozen=True)
-class Password:
-    value: str
-    source: str  # for the banner: the variable it came from, or the file it is kept in
-    shell: str  # how to write it in a shell command
+        return self.sd_card / identity.NAME if self.sd_card else None
 
 
 def up(options: UpOptions) -> int:
@@ -98,61 +84,21 @@ def up(options: UpOptions) -> int:
     runtime_dir = _make_runtime_dir(user)
     try:
         site = _write_site(manifest, options, runtime_dir, users)
-        app = _start_app(options, site.socket_path, events, user)
+        app = _start_app(options, site.socket_path, user)
+        app.watch(events)
         front = apache.ApacheProcess(binary, site)
         try:
             front.start()
-            _watch(front.process, "apache2", events)
+            front.child.watch(events)
             _print_banner(manifest, options, paths, passwords)
             reason = events.get()
             logger.info("Stopping (%s)", reason)
         finally:
             front.stop()
-            _stop_app(app)
+            app.stop()
     finally:
         shutil.rmtree(runtime_dir, ignore_errors=True)
     return 0 if reason in ("SIGINT", "SIGTERM") else 1
-
-
-def read_passwords(paths: AppPaths) -> dict[str, Password]:
-    """Each front user's password: from the environment, else kept in the app directory."""
-    if all(os.environ.get(variable) for _, _, variable in USERS):
-        return {name: password_for(name, variable, None) for name, _, variable in USERS}
-    with _private_dir(paths.front) as front:
-        return {name: password_for(name, variable, front) for name, _, variable in USERS}
-
-
-def password_for(user: str, variable: str, front: SafeDir | None) -> Password:
-    """From the environment, else the one kept in ``front``, made on first use."""
-    from_env = os.environ.get(variable)
-    if from_env:
-        return Password(from_env, f"from ${variable}", f"${variable}")
-    if front is None:
-        raise SetupError(f"${variable} is not set and there is no directory to keep a password in")
-    name = f"{user}.password"
-    kept = front.path / name
-    if front.is_file(name):
-        value = front.read(name).decode("utf-8", errors="replace").strip()
-    else:
-        value = secrets.token_urlsafe(18)
-        front.write(name, value.encode() + b"\n", 0o600)
-        logger.info("Generated a password for %s in %s", user, kept)
-    return Password(value, f"kept in {kept}", f"$(cat '{kept}')")
-
-
-def _private_dir(directory: Path) -> SafeDir:
-    """The passwords' directory, this user's alone, opened without following a link: the app's
-    user owns the app directory around it and could put a link or a directory of its own there."""
-    try:
-        front = SafeDir.open(directory, create_mode=0o700)
-    except LinkRefused as err:
-        raise SetupError(f"{err}; remove it to make new passwords") from None
-    owner = front.stat().st_uid
-    if owner != os.geteuid():
-        front.close()
-        raise SetupError(f"{directory} belongs to uid {owner}, not to this user; remove it to make new passwords")
-    os.fchmod(front.fd, 0o700)
-    return front
 
 
 def _make_runtime_dir(user: app_user.AppUser | None) -> Path:
@@ -200,64 +146,25 @@ def _write_site(
     return site
 
 
-def _start_app(
-    options: UpOptions, socket_path: Path, events: queue.SimpleQueue[str], user: app_user.AppUser | None
-) -> subprocess.Popen[bytes]:
-    """``acap-http run`` as the camera starts it, and wait for its socket."""
-    command = [
-        sys.executable,
-        "-m",
-        "acap_http",
-        "run",
-        "--stdout",
-        "--app-dir",
-        str(options.app_dir),
-        "--manifest",
-        str(options.manifest_path),
-        "--docker-address",
-        options.docker_address,
-    ]
+def _start_app(options: UpOptions, socket_path: Path, user: app_user.AppUser | None) -> Child:
+    """``acap-http run`` as the camera starts it, ready once its socket accepts."""
+    command = [sys.executable, "-m", "acap_http", "run", "--stdout", "--app-dir", str(options.app_dir)]
+    command += ["--manifest", str(options.manifest_path), "--docker-address", options.docker_address]
     if options.sd_card and options.sd_card_area:
         command += ["--sd-card-mount", str(options.sd_card), "--sd-card-area", str(options.sd_card_area)]
     env = dict(os.environ, FCGI_SOCKET_NAME=str(socket_path))
     for _, _, variable in USERS:
         env.pop(variable, None)  # the app has no use for them
-    if user is None:
-        app = subprocess.Popen(command, env=env)
-    else:
-        app = subprocess.Popen(command, env=env, user=user.uid, group=user.gid, extra_groups=[])
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if app.poll() is not None:
-            raise SetupError(f"acap-http run exited with code {app.returncode}; its messages are above")
-        with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-            probe.connect(str(socket_path))
-            _watch(app, "acap-http run", events)
-            return app
-        time.sleep(0.05)
-    _stop_app(app)
-    raise SetupError("acap-http run did not open its FastCGI socket in time")
+    app = Child("acap-http run", command, env=env, user=(user.uid, user.gid) if user else None)
+    app.start(lambda: _accepts(socket_path), what="serving its FastCGI socket")
+    return app
 
 
-def _stop_app(app: subprocess.Popen[bytes]) -> None:
-    if app.poll() is None:
-        app.send_signal(signal.SIGTERM)
-        try:
-            app.wait(30)
-        except subprocess.TimeoutExpired:
-            logger.error("acap-http run did not stop in 30 s; killing it")
-            app.kill()
-            app.wait()
-
-
-def _watch(process: subprocess.Popen[bytes], name: str, events: queue.SimpleQueue[str]) -> None:
-    """Post an event the moment ``process`` ends."""
-
-    def wait() -> None:
-        code = process.wait()
-        events.put(f"{name} exited with code {code}")
-
-    threading.Thread(target=wait, name=f"watch-{name}", daemon=True).start()
+def _accepts(path: Path) -> bool:
+    with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.connect(str(path))
+        return True
+    return False
 
 
 def _print_banner(manifest: Manifest, options: UpOptions, paths: AppPaths, passwords: dict[str, Password]) -> None:

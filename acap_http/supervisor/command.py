@@ -22,7 +22,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from acap_http.supervisor.settings import Settings
-from acap_http.tls import TLS_FILES
+from acap_http.tlsfiles import TLS_FILES
 
 # The original's rootlesskit flags (SPEC section 6), less the -p of the API port,
 # which is now added and removed at run time through rootlesskit's API.

@@ -25,6 +25,7 @@ from functools import partial
 from pathlib import Path
 
 from acap_http import mounts
+from acap_http.config import STOP_GRACE
 from acap_http.status import Status
 from acap_http.supervisor import docker_api, housekeeping, sdcard
 from acap_http.supervisor.command import Host
@@ -42,10 +43,10 @@ from acap_http.supervisor.events import (
 )
 from acap_http.supervisor.loop import EventLoop
 from acap_http.supervisor.phases import Backoff, Phase, check_transition, status_of
-from acap_http.supervisor.runner import STOP_GRACE, Exit, Process, Runner
+from acap_http.supervisor.runner import Exit, Process, Runner
 from acap_http.supervisor.sdcard import WAIT_FOR_CARD, CardWatcher
 from acap_http.supervisor.settings import Settings, check
-from acap_http.supervisor.stack import Stack, StackLike, live_restore_on
+from acap_http.supervisor.stack import Stack, StackError, StackLike, live_restore_on
 
 logger = logging.getLogger(__name__)
 
@@ -296,8 +297,15 @@ class Supervisor(EventLoop[Event]):
             command = self.stack.dockerd_command(settings)
             logger.debug("Starting %s", " ".join(command.argv))
             process = self._runner.start(command, self._post_exit, name="dockerd")
+        except StackError as err:
+            # The namespaces or containerd did not come up (a holder of before still on its way
+            # out, say): try again, later and later, as after a crash.
+            logger.error("Cannot start dockerd's stack: %s", err)
+            self._full = True
+            self._stop(list(self.stack.processes), After.RETRY)
+            return
         except OSError as err:
-            # dockerd could not even be started (a program, a directory, the stack missing):
+            # dockerd could not even be started (a program or a directory missing):
             # like an error dockerd reports, it needs the operator.
             logger.error("Cannot start dockerd: %s", err)
             self._full = True
@@ -365,6 +373,8 @@ class Supervisor(EventLoop[Event]):
     def _stopped(self) -> None:
         if self._after is After.END:
             self._transition(Phase.STOPPED, "application stopping")
+        elif self._after is After.RETRY:
+            self._crashed("the stack did not come up")
         elif self._after is After.IDLE and self._seq <= self._applied and not self._card_back():
             self._idle(self._blocked or Status.NO_SD_CARD, "stopped")
         else:

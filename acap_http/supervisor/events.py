@@ -13,6 +13,7 @@ class After(enum.Enum):
 
     START = "start"
     IDLE = "idle"  # the card went: wait for it
+    RETRY = "retry"  # the stack did not come up: start again after a backoff
     END = "end"  # the application stops
 
 

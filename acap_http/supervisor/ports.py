@@ -11,6 +11,7 @@ so every entry but the API's is cleared before dockerd starts.
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 from acap_http.supervisor import unixhttp
@@ -60,4 +61,17 @@ class Forwards:
             self.remove(forward_id)
         if wanted is not None and not present:
             logger.info("Forwarding %s:%d to dockerd", wanted.parent_ip, wanted.parent_port)
-            self.add(wanted)
+            self._add_when_free(wanted)
+
+    def _add_when_free(self, wanted: PortForward, patience: float = 5.0) -> None:
+        """Add ``wanted``; the port may still be held a moment by a holder on its way out (a
+        replaced worker's, a crashed one's), so try again for a few seconds."""
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                self.add(wanted)
+                return
+            except unixhttp.ApiError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)

@@ -20,14 +20,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
+import psutil
+
+from acap_http.config import STOP_GRACE
 from acap_http.supervisor.command import Command
 
 logger = logging.getLogger(__name__)
-
-# dockerd gives containers 10 s to stop; systemd kills the app at about 15 s.
-STOP_GRACE = 13.0
 
 
 @dataclass(frozen=True)
@@ -117,11 +116,11 @@ class Process:
         """The pid of the program itself: nsenter's child when nsenter forked it, else the child."""
         if self._forks:
             try:
-                children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
-            except OSError:
+                children = psutil.Process(self.pid).children()
+            except psutil.Error:
                 children = []
             if children:
-                return int(children[0])
+                return int(children[0].pid)
         return self.pid
 
     def terminate(self) -> None:
@@ -171,40 +170,30 @@ class Runner:
         return Process(popen, on_exit, name=name or command.argv[0], forks=command.forks, owns_tree=owns_tree)
 
 
-ProcessId = tuple[int, int]  # pid and start time, so a reused pid is never mistaken
+ProcessId = tuple[int, float]  # pid and start time, so a reused pid is never mistaken
 
 
 def descendants(pid: int) -> set[ProcessId]:
-    """Every live descendant of ``pid``, from /proc."""
-    children: dict[int, list[ProcessId]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            stat = _stat(int(entry.name))
-            if stat is not None:
-                children.setdefault(stat[0], []).append((int(entry.name), stat[1]))
-    found: set[ProcessId] = set()
-    pending = [pid]
-    while pending:
-        for child in children.get(pending.pop(), []):
-            if child not in found:
-                found.add(child)
-                pending.append(child[0])
+    """Every live descendant of ``pid``."""
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return set()
+    found = set()
+    for child in children:
+        try:
+            found.add((child.pid, child.create_time()))
+        except psutil.Error:
+            continue  # gone meanwhile
     return found
 
 
-def _stat(pid: int) -> tuple[int, int] | None:
-    """(parent pid, start time) of ``pid``, or None if it is gone or a zombie."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = text[text.rindex(")") + 2 :].split()
-    return None if fields[0] == "Z" else (int(fields[1]), int(fields[19]))
-
-
 def _alive(entry: ProcessId) -> bool:
-    stat = _stat(entry[0])
-    return stat is not None and stat[1] == entry[1]
+    try:
+        process = psutil.Process(entry[0])
+        return bool(process.create_time() == entry[1] and process.status() != psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return False
 
 
 def _kill(entries: Iterable[ProcessId]) -> None:

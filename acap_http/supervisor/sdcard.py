@@ -23,9 +23,6 @@ from acap_http.status import Status
 
 logger = logging.getLogger(__name__)
 
-# The camera mounts the card here and gives each application an area on it.
-CAMERA_MOUNT = Path("/var/spool/storage/SD_DISK")
-CAMERA_AREA = Path("/var/spool/storage/areas/SD_DISK/dockerdwrapper")
 # dockerd needs Unix ownership and modes, which these filesystems do not keep.
 UNSUITABLE_FILESYSTEMS = frozenset({"vfat", "msdos", "exfat"})
 # Without the kernel's drivers the same cards are mounted through FUSE, which

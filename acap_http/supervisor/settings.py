@@ -7,9 +7,13 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from acap_http.status import Status
 from acap_http.tlsstore import TlsStore
+
+if TYPE_CHECKING:
+    from acap_http.params import ParamStore
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +55,17 @@ class Settings:
     @property
     def tls_on_tcp(self) -> bool:
         return self.tcp_socket and self.use_tls
+
+
+def restart_on_changes(params: ParamStore, restart: Callable[[str], None]) -> None:
+    """Every setting an operator changes restarts dockerd; the program's own (Status) does not."""
+
+    def changed(names: frozenset[str]) -> None:
+        settings = sorted(name for name in names if not params.specs[name].readonly)
+        if settings:
+            restart(f"{', '.join(settings)} changed")
+
+    params.subscribe(changed)
 
 
 def check(settings: Settings, localdata: Path) -> Status | None:

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
+import psutil
+
 from acap_http.filestore import FileStore
 from acap_http.supervisor import command
 from acap_http.supervisor.command import Command, Host
@@ -49,7 +51,7 @@ class StackLike(Protocol):
 
 
 class StackError(OSError):
-    """The holder or containerd did not come up."""
+    """The holder, containerd or a port forward did not come up."""
 
 
 def live_restore_unset(daemon_json: Path) -> bool:
@@ -113,7 +115,10 @@ class Stack:
     def before_dockerd(self, settings: Settings) -> None:
         """Rootless: only the API port stays forwarded; dead proxies' forwards go."""
         if self.host.rootless:
-            Forwards(self.host.rootlesskit_dir / "api.sock").keep_only(command.api_forward(settings, self.host))
+            try:
+                Forwards(self.host.rootlesskit_dir / "api.sock").keep_only(command.api_forward(settings, self.host))
+            except OSError as err:
+                raise StackError(f"cannot forward dockerd's port: {err}") from err
 
     def _start_holder(self) -> None:
         if self.host.rootless:
@@ -138,10 +143,10 @@ class Stack:
                 return 0
             return pid if (state / "api.sock").is_socket() else 0
         try:  # unshare forked tini, the init of the new PID namespace
-            children = Path(f"/proc/{holder.pid}/task/{holder.pid}/children").read_text().split()
-        except OSError:
+            children = psutil.Process(holder.pid).children()
+        except psutil.Error:
             return 0
-        return int(children[0]) if children else 0
+        return children[0].pid if children else 0
 
     def _start_containerd(self, data_root: Path) -> None:
         host = self.host
@@ -164,10 +169,9 @@ class Stack:
 def _running(pid: int) -> bool:
     """Whether ``pid`` is a live process (not gone, not a zombie)."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.Error:
         return False
-    return state != "Z"
 
 
 def _accepts(path: Path) -> bool:

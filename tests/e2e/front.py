@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
+
 ADMIN = "admin"
 PREFIX = "/local/dockerdwrapper/"
 GROUP = "root.dockerdwrapper"
@@ -229,15 +231,10 @@ def docker(
 def processes_mentioning(text: str) -> list[str]:
     """Command lines of live processes that contain ``text``."""
     found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
+    for process in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(process.info["cmdline"] or ())
         if text in cmdline:
-            found.append(f"{proc.name}: {cmdline}")
+            found.append(f"{process.pid}: {cmdline}")
     return found
 
 

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from acap_http import tls
 from acap_http.errors import InvalidPem
 from acap_http.supervisor.housekeeping import left_mounts
+from acap_http.tlsfiles import TLS_FILES
 from tests import pki
 from tests.e2e.front import docker, free_port
 
@@ -53,7 +54,7 @@ KEYS: dict[str, KeyMaker] = {
 def _product_accepts(files: dict[str, bytes]) -> bool:
     try:
         for name, data in files.items():
-            tls.validate(tls.TLS_FILES[name], data)
+            tls.validate(TLS_FILES[name], data)
     except InvalidPem:
         return False
     return True

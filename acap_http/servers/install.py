@@ -1,0 +1,178 @@
+"""``acap-http install``: ``serve`` as a systemd service on this host, and ``--uninstall``.
+
+As root: the program into a prefix (a virtual environment with acap-http built from the
+source given; none when this program already runs from the prefix), the app's user, a
+users file with generated passwords and the front's TLS pair in the configuration
+directory (root's alone), the unit, and, where systemd runs, enabled and started.
+``--uninstall`` removes all of that and says what it leaves: the data, the app user.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from acap_http import identity
+from acap_http.errors import SetupError
+from acap_http.servers import app_user
+from acap_http.servers.users import USERS, users_file
+
+UNIT = "acap-http.service"
+SYSTEMD_RUNNING = Path("/run/systemd/system")
+
+# The hardening rootless dockerd tolerates; how each was tried, and those it does not tolerate,
+# are in the README ("Run it as a service"). ProtectSystem=full holds because install makes the
+# app's user (serve then writes nothing under /etc); ProtectHome is out: it hides /run/user,
+# where dockerd's runtime directory and the IPCSocket are.
+HARDENING = (
+    "PrivateTmp=yes",
+    "ProtectSystem=full",
+    "ProtectClock=yes",
+    "ProtectHostname=yes",
+    "ProtectKernelLogs=yes",
+    "LockPersonality=yes",
+    "RestrictRealtime=yes",
+    "UMask=0022",
+)
+
+
+@dataclass(frozen=True)
+class Places:
+    prefix: Path  # the program: a virtual environment
+    app_dir: Path  # the data: localdata, dockerd's data-root, params.json
+    config_dir: Path  # users, the front's TLS pair, the admin's password
+    unit_dir: Path  # where systemd reads units
+
+    @property
+    def unit(self) -> Path:
+        return self.unit_dir / UNIT
+
+
+def unit(places: Places, listen: str, docker_address: str) -> str:
+    """The systemd unit of the service."""
+    command = [
+        str(places.prefix / "bin" / "acap-http"), "serve", "--stdout",
+        "--listen", listen, "--app-dir", str(places.app_dir), "--docker-address", docker_address,
+        "--users", str(places.config_dir / "users"),
+        "--cert", str(places.config_dir / "tls-cert.pem"), "--key", str(places.config_dir / "tls-key.pem"),
+    ]  # fmt: skip
+    lines = [
+        "[Unit]",
+        f"Description=acap-http: {identity.FRIENDLY_NAME} ({identity.NAME}) managed over HTTPS",
+        "Documentation=https://example.invalid/acap-http",
+        "After=network-online.target",
+        "Wants=network-online.target",
+        "",
+        "[Service]",
+        # Ready once the front accepts and Status is known; STATUS= mirrors Status. The worker tells.
+        "Type=notify",
+        "NotifyAccess=all",
+        f"ExecStart={' '.join(command)}",
+        "TimeoutStartSec=120",
+        # Containers (10 s), then dockerd (13 s at most), then gunicorn: more than that.
+        "TimeoutStopSec=45",
+        "KillMode=mixed",
+        "Restart=on-failure",
+        "RestartSec=2",
+        *HARDENING,
+        "",
+        "[Install]",
+        "WantedBy=multi-user.target",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def install(places: Places, *, source: Path | None, listen: str, docker_address: str, enable: bool = True) -> int:
+    """``source`` None: the program is the one running, from ``places.prefix``."""
+    if os.geteuid() != 0:
+        raise SetupError("acap-http install writes a unit and makes a user: run it as root")
+    if source is not None:
+        if not (source / "setup.cfg").is_file():
+            raise SetupError(f"{source} is not an acap-http source tree (no setup.cfg): pass --source")
+        _program(places.prefix, source)
+    elif not (places.prefix / "bin" / "acap-http").is_file():
+        raise SetupError(f"no acap-http in {places.prefix}: pass --source, a checkout to install from")
+    user = app_user.ensure()
+    password = _configuration(places.config_dir, listen)
+    places.app_dir.mkdir(parents=True, exist_ok=True)
+    places.unit_dir.mkdir(parents=True, exist_ok=True)
+    places.unit.write_text(unit(places, listen, docker_address))
+    print(f"installed {identity.NAME} {identity.VERSION}: program in {places.prefix}, data in {places.app_dir},")
+    print(f"  users and TLS in {places.config_dir}, unit {places.unit}; the app and dockerd run as {user.name}")
+    if password:
+        print(f"  the admin's password is in {places.config_dir / 'admin.password'} (root only)")
+    if enable and SYSTEMD_RUNNING.is_dir():
+        _systemctl("daemon-reload")
+        _systemctl("enable", "--now", UNIT)
+        print(f"  enabled and started: systemctl status {UNIT}")
+    elif enable:
+        print(f"  systemd is not running here: start it by hand with {places.prefix / 'bin' / 'acap-http'} serve …")
+    return 0
+
+
+def uninstall(places: Places) -> int:
+    if os.geteuid() != 0:
+        raise SetupError("acap-http install --uninstall removes a unit: run it as root")
+    if SYSTEMD_RUNNING.is_dir() and places.unit.exists():
+        _systemctl("disable", "--now", UNIT)
+    removed = []
+    for path in (places.unit, places.prefix, places.config_dir):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+            removed.append(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+            removed.append(path)
+    if SYSTEMD_RUNNING.is_dir():
+        _systemctl("daemon-reload")
+    print("removed " + (", ".join(map(str, removed)) or "nothing (nothing was installed)"))
+    print(f"left: {places.app_dir} (dockerd's data, the TLS files and the settings; remove it to start afresh)")
+    print(f"      the user {app_user.NAME} and its /etc/subuid and /etc/subgid lines (userdel to remove)")
+    return 0
+
+
+def _program(prefix: Path, source: Path) -> None:
+    """A virtual environment with acap-http built from ``source``."""
+    if not (prefix / "bin" / "python").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(prefix)], check=True)
+    done = subprocess.run(
+        [str(prefix / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check", str(source)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise SetupError(f"pip could not install acap-http into {prefix}: {done.stderr.strip()[-2000:]}")
+
+
+def _configuration(directory: Path, listen: str) -> str | None:
+    """The users file (generated passwords; the admin's kept beside it) and the front's TLS pair."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(directory, 0o700)
+    if (directory / "users").exists():
+        return None  # a reinstall keeps the users
+    passwords = {name: secrets.token_urlsafe(18) for name, _, _ in USERS}
+    _write(directory / "users", users_file(passwords))
+    for name, password in passwords.items():
+        _write(directory / f"{name}.password", password + "\n")
+    from acap_http.servers.serve import _self_signed  # noqa: PLC0415  (cryptography only here)
+
+    cert, key = _self_signed(listen.rpartition(":")[0].strip("[]"))
+    (directory / "tls-cert.pem").write_bytes(cert)
+    _write(directory / "tls-key.pem", key.decode())
+    return passwords["admin"]
+
+
+def _write(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(text)
+
+
+def _systemctl(*args: str) -> None:
+    done = subprocess.run(["systemctl", *args], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SetupError(f"systemctl {' '.join(args)} failed: {done.stderr.strip()}")

@@ -1,0 +1,42 @@
+"""``acap-http run``: the camera application. The application served with flup's FastCGI
+server on the socket the camera (or ``up``) names in ``$FCGI_SOCKET_NAME``, until SIGTERM,
+SIGINT or SIGHUP; then dockerd first, the server last."""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import signal
+from pathlib import Path
+
+from acap_http.application import Application, Options
+from acap_http.errors import SetupError
+from acap_http.servers.fastcgi import FastCgiServer
+
+logger = logging.getLogger(__name__)
+
+SOCKET_ENV = "FCGI_SOCKET_NAME"
+
+
+def run(options: Options) -> int:
+    socket_name = os.environ.get(SOCKET_ENV)
+    if not socket_name:
+        raise SetupError(
+            f"${SOCKET_ENV} is not set: 'acap-http run' is started by the web server "
+            "with the FastCGI socket's path in it (or use 'acap-http up')"
+        )
+    application = Application(options)
+    # The main thread owns the signals; handlers only post, the loop below acts.
+    events: queue.SimpleQueue[str] = queue.SimpleQueue()
+    # SIGHUP too: a closed terminal must not leave dockerd behind.
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, lambda received, _frame: events.put(signal.Signals(received).name))
+    server = FastCgiServer(application.wsgi, Path(socket_name), on_exit=lambda: events.put("FastCGI server ended"))
+    server.start()
+    application.start()
+    reason = events.get()
+    logger.info("Stopping (%s)", reason)
+    application.stop()
+    server.stop()
+    return 0

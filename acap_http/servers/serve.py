@@ -1,0 +1,302 @@
+"""``acap-http serve``: the application as a host service, served by gunicorn over HTTPS.
+
+gunicorn's master (this process, root when started so) binds the port, reads the TLS
+key and the users file, builds the TLS context and then forks one worker with threads,
+which drops to the app's user (rootless, as ``up`` does) and holds the application: its
+supervisor and so dockerd live and die with the worker. A worker gunicorn replaces is an
+application restart. The TLS key and the password hashes never have to be readable by the
+app's user, whom docker clients control: the worker inherits them in memory.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import logging
+import os
+import socket
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import psutil
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from gunicorn.app.base import BaseApplication
+
+from acap_http import config
+from acap_http import manifest as manifest_module
+from acap_http.application import Application, Options
+from acap_http.config import AppPaths
+from acap_http.errors import SetupError
+from acap_http.safedir import LinkRefused, SafeDir
+from acap_http.servers import app_user
+from acap_http.servers.auth import Front
+from acap_http.servers.notify import Notifier
+from acap_http.servers.users import HashedUser, read_passwords, read_users_file, users_file
+from acap_http.status import Status
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
+
+logger = logging.getLogger(__name__)
+
+THREADS = 16
+# As the Apache front's RequestReadTimeout: a client that sends nothing for this long (in the
+# TLS handshake, the request line, the headers or the body) loses its connection, and the
+# worker its thread back; a body that stops coming is answered 408.
+READ_TIMEOUT = 10.0
+# The app stops containers (10 s), then dockerd (13 s grace at most): gunicorn waits longer.
+GRACEFUL_TIMEOUT = int(config.STOP_GRACE) + 20
+WILDCARDS = frozenset({"0.0.0.0", "::"})
+SETTLED = frozenset(Status) - {Status.NOT_STARTED, Status.DOCKERD_STOPPED}
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    host: str
+    port: int
+    app_dir: Path
+    manifest_path: Path | None = None
+    docker_address: str = "127.0.0.1"
+    rootful: bool = False
+    sd_card: Path | None = None
+    app_user: str = app_user.NAME
+    cert: Path | None = None
+    key: Path | None = None
+    users: Path | None = None
+
+
+def serve(options: ServeOptions) -> int:
+    if options.rootful and os.geteuid() != 0:
+        raise SetupError("--rootful runs the app and dockerd as root: start serve as root, or leave --rootful out")
+    if (options.cert is None) != (options.key is None):
+        raise SetupError("--cert and --key go together")
+    manifest_path = options.manifest_path or config.find_manifest(options.app_dir)
+    manifest = manifest_module.load(manifest_path)
+    paths = AppPaths(options.app_dir)
+    with _private_dir(paths.app_dir / "serve") as private:
+        users = _users(options, paths, private)
+        context, fingerprint, tls_files = _tls(options, private)
+    worker_ids = None
+    if os.geteuid() == 0 and not options.rootful:
+        user = app_user.ensure(options.app_user)
+        try:
+            refused = app_user.hand_over(user, options.app_dir)
+        except LinkRefused as err:
+            raise SetupError(f"cannot give the app directory to {user.name}: {err}") from None
+        for what in refused:
+            logger.warning("Not giving to %s: %s; left it and anything it points to as they are", user.name, what)
+        app_user.check_reach(user, options.app_dir)
+        worker_ids = (user.uid, user.gid)
+        logger.info("The app and dockerd run as %s (uid %d), rootless", user.name, user.uid)
+    # Readiness is the application's to tell (once Status is known), not gunicorn's (once it boots).
+    notifier = Notifier(os.environ.pop("NOTIFY_SOCKET", None))
+    area = options.sd_card / manifest.app_name if options.sd_card else config.CAMERA_SD_AREA
+    application_options = Options(
+        app_dir=options.app_dir,
+        manifest_path=manifest_path,
+        docker_address=options.docker_address,
+        sd_card_mount=options.sd_card or config.CAMERA_SD_MOUNT,
+        sd_card_area=area,
+    )
+    logger.info("Serving https://%s:%d/ (certificate SHA-256 %s)", options.host, options.port, fingerprint)
+    Service(
+        options=options, application_options=application_options, manifest=manifest, users=users,
+        context=context, tls_files=tls_files, worker_ids=worker_ids, notifier=notifier,
+    ).run()  # fmt: skip
+    return 0
+
+
+class Service(BaseApplication):  # type: ignore[misc]
+    """gunicorn with one worker of threads that holds the application."""
+
+    def __init__(
+        self,
+        *,
+        options: ServeOptions,
+        application_options: Options,
+        manifest: manifest_module.Manifest,
+        users: dict[str, HashedUser],
+        context: ssl.SSLContext,
+        tls_files: tuple[Path, Path],
+        worker_ids: tuple[int, int] | None,
+        notifier: Notifier,
+    ) -> None:
+        self._options, self._application_options = options, application_options
+        self._manifest, self._users, self._context, self._tls_files = manifest, users, context, tls_files
+        self._worker_ids, self._notifier = worker_ids, notifier
+        self._application: Application | None = None
+        super().__init__()
+
+    def load_config(self) -> None:
+        settings: dict[str, Any] = {
+            "bind": [f"[{self._options.host}]:{self._options.port}" if ":" in self._options.host
+                     else f"{self._options.host}:{self._options.port}"],
+            "workers": 1,
+            "worker_class": "gthread",
+            "threads": THREADS,
+            "timeout": 30,
+            "graceful_timeout": GRACEFUL_TIMEOUT,
+            "keepalive": 5,
+            # The Apache front's limits: the request line, the header fields.
+            "limit_request_line": 8190,
+            "limit_request_fields": 100,
+            "limit_request_field_size": 8190,
+            # TLS: gunicorn checks the files are there (the master, root, reads them); the worker uses
+            # the context built here, and never has to read the key.
+            "certfile": str(self._tls_files[0]),
+            "keyfile": str(self._tls_files[1]),
+            "ssl_context": lambda conf, default: self._context,
+            "post_worker_init": _quiet_read_timeouts,
+            "accesslog": "-",
+            "access_log_format": '%(h)s %(u)s "%(r)s" %(s)s %(b)s',
+            "control_socket_disable": True,
+            "proc_name": "acap-http serve",
+            "worker_exit": self._worker_exit,
+        }  # fmt: skip
+        if self._worker_ids:
+            settings["user"], settings["group"] = (str(number) for number in self._worker_ids)
+        for name, value in settings.items():
+            if name in self.cfg.settings:
+                self.cfg.set(name, value)
+
+    def load(self) -> WSGIApplication:
+        """In the worker, as the app's user: the application, started, behind the front."""
+        application = Application(self._application_options)
+        application.on_status(self._status)
+        self._application = application
+        application.start()
+        return Front(application.wsgi, self._manifest, self._users)
+
+    def _status(self, status: Status) -> None:
+        state = f"STATUS={status.value}"
+        if status in SETTLED or status is Status.RUNNING:
+            state = "READY=1\n" + state
+        self._notifier.send(state)
+
+    def _worker_exit(self, server: object, worker: object) -> None:
+        """gunicorn is stopping this worker: dockerd and everything under it go first."""
+        if self._application is not None:
+            self._notifier.send("STOPPING=1")
+            self._application.stop()
+
+
+class TimedSocket(ssl.SSLSocket):
+    """A TLS connection whose blocking reads wait at most READ_TIMEOUT for data.
+
+    gunicorn's threads read blocking (``setblocking(True)``, no deadline): a client that
+    stops half-way through its headers would hold a thread for good, and 16 such clients
+    the whole front. Here blocking means blocking with a deadline.
+    """
+
+    def setblocking(self, flag: bool) -> None:
+        super().setblocking(flag)
+        if flag:
+            self.settimeout(READ_TIMEOUT)
+
+    def do_handshake(self, block: bool = False) -> None:
+        if self.gettimeout() is None:
+            self.settimeout(READ_TIMEOUT)
+        super().do_handshake(block)
+
+
+class _ReadTimeoutLine(logging.Filter):
+    """gunicorn logs a connection that timed out as a socket error with a traceback; one line is enough."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], TimeoutError):
+            record.msg, record.args, record.exc_info = (
+                "Closed a connection: nothing came from the client for %.0f s", (READ_TIMEOUT,), None,
+            )  # fmt: skip
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+def _quiet_read_timeouts(worker: Any) -> None:
+    worker.log.error_log.addFilter(_ReadTimeoutLine())
+
+
+def _private_dir(directory: Path) -> SafeDir:
+    """A directory only this user may enter, opened without following a link."""
+    try:
+        private = SafeDir.open(directory, create_mode=0o700)
+    except LinkRefused as err:
+        raise SetupError(f"{err}; remove it") from None
+    if private.stat().st_uid != os.geteuid():
+        private.close()
+        raise SetupError(f"{directory} belongs to another user; remove it")
+    os.fchmod(private.fd, 0o700)
+    return private
+
+
+def _users(options: ServeOptions, paths: AppPaths, private: SafeDir) -> dict[str, HashedUser]:
+    """The users file given, else one made from the fronts' passwords (kept, or from the environment)."""
+    if options.users is not None:
+        try:
+            return read_users_file(options.users.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            raise SetupError(f"cannot read the users file {options.users}: {err}") from None
+    passwords = {name: password.value for name, password in read_passwords(paths).items()}
+    private.write("users", users_file(passwords).encode(), 0o600)
+    return read_users_file(private.read("users").decode())
+
+
+def _tls(options: ServeOptions, private: SafeDir) -> tuple[ssl.SSLContext, str, tuple[Path, Path]]:
+    """The server's TLS context, from the files given or from a pair made on the first start."""
+    if options.cert is None or options.key is None:
+        if not (private.is_file("tls-cert.pem") and private.is_file("tls-key.pem")):
+            cert_pem, key_pem = _self_signed(options.host)
+            private.write("tls-key.pem", key_pem, 0o600)
+            private.write("tls-cert.pem", cert_pem, 0o644)
+            logger.info("Made a TLS certificate for the front in %s", private.path / "tls-cert.pem")
+        cert_path, key_path = private.path / "tls-cert.pem", private.path / "tls-key.pem"
+    else:
+        cert_path, key_path = options.cert, options.key
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.sslsocket_class = TimedSocket
+    try:
+        context.load_cert_chain(str(cert_path), str(key_path))
+        pem = cert_path.read_bytes()
+    except (OSError, ssl.SSLError) as err:
+        raise SetupError(f"cannot use the TLS files {cert_path} and {key_path}: {err}") from None
+    fingerprint = x509.load_pem_x509_certificate(pem).fingerprint(hashes.SHA256()).hex(":").upper()
+    return context, fingerprint, (cert_path, key_path)
+
+
+def _self_signed(host: str) -> tuple[bytes, bytes]:
+    """A key and a certificate naming the host: the address listened on, or every address of the
+    host's interfaces when that is a wildcard, so that clients can check the name they use."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    names: list[x509.GeneralName] = [x509.DNSName(socket.gethostname()), x509.DNSName("localhost")]
+    addresses = {host, "127.0.0.1"}
+    if host in WILDCARDS:
+        addresses |= {entry.address.partition("%")[0] for entries in psutil.net_if_addrs().values()
+                      for entry in entries if entry.family in (socket.AF_INET, socket.AF_INET6)}  # fmt: skip
+    for address in sorted(addresses - WILDCARDS):
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(address)))
+        except ValueError:
+            names.append(x509.DNSName(address))
+    now = datetime.datetime.now(datetime.UTC)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"acap-http on {socket.gethostname()}")])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=825))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return cert.public_bytes(serialization.Encoding.PEM), key_pem

@@ -1,0 +1,89 @@
+"""``acap-http install`` into temporary places (systemd is not PID 1 here: the unit is checked with
+systemd-analyze and its command run by hand, with a notify socket the test binds), then
+``--uninstall``, which leaves nothing but what it says it leaves."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+from acap_http.config import CHECKOUT_DIR
+from tests.e2e.front import free_port
+
+CLI = (sys.executable, "-m", "acap_http")
+
+
+def _tree(root: Path) -> set[str]:
+    return {str(path.relative_to(root)) for path in root.rglob("*")}
+
+
+def test_install_run_uninstall(e2e_root: Path) -> None:
+    """Install, run the unit's command, uninstall: only the data stay."""
+    tmp_path = e2e_root / "install"  # the app's user must reach the data: under a directory others may enter
+    tmp_path.mkdir(mode=0o755)
+    places = {name: tmp_path / name for name in ("prefix", "data", "etc", "units")}
+    port = free_port()
+    installed = subprocess.run(
+        [*CLI, "install", "--prefix", str(places["prefix"]), "--app-dir", str(places["data"]),
+         "--config-dir", str(places["etc"]), "--unit-dir", str(places["units"]), "--listen", f"127.0.0.1:{port}",
+         "--docker-address", "127.0.0.1", "--source", str(CHECKOUT_DIR), "--no-enable"],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    unit = places["units"] / "acap-http.service"
+    assert f"the admin's password is in {places['etc'] / 'admin.password'}" in installed.stdout
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in places["etc"].iterdir()} == {
+        "users": 0o600, "admin.password": 0o600, "operator.password": 0o600, "viewer.password": 0o600,
+        "tls-key.pem": 0o600, "tls-cert.pem": 0o644,
+    }  # fmt: skip
+    assert stat.S_IMODE(places["etc"].stat().st_mode) == 0o700
+    if shutil.which("systemd-analyze"):
+        verified = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, check=False)
+        assert verified.returncode == 0, verified.stderr
+
+    # The unit's command, as systemd would run it: ready, and answering over HTTPS.
+    (command,) = [
+        line.removeprefix("ExecStart=") for line in unit.read_text().splitlines() if line.startswith("ExecStart=")
+    ]
+    notify_path = tmp_path / "notify.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
+        notify.bind(str(notify_path))
+        notify_path.chmod(0o777)
+        notify.settimeout(60)
+        service = subprocess.Popen(shlex.split(command), env=dict(os.environ, NOTIFY_SOCKET=str(notify_path)),
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        try:
+            notes: list[str] = []
+            while not any("READY=1" in note for note in notes):
+                notes.append(notify.recv(4096).decode())
+            assert any("STATUS=3 TLS CERT MISSING" in note for note in notes)
+            password = (places["etc"] / "admin.password").read_text().strip()
+            listed = subprocess.run(
+                ["curl", "-sS", "--cacert", str(places["etc"] / "tls-cert.pem"), "--anyauth", "-u", f"admin:{password}",
+                 f"https://127.0.0.1:{port}/axis-cgi/param.cgi?action=list&group=root.dockerdwrapper.Status"],
+                capture_output=True, text=True, check=True,
+            )  # fmt: skip
+            assert listed.stdout.strip() == "root.dockerdwrapper.Status=3 TLS CERT MISSING"
+        finally:
+            service.send_signal(signal.SIGTERM)
+            assert service.wait(90) == 0
+
+    before = _tree(tmp_path)
+    removed = subprocess.run(
+        [*CLI, "install", "--uninstall", "--prefix", str(places["prefix"]), "--app-dir", str(places["data"]),
+         "--config-dir", str(places["etc"]), "--unit-dir", str(places["units"])],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert removed.returncode == 0, removed.stderr
+    assert f"left: {places['data']}" in removed.stdout
+    left = _tree(tmp_path)
+    assert not places["prefix"].exists() and not places["etc"].exists() and not unit.exists()
+    assert {path for path in left if not path.startswith("data")} <= {"units", "notify.sock"}
+    assert left <= before

@@ -1,0 +1,192 @@
+"""``acap-http serve`` as an operator meets it: real gunicorn over HTTPS, real curl --anyauth,
+a real rootless dockerd and the docker CLI; systemd's notifications on a socket the test binds."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from acap_http.servers.serve import THREADS
+from tests import pki
+from tests.e2e.front import docker, dockerd_pids, free_port
+
+PREFIX = "/local/dockerdwrapper/"
+PARAM_CGI = "/axis-cgi/param.cgi"
+
+
+class Served:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.app_dir = root / "app"
+        self.port = free_port()
+        self.log = root / "serve.log"
+        self.passwords = {"admin": "admin-pw", "viewer": "viewer-pw", "operator": "operator-pw"}
+        self.notify_path = root / "notify.sock"
+        self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.notify.bind(str(self.notify_path))
+        self.notify_path.chmod(0o777)  # as systemd's own: the worker runs as the app's user
+        self.notify.settimeout(0.2)
+        self.notes: list[str] = []
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def cert(self) -> Path:
+        return self.app_dir / "serve" / "tls-cert.pem"
+
+    def start(self) -> None:
+        env = dict(os.environ, NOTIFY_SOCKET=str(self.notify_path), ACAP_HTTP_PASSWORD=self.passwords["admin"],
+                   ACAP_HTTP_VIEWER_PASSWORD=self.passwords["viewer"],
+                   ACAP_HTTP_OPERATOR_PASSWORD=self.passwords["operator"])  # fmt: skip
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "acap_http", "serve", "--stdout", "--listen", f"127.0.0.1:{self.port}",
+                 "--app-dir", str(self.app_dir)],
+                env=env, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+
+    def notes_until(self, text: str, timeout: float = 60) -> list[str]:
+        """The notifications received until one holds ``text``."""
+        deadline = time.monotonic() + timeout
+        while not any(text in note for note in self.notes):
+            assert time.monotonic() < deadline, f"{text!r} not notified; got {self.notes}\n{self.log.read_text()}"
+            with contextlib.suppress(TimeoutError):
+                self.notes.append(self.notify.recv(4096).decode())
+        return self.notes
+
+    def curl(self, *args: str, path: str, user: str = "admin", password: str | None = None) -> tuple[int, str]:
+        secret = password if password is not None else self.passwords[user]
+        done = subprocess.run(
+            ["curl", "-sS", "--cacert", str(self.cert), "--anyauth", "-u", f"{user}:{secret}", "-o", "-",
+             "-w", "\n%{http_code}", *args, self.url + path],
+            capture_output=True, timeout=60, check=True,
+        )  # fmt: skip
+        body, _, code = done.stdout.decode().rpartition("\n")  # bytes: CR LF stays CR LF
+        return int(code), body
+
+    def status(self) -> str:
+        return self.curl(path=f"{PARAM_CGI}?action=list&group=root.dockerdwrapper.Status")[1].strip().partition("=")[2]
+
+    def wait_status(self, wanted: str, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while self.status() != wanted:
+            assert time.monotonic() < deadline, f"Status is {self.status()}:\n{self.log.read_text()[-3000:]}"
+            time.sleep(0.2)
+
+    def worker(self) -> int:
+        return int(re.findall(r"Booting worker with pid: (\d+)", self.log.read_text())[-1])
+
+
+@pytest.fixture(scope="module")
+def served(e2e_root: Path) -> Iterator[Served]:
+    root = e2e_root / "serve"
+    root.mkdir(mode=0o755)
+    made = Served(root)
+    made.start()
+    made.notes_until("READY=1")
+    yield made
+    if made.process is not None and made.process.poll() is None:
+        made.process.send_signal(signal.SIGTERM)
+        made.process.wait(90)
+    made.notify.close()
+
+
+def test_ready_once_status_is_known(served: Served) -> None:
+    """READY=1 comes with the first settled Status (no TLS files: 3), after STATUS=1 while it starts."""
+    notes = served.notes_until("READY=1")
+    assert "STATUS=1 DOCKERD STOPPED" in notes
+    assert "READY=1\nSTATUS=3 TLS CERT MISSING" in notes
+
+
+def test_the_readme_commands_over_https(served: Served, tmp_path: Path) -> None:
+    """The three uploads with curl --anyauth, then Status 0 (notified too) and docker --tlsverify."""
+    authority = pki.Authority()
+    for name, data in authority.server_set().by_name().items():
+        (tmp_path / name).write_bytes(data)
+        code, _ = served.curl("-F", f"file=@{tmp_path / name}", "-X", "POST", path=PREFIX + name)
+        assert code == 204
+    served.wait_status("0 RUNNING")
+    served.notes_until("STATUS=0 RUNNING")
+    client = authority.client_files(tmp_path / "client")
+    version = docker("version", "--format", "{{.Server.Version}}", host="tcp://127.0.0.1:2376",
+                     config=tmp_path / "cfg", certs=client)  # fmt: skip
+    assert version.returncode == 0, version.stderr
+
+
+def test_levels_and_passwords(served: Served) -> None:
+    """A viewer lists but may not update (401 for the URL's update, 403 in a body); a wrong password is 401,
+    answered slowly; other paths are 404."""
+    assert served.curl(path=f"{PARAM_CGI}?action=list&group=root.dockerdwrapper.UseTLS", user="viewer") == (
+        200, "root.dockerdwrapper.UseTLS=yes\r\n")  # fmt: skip
+    assert served.curl(path=f"{PARAM_CGI}?action=update&root.dockerdwrapper.UseTLS=no", user="viewer")[0] == 401
+    assert served.curl("-d", "action=update&root.dockerdwrapper.UseTLS=no", path=PARAM_CGI, user="viewer")[0] == 403
+    began = time.monotonic()
+    assert served.curl(path=f"{PARAM_CGI}?action=list", password="wrong")[0] == 401
+    assert time.monotonic() - began >= 0.5
+    assert served.curl(path="/index.html")[0] == 404
+    assert served.curl(path=PREFIX + "tls", user="operator")[0] == 401
+
+
+def test_a_killed_worker_leaves_no_dockerd_and_its_replacement_runs_again(served: Served, tmp_path: Path) -> None:
+    """kill -9 of gunicorn's worker: its dockerd goes with it; the new worker starts the application anew."""
+    if served.status() != "0 RUNNING":
+        test_the_readme_commands_over_https(served, tmp_path)
+    (old,) = dockerd_pids(served.app_dir)
+    os.kill(served.worker(), signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while old in dockerd_pids(served.app_dir):
+        assert time.monotonic() < deadline, "the old dockerd outlived its worker"
+        time.sleep(0.05)
+    served.wait_status("0 RUNNING")
+    assert dockerd_pids(served.app_dir) not in ([], [old])
+
+
+def test_clients_that_stop_sending_do_not_hold_the_front(served: Served) -> None:
+    """More stalled clients than threads (half-way through the headers, or the TLS handshake): each is
+    cut after 10 s of silence, with one log line, and an operator's request is answered meanwhile."""
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    stalled = []
+    for index in range(THREADS + 4):
+        connection = socket.create_connection(("127.0.0.1", served.port), timeout=60)
+        if index < 4:  # while threads are free to finish the handshake
+            connection = context.wrap_socket(connection, server_hostname="localhost")
+            connection.sendall(b"GET /axis-cgi/param.cgi?action=list HTTP/1.1\r\nHost: localhost\r\n")
+        else:
+            connection.sendall(b"\x16")  # the first byte of a ClientHello, and no more
+        stalled.append(connection)
+    try:
+        assert served.status()  # curl gives up after 60 s: the front answered before
+        for connection in stalled:
+            assert connection.recv(1024) == b""  # closed by the server
+    finally:
+        for connection in stalled:
+            connection.close()
+    log = served.log.read_text()
+    assert "Closed a connection: nothing came from the client for 10 s" in log
+    assert "Traceback" not in log
+
+
+def test_sigterm_stops_dockerd_then_gunicorn(served: Served) -> None:
+    """SIGTERM to serve: STOPPING=1, dockerd stopped, Status -1, then gunicorn's master exits 0. (Last.)"""
+    assert served.process is not None
+    served.process.send_signal(signal.SIGTERM)
+    assert served.process.wait(90) == 0
+    log = served.log.read_text()
+    assert log.rindex("Status=-1 NOT STARTED") < log.rindex("Shutting down: Master")
+    assert dockerd_pids(served.app_dir) == []
+    served.notes_until("STOPPING=1")
