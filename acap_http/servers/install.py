@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shlex
 import shutil
 import subprocess
 import sys
@@ -53,18 +54,21 @@ class Places:
         return self.unit_dir / UNIT
 
 
-def unit(places: Places, listen: str, docker_address: str) -> str:
-    """The systemd unit of the service."""
-    command = [
+def command(places: Places, listen: str, docker_address: str) -> list[str]:
+    """What the unit runs."""
+    return [
         str(places.prefix / "bin" / "acap-http"), "serve", "--stdout",
         "--listen", listen, "--app-dir", str(places.app_dir), "--docker-address", docker_address,
         "--users", str(places.config_dir / "users"),
         "--cert", str(places.config_dir / "tls-cert.pem"), "--key", str(places.config_dir / "tls-key.pem"),
     ]  # fmt: skip
+
+
+def unit(places: Places, listen: str, docker_address: str) -> str:
+    """The systemd unit of the service."""
     lines = [
         "[Unit]",
         f"Description=acap-http: {identity.FRIENDLY_NAME} ({identity.NAME}) managed over HTTPS",
-        "Documentation=https://example.invalid/acap-http",
         "After=network-online.target",
         "Wants=network-online.target",
         "",
@@ -72,7 +76,7 @@ def unit(places: Places, listen: str, docker_address: str) -> str:
         # Ready once the front accepts and Status is known; STATUS= mirrors Status. The worker tells.
         "Type=notify",
         "NotifyAccess=all",
-        f"ExecStart={' '.join(command)}",
+        f"ExecStart={shlex.join(command(places, listen, docker_address))}",
         "TimeoutStartSec=120",
         # Containers (10 s), then dockerd (13 s at most), then gunicorn: more than that.
         "TimeoutStopSec=45",
@@ -111,7 +115,8 @@ def install(places: Places, *, source: Path | None, listen: str, docker_address:
         _systemctl("enable", "--now", UNIT)
         print(f"  enabled and started: systemctl status {UNIT}")
     elif enable:
-        print(f"  systemd is not running here: start it by hand with {places.prefix / 'bin' / 'acap-http'} serve …")
+        print("  systemd is not running here; start the service by hand with")
+        print(f"    {shlex.join(command(places, listen, docker_address))}")
     return 0
 
 
