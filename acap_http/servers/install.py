@@ -26,16 +26,23 @@ from acap_http.servers.users import USERS, users_file
 UNIT = "acap-http.service"
 SYSTEMD_RUNNING = Path("/run/systemd/system")
 
-# The hardening rootless dockerd tolerates; how each was tried, and those it does not tolerate,
-# are in the README ("Run it as a service"). ProtectSystem=full holds because install makes the
-# app's user (serve then writes nothing under /etc); ProtectHome is out: it hides /run/user,
-# where dockerd's runtime directory and the IPCSocket are.
+# The hardening that rootless dockerd and its containers tolerate, each tried on its own and then
+# together under a real systemd (the README's "Run it as a service" lists what was tried and what
+# failed). ProtectSystem=strict leaves the data and dockerd's runtime directory writable, nothing
+# else: install has made the app's user and the configuration, so serve writes nothing under /etc.
+# Left out on purpose: what the containers inherit and would lose (a syscall filter, address
+# families, W^X memory, setuid files, a capability bounding set: user namespaces do not lift it),
+# ProtectHostname (their sethostname fails), ProtectHome (hides /run/user), NoNewPrivileges and
+# RestrictNamespaces (newuidmap, rootlesskit), PrivateDevices (/dev/net/tun, /dev/fuse).
 HARDENING = (
     "PrivateTmp=yes",
-    "ProtectSystem=full",
+    "ProtectSystem=strict",
     "ProtectClock=yes",
-    "ProtectHostname=yes",
     "ProtectKernelLogs=yes",
+    "ProtectKernelModules=yes",
+    "ProtectKernelTunables=yes",
+    "ProtectControlGroups=yes",
+    "ProtectProc=invisible",
     "LockPersonality=yes",
     "RestrictRealtime=yes",
     "UMask=0022",
@@ -64,6 +71,11 @@ def command(places: Places, listen: str, docker_address: str) -> list[str]:
     ]  # fmt: skip
 
 
+def writable(places: Places) -> str:
+    """What ProtectSystem=strict leaves writable: the data, and dockerd's runtime directory."""
+    return f"ReadWritePaths={places.app_dir} /run/user"
+
+
 def unit(places: Places, listen: str, docker_address: str) -> str:
     """The systemd unit of the service."""
     lines = [
@@ -84,6 +96,7 @@ def unit(places: Places, listen: str, docker_address: str) -> str:
         "Restart=on-failure",
         "RestartSec=2",
         *HARDENING,
+        writable(places),
         "",
         "[Install]",
         "WantedBy=multi-user.target",
