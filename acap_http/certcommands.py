@@ -17,8 +17,11 @@ def init(hosts: list[str], out: Path, key_type: str, force: bool) -> int:
         print(f"wrote {path}")
     host = hosts[0]
     print(
-        "\nNext:\n"
+        "\nNext, push the set: to make run's front, or to the service's (make install):\n"
         f"  acap-http certs push --url http://127.0.0.1:8080 --user admin --dir {out}\n"
+        "  acap-http certs push --url https://127.0.0.1:8443 --cacert /etc/acap-http/tls-cert.pem "
+        f"--user admin --dir {out}\n"
+        "then:\n"
         f"  docker --tlsverify --tlscacert {out}/ca.pem --tlscert {out}/cert.pem --tlskey {out}/key.pem "
         f"-H tcp://{host}:2376 version\n"
         f'  docker context create acap --docker "host=tcp://{host}:2376,ca={out}/ca.pem,'

@@ -11,6 +11,7 @@ import pytest
 from acap_http.supervisor import command
 from acap_http.supervisor.command import Host, PortForward
 from acap_http.supervisor.settings import Settings
+from acap_http.supervisor.stack import daemon_json_keys
 
 APP = Path("/usr/local/packages/dockerdwrapper")
 LOCAL = APP / "localdata"
@@ -28,7 +29,9 @@ def _host(rootless: bool) -> Host:
     )
 
 
-def _expected_dockerd(use_tls: bool, tcp: bool, ipc: bool, level: str, *, rootless: bool, live: bool) -> list[str]:
+def _expected_dockerd(
+    use_tls: bool, tcp: bool, ipc: bool, level: str, *, rootless: bool, operators: frozenset[str]
+) -> list[str]:
     port = 2376 if use_tls else 2375
     argv = ["dockerd", "--config-file", f"{LOCAL}/daemon.json", f"--log-level={level}"]
     argv += ["--debug"] if level == "debug" else []
@@ -48,24 +51,38 @@ def _expected_dockerd(use_tls: bool, tcp: bool, ipc: bool, level: str, *, rootle
             argv += ["--tls=false"]
     argv += ["--data-root", str(DATA), "--containerd", f"{RUN}/containerd/containerd.sock"]
     argv += ["--exec-root", f"{RUN}/docker", "--pidfile", f"{RUN}/docker.pid"]
-    return argv + (["--live-restore"] if live else [])
+    argv += [] if "live-restore" in operators else ["--live-restore"]
+    return argv + (["--exec-opt", "native.cgroupdriver=cgroupfs"] if rootless and "exec-opts" not in operators else [])
+
+
+# What the operator's daemon.json may set among the directives dockerd also gets as our flags.
+DAEMON_JSONS = [
+    frozenset(),
+    frozenset({"live-restore"}),
+    frozenset({"exec-opts"}),
+    frozenset({"live-restore", "exec-opts", "debug"}),
+]
 
 
 COMBINATIONS = list(
     itertools.product(
         [True, False], [True, False], [True, False], ["debug", "info", "warn", "error", "fatal"], [True, False],
-        [True, False],
+        DAEMON_JSONS,
     )
 )  # fmt: skip
 
 
-@pytest.mark.parametrize(("use_tls", "tcp", "ipc", "level", "rootless", "live"), COMBINATIONS)
-def test_dockerd_command_line(use_tls: bool, tcp: bool, ipc: bool, level: str, rootless: bool, live: bool) -> None:
-    """dockerd's flags follow the settings exactly, inside the holder's namespaces, on the separate containerd."""
+@pytest.mark.parametrize(("use_tls", "tcp", "ipc", "level", "rootless", "operators"), COMBINATIONS)
+def test_dockerd_command_line(
+    use_tls: bool, tcp: bool, ipc: bool, level: str, rootless: bool, operators: frozenset[str]
+) -> None:
+    """dockerd's flags follow the settings exactly, inside the holder's namespaces, on the separate containerd;
+    ours that daemon.json may also set only when it does not."""
     settings = Settings(use_tls=use_tls, tcp_socket=tcp, ipc_socket=ipc, dockerd_log_level=level, sd_card=False)
-    built = command.dockerd(settings, _host(rootless), DATA, HOLDER_PID, live_restore=live)
+    built = command.dockerd(settings, _host(rootless), DATA, HOLDER_PID, daemon_json_sets=operators)
     enter = ENTER_ROOTLESS if rootless else ENTER_ROOTFUL
-    assert list(built.argv) == [*enter, *_expected_dockerd(use_tls, tcp, ipc, level, rootless=rootless, live=live)]
+    expected = _expected_dockerd(use_tls, tcp, ipc, level, rootless=rootless, operators=operators)
+    assert list(built.argv) == [*enter, *expected]
     assert built.forks  # nsenter -p forks: signals go to dockerd itself
 
 
@@ -147,13 +164,13 @@ def test_environment(rootless: bool) -> None:
     host = _host(rootless)
     assert dict(command.holder(host).env) == base
     assert dict(command.containerd(host, HOLDER_PID).env) == base
-    dockerd_env = command.dockerd(DEFAULTS, host, DATA, HOLDER_PID, live_restore=True).env
+    dockerd_env = command.dockerd(DEFAULTS, host, DATA, HOLDER_PID, daemon_json_sets=frozenset()).env
     assert dict(dockerd_env) == (base | rootlesskit if rootless else base)
 
 
 def test_camera_defaults_spelled_out() -> None:
     """With the defaults (TLS on TCP, no IPC, warn) the camera runs exactly this dockerd."""
-    built = command.dockerd(DEFAULTS, _host(rootless=True), DATA, HOLDER_PID, live_restore=True)
+    built = command.dockerd(DEFAULTS, _host(rootless=True), DATA, HOLDER_PID, daemon_json_sets=frozenset())
     assert " ".join(built.argv) == (
         "nsenter -U --preserve-credentials -m -n -p -t 4242 -- "
         "dockerd --config-file /usr/local/packages/dockerdwrapper/localdata/daemon.json --log-level=warn "
@@ -164,5 +181,23 @@ def test_camera_defaults_spelled_out() -> None:
         "--tlskey /usr/local/packages/dockerdwrapper/localdata/server-key.pem "
         "--data-root /usr/local/packages/dockerdwrapper/localdata/data "
         "--containerd /var/run/user/1001/containerd/containerd.sock "
-        "--exec-root /var/run/user/1001/docker --pidfile /var/run/user/1001/docker.pid --live-restore"
+        "--exec-root /var/run/user/1001/docker --pidfile /var/run/user/1001/docker.pid --live-restore "
+        "--exec-opt native.cgroupdriver=cgroupfs"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "keys"),
+    [
+        ("{}", set()),
+        ('{"live-restore": false, "exec-opts": ["native.cgroupdriver=systemd"]}', {"live-restore", "exec-opts"}),
+        ('["not", "an", "object"]', set()),
+        ("{not json", set()),
+    ],
+)
+def test_daemon_json_keys(tmp_path: Path, text: str, keys: set[str]) -> None:
+    """The directives the operator set in daemon.json; a file dockerd will refuse anyway sets none."""
+    daemon_json = tmp_path / "daemon.json"
+    daemon_json.write_text(text)
+    assert daemon_json_keys(daemon_json) == keys
+    assert daemon_json_keys(tmp_path / "missing.json") == frozenset()

@@ -10,6 +10,7 @@ directory (root's alone), the unit, and, where systemd runs, enabled and started
 from __future__ import annotations
 
 import os
+import pwd
 import secrets
 import shlex
 import shutil
@@ -22,6 +23,7 @@ from acap_http import identity
 from acap_http.errors import SetupError
 from acap_http.servers import app_user
 from acap_http.servers.users import USERS, users_file
+from acap_http.supervisor.command import runtime_dir_of
 
 UNIT = "acap-http.service"
 SYSTEMD_RUNNING = Path("/run/systemd/system")
@@ -127,6 +129,7 @@ def install(places: Places, *, source: Path | None, listen: str, docker_address:
         _systemctl("daemon-reload")
         _systemctl("enable", "--now", UNIT)
         print(f"  enabled and started: systemctl status {UNIT}")
+        _note_debians_docker()
     elif enable:
         print("  systemd is not running here; start the service by hand with")
         print(f"    {shlex.join(command(places, listen, docker_address))}")
@@ -151,7 +154,20 @@ def uninstall(places: Places) -> int:
     print("removed " + (", ".join(map(str, removed)) or "nothing (nothing was installed)"))
     print(f"left: {places.app_dir} (dockerd's data, the TLS files and the settings; remove it to start afresh)")
     print(f"      the user {app_user.NAME} and its /etc/subuid and /etc/subgid lines (userdel to remove)")
+    try:
+        runtime_dir = runtime_dir_of(pwd.getpwnam(app_user.NAME).pw_uid)
+        print(f"      dockerd's runtime files in {runtime_dir} (gone at the next boot)")
+    except KeyError:
+        pass
     return 0
+
+
+def _note_debians_docker() -> None:
+    """docker.io enables Debian's own (root) dockerd: say so, it is not this one."""
+    active = subprocess.run(["systemctl", "is-active", "--quiet", "docker.service"], check=False).returncode == 0
+    if active:
+        print("  note: Debian's own dockerd (docker.service, as root) runs too; `docker` without -H talks to it.")
+        print("  If you do not use it: systemctl disable --now docker.service docker.socket containerd.service")
 
 
 def _program(prefix: Path, source: Path) -> None:

@@ -196,11 +196,18 @@ def containerd_config(host: Host, data_root: Path) -> str:
     )
 
 
-def dockerd(settings: Settings, host: Host, data_root: Path, holder_pid: int, *, live_restore: bool) -> Command:
+def dockerd(
+    settings: Settings, host: Host, data_root: Path, holder_pid: int, *, daemon_json_sets: frozenset[str]
+) -> Command:
     """dockerd as SPEC section 6 has it, inside the holder, on the separate containerd.
 
-    ``live_restore``: pass --live-restore (dockerd refuses a directive given both as a flag and
-    in daemon.json, so only when daemon.json does not set it).
+    Two flags of ours, each only when daemon.json does not set the directive (``daemon_json_sets``;
+    dockerd refuses one given both ways): --live-restore, so that its restarts leave the
+    containers running; rootless, cgroupfs as the cgroup driver. On a host where systemd runs
+    with cgroup v2, rootless dockerd would pick the systemd driver, which needs a systemd user
+    instance the app's user does not have: every container would fail to start (``open
+    /sys/fs/cgroup/user.slice/user-<uid>.slice/cgroup.controllers``). Elsewhere cgroupfs is
+    already its choice.
     """
     port = settings.port
     argv = ["dockerd", "--config-file", str(host.daemon_json), f"--log-level={settings.dockerd_log_level}"]
@@ -222,8 +229,10 @@ def dockerd(settings: Settings, host: Host, data_root: Path, holder_pid: int, *,
     argv += ["--data-root", str(data_root)]
     argv += ["--containerd", str(host.containerd_socket), "--exec-root", str(host.exec_root)]
     argv += ["--pidfile", str(host.pid_file)]
-    if live_restore:
+    if "live-restore" not in daemon_json_sets:
         argv.append("--live-restore")
+    if host.rootless and "exec-opts" not in daemon_json_sets:
+        argv += ["--exec-opt", "native.cgroupdriver=cgroupfs"]
     env = environment(host)
     if host.rootless:
         # What rootlesskit gives its child: dockerd then runs as rootless Docker does, and

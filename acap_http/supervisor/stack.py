@@ -54,13 +54,14 @@ class StackError(OSError):
     """The holder, containerd or a port forward did not come up."""
 
 
-def live_restore_unset(daemon_json: Path) -> bool:
-    """Whether daemon.json leaves live-restore to us (dockerd refuses it as both flag and directive)."""
+def daemon_json_keys(daemon_json: Path) -> frozenset[str]:
+    """The directives daemon.json sets: ours to pass as flags only when it does not (dockerd
+    refuses a directive given both ways)."""
     try:
         document = json.loads(daemon_json.read_bytes())
     except (OSError, ValueError):
-        return True  # dockerd will say what is wrong with the file
-    return not (isinstance(document, dict) and "live-restore" in document)
+        return frozenset()  # dockerd will say what is wrong with the file
+    return frozenset(document) if isinstance(document, dict) else frozenset()
 
 
 def live_restore_on(daemon_json: Path) -> bool:
@@ -109,8 +110,8 @@ class Stack:
 
     def dockerd_command(self, settings: Settings) -> Command:
         assert self.data_root is not None and self.holder_pid, "the stack is not up"
-        unset = live_restore_unset(self.host.daemon_json)
-        return command.dockerd(settings, self.host, self.data_root, self.holder_pid, live_restore=unset)
+        operators = daemon_json_keys(self.host.daemon_json)
+        return command.dockerd(settings, self.host, self.data_root, self.holder_pid, daemon_json_sets=operators)
 
     def before_dockerd(self, settings: Settings) -> None:
         """Rootless: only the API port stays forwarded; dead proxies' forwards go."""
