@@ -93,7 +93,7 @@ def test_rootless_holder_is_the_originals_rootlesskit_holding_a_sleep() -> None:
         "rootlesskit --state-dir=/var/run/user/1001/rootlesskit --subid-source=static --net=slirp4netns "
         "--disable-host-loopback --copy-up=/etc --copy-up=/run --propagation=rslave --port-driver slirp4netns "
         "--cidr=10.0.3.0/24 --pidns --mtu=65520 "
-        "sh -c rm -rf /run/docker /run/containerd /run/xtables.lock; exec sleep infinity"
+        "sh -c rm -rf /run/docker /run/containerd /run/xtables.lock; trap 'exit 0' TERM; sleep infinity & wait"
     )
     assert not built.forks and built.death_signal == "TERM"
 

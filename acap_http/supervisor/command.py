@@ -42,8 +42,11 @@ ROOTLESSKIT_FLAGS = (
 HOLDER_FLAGS = ("--pidns", "--mtu=65520")
 # /run is copied up, so a /run/docker, /run/containerd or /run/xtables.lock left by a
 # root dockerd on this host shows through as root's; the holder removes them first, as
-# Docker's dockerd-rootless.sh does, then only keeps the namespaces.
-HOLDER_CHILD = ("sh", "-c", "rm -rf /run/docker /run/containerd /run/xtables.lock; exec sleep infinity")
+# Docker's dockerd-rootless.sh does, then only keeps the namespaces. Stopped (rootlesskit passes
+# SIGTERM on), it exits 0: a stop is no error in the log (a killed sleep was, twice, each stop).
+HOLDER_CHILD = (
+    "sh", "-c", "rm -rf /run/docker /run/containerd /run/xtables.lock; trap 'exit 0' TERM; sleep infinity & wait"
+)  # fmt: skip
 # Rootful: a mount namespace (dockerd's mounts go with it, and a tmpfs on /run/containerd and
 # /run/docker, where containerd puts its shims' sockets whatever its state directory, keeps
 # those private and gone with it) and a PID namespace whose init, tini (Docker's docker-init),
