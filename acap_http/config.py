@@ -15,6 +15,13 @@ CAMERA_SD_MOUNT = Path("/var/spool/storage/SD_DISK")
 CAMERA_SD_AREA = Path("/var/spool/storage/areas/SD_DISK") / identity.NAME
 # dockerd gives containers 10 s to stop; systemd kills the app at about 15 s.
 STOP_GRACE = 13.0
+# The longest an application stop takes: the containers (STOP_GRACE - 2), then dockerd,
+# containerd and the namespace holder (STOP_GRACE each, at most). serve's gunicorn and the
+# systemd unit wait longer than that.
+APPLICATION_STOP = (STOP_GRACE - 2) + 3 * STOP_GRACE
+# serve: gunicorn's wait for its worker (the application's stop, beside the requests in flight),
+# after which it kills it; the unit's TimeoutStopSec is above that.
+SERVE_GRACEFUL_STOP = int(APPLICATION_STOP) + 10
 # The top of a source checkout, when the package runs from one (editable install).
 CHECKOUT_DIR = Path(__file__).resolve().parent.parent
 

@@ -19,7 +19,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from acap_http import identity
+from acap_http import config, identity
 from acap_http.errors import SetupError
 from acap_http.servers import app_user
 from acap_http.servers.users import USERS, users_file
@@ -92,8 +92,9 @@ def unit(places: Places, listen: str, docker_address: str) -> str:
         "NotifyAccess=all",
         f"ExecStart={shlex.join(command(places, listen, docker_address))}",
         "TimeoutStartSec=120",
-        # Containers (10 s), then dockerd (13 s at most), then gunicorn: more than that.
-        "TimeoutStopSec=45",
+        # gunicorn gives the application's stop (containers, dockerd, containerd, the holder) and
+        # the requests in flight SERVE_GRACEFUL_STOP, then kills the worker: more than that.
+        f"TimeoutStopSec={config.SERVE_GRACEFUL_STOP + 15}",
         "KillMode=mixed",
         "Restart=on-failure",
         "RestartSec=2",

@@ -14,8 +14,11 @@ import datetime
 import ipaddress
 import logging
 import os
+import signal
 import socket
 import ssl
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,12 +29,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
+from gunicorn.glogging import Logger
 
 from acap_http import config
 from acap_http import manifest as manifest_module
 from acap_http.application import Application, Options
 from acap_http.config import AppPaths
 from acap_http.errors import SetupError
+from acap_http.escape import printable
 from acap_http.safedir import LinkRefused, SafeDir
 from acap_http.servers import app_user
 from acap_http.servers.auth import Front
@@ -49,8 +55,9 @@ THREADS = 16
 # TLS handshake, the request line, the headers or the body) loses its connection, and the
 # worker its thread back; a body that stops coming is answered 408.
 READ_TIMEOUT = 10.0
-# The app stops containers (10 s), then dockerd (13 s grace at most): gunicorn waits longer.
-GRACEFUL_TIMEOUT = int(config.STOP_GRACE) + 20
+# The application's stop begins when the worker is told to stop, beside the requests it finishes;
+# gunicorn waits for both before it kills the worker.
+GRACEFUL_TIMEOUT = config.SERVE_GRACEFUL_STOP
 WILDCARDS = frozenset({"0.0.0.0", "::"})
 SETTLED = frozenset(Status) - {Status.NOT_STARTED, Status.DOCKERD_STOPPED}
 
@@ -130,7 +137,13 @@ class Service(BaseApplication):  # type: ignore[misc]
         self._manifest, self._users, self._context, self._tls_files = manifest, users, context, tls_files
         self._worker_ids, self._notifier = worker_ids, notifier
         self._application: Application | None = None
+        self._stop_once = threading.Lock()
+        self._stopping: threading.Thread | None = None
         super().__init__()
+
+    def run(self) -> None:
+        """gunicorn's master, without the signals that would run a second application beside the first."""
+        _Master(self).run()
 
     def load_config(self) -> None:
         settings: dict[str, Any] = {
@@ -151,9 +164,12 @@ class Service(BaseApplication):  # type: ignore[misc]
             "certfile": str(self._tls_files[0]),
             "keyfile": str(self._tls_files[1]),
             "ssl_context": lambda conf, default: self._context,
-            "post_worker_init": _quiet_read_timeouts,
+            "post_worker_init": self._worker_ready,
             "accesslog": "-",
             "access_log_format": '%(h)s %(u)s "%(r)s" %(s)s %(b)s',
+            "logger_class": _EscapedLogger,
+            # No proxy in front: no client may set the scheme or SCRIPT_NAME by a header.
+            "forwarded_allow_ips": "",
             "control_socket_disable": True,
             "proc_name": "acap-http serve",
             "worker_exit": self._worker_exit,
@@ -178,11 +194,31 @@ class Service(BaseApplication):  # type: ignore[misc]
             state = "READY=1\n" + state
         self._notifier.send(state)
 
+    def _worker_ready(self, worker: Any) -> None:
+        """In the worker: SIGTERM (the master stopping) starts the application's stop at once, while
+        the threads finish the requests in flight; a slow client no longer delays it."""
+        worker.log.error_log.addFilter(_ReadTimeoutLine())
+        finish_requests = worker.handle_exit
+
+        def stop(number: int, frame: Any) -> None:
+            finish_requests(number, frame)
+            self._stopping = threading.Thread(target=self._stop_application, name="stop", daemon=True)
+            self._stopping.start()
+
+        signal.signal(signal.SIGTERM, stop)
+
     def _worker_exit(self, server: object, worker: object) -> None:
-        """gunicorn is stopping this worker: dockerd and everything under it go first."""
-        if self._application is not None:
-            self._notifier.send("STOPPING=1")
-            self._application.stop()
+        """gunicorn is done with this worker: dockerd and everything under it are gone before it goes."""
+        if self._stopping is not None:
+            self._stopping.join()
+        self._stop_application()
+
+    def _stop_application(self) -> None:
+        with self._stop_once:
+            application, self._application = self._application, None
+            if application is not None:
+                self._notifier.send("STOPPING=1")
+                application.stop()
 
 
 class TimedSocket(ssl.SSLSocket):
@@ -216,8 +252,33 @@ class _ReadTimeoutLine(logging.Filter):
         return True
 
 
-def _quiet_read_timeouts(worker: Any) -> None:
-    worker.log.error_log.addFilter(_ReadTimeoutLine())
+class _Master(Arbiter):  # type: ignore[misc]
+    """gunicorn's master. A reload (SIGHUP), a binary upgrade (SIGUSR2) or one more worker (SIGTTIN)
+    would start a second application on the same data while the first stops: refused, said why."""
+
+    def handle_hup(self) -> None:
+        self._refuse("SIGHUP (reload)")
+
+    def handle_usr2(self) -> None:
+        self._refuse("SIGUSR2 (upgrade)")
+
+    def handle_ttin(self) -> None:
+        self._refuse("SIGTTIN (one more worker)")
+
+    def handle_ttou(self) -> None:
+        self._refuse("SIGTTOU (one worker less)")
+
+    def _refuse(self, what: str) -> None:
+        self.log.warning("Ignored %s: one worker holds the application; restart the service instead", what)
+
+
+class _EscapedLogger(Logger):  # type: ignore[misc]
+    """gunicorn's logger, every field of the access line escaped: the user name and the request
+    line are the client's, and a line break in them would forge a line of the log."""
+
+    def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict[str, Any]:
+        atoms: dict[str, Any] = super().atoms(resp, req, environ, request_time)
+        return {key: printable(value) if isinstance(value, str) else value for key, value in atoms.items()}
 
 
 def _private_dir(directory: Path) -> SafeDir:
@@ -254,18 +315,31 @@ def _tls(options: ServeOptions, private: SafeDir) -> tuple[ssl.SSLContext, str, 
             private.write("tls-cert.pem", cert_pem, 0o644)
             logger.info("Made a TLS certificate for the front in %s", private.path / "tls-cert.pem")
         cert_path, key_path = private.path / "tls-cert.pem", private.path / "tls-key.pem"
+        # Read through the directory held open: its parent is the app user's, who could put
+        # another directory in its place by now.
+        held = Path(f"/proc/self/fd/{private.fd}")
+        cert_read, key_read = held / "tls-cert.pem", held / "tls-key.pem"
     else:
-        cert_path, key_path = options.cert, options.key
+        cert_path, key_path = cert_read, key_read = options.cert, options.key
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.sslsocket_class = TimedSocket
     try:
-        context.load_cert_chain(str(cert_path), str(key_path))
-        pem = cert_path.read_bytes()
+        context.load_cert_chain(str(cert_read), str(key_read), password=_no_passphrase(key_path))
+        pem = cert_read.read_bytes()
     except (OSError, ssl.SSLError) as err:
         raise SetupError(f"cannot use the TLS files {cert_path} and {key_path}: {err}") from None
     fingerprint = x509.load_pem_x509_certificate(pem).fingerprint(hashes.SHA256()).hex(":").upper()
     return context, fingerprint, (cert_path, key_path)
+
+
+def _no_passphrase(key_path: Path) -> Callable[[], str]:
+    """A service starts unattended: an encrypted key is an error to say, not a prompt to wait at."""
+
+    def refuse() -> str:
+        raise SetupError(f"the key {key_path} is encrypted: give serve a key without a passphrase")
+
+    return refuse
 
 
 def _self_signed(host: str) -> tuple[bytes, bytes]:
