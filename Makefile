@@ -66,6 +66,9 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 # the Debian packages it needs, the program in PREFIX, then `acap-http install` (ARGS: its options).
 install:
 	@[ "$$(id -u)" -eq 0 ] || { echo "make install: run it as root" >&2; exit 1; }
+	@[ ! -e "$(PREFIX)" ] || [ -e "$(PREFIX)/.acap-http-install" ] || [ -e "$(PREFIX)/pyvenv.cfg" ] \
+		|| [ -z "$$(ls -A "$(PREFIX)")" ] \
+		|| { echo "make install: $(PREFIX) holds other things: give PREFIX= a directory of its own" >&2; exit 1; }
 	@tools/setup-host --service
 	[ -x $(PREFIX)/bin/python ] || $(PYTHON) -m venv $(PREFIX)
 	$(PREFIX)/bin/pip install --quiet --disable-pip-version-check $(CURDIR)

@@ -27,6 +27,11 @@ from acap_http.supervisor.command import runtime_dir_of
 
 UNIT = "acap-http.service"
 SYSTEMD_RUNNING = Path("/run/systemd/system")
+# What install leaves in the directories it makes, and uninstall looks for before it removes one:
+# a --prefix or --config-dir given by mistake (/usr/local, /etc) is never install's to remove.
+MARK = ".acap-http-install"
+# What a virtual environment holds (make install makes the prefix's before install runs).
+VENV_ENTRIES = frozenset({"bin", "include", "lib", "lib64", "share", "pyvenv.cfg", MARK})
 
 # The hardening that rootless dockerd and its containers tolerate, each tried on its own and then
 # together under a real systemd (the README's "Run it as a service" lists what was tried and what
@@ -111,12 +116,17 @@ def install(places: Places, *, source: Path | None, listen: str, docker_address:
     """``source`` None: the program is the one running, from ``places.prefix``."""
     if os.geteuid() != 0:
         raise SetupError("acap-http install writes a unit and makes a user: run it as root")
+    _claim(places.prefix, "--prefix", allowed=VENV_ENTRIES)
+    _claim(places.config_dir, "--config-dir", allowed=frozenset({MARK}))
+    if places.unit.exists() and not _ours(places.unit):
+        raise SetupError(f"{places.unit} exists and is not acap-http's unit: remove it, or give another --unit-dir")
     if source is not None:
         if not (source / "setup.cfg").is_file():
             raise SetupError(f"{source} is not an acap-http source tree (no setup.cfg): pass --source")
         _program(places.prefix, source)
     elif not (places.prefix / "bin" / "acap-http").is_file():
         raise SetupError(f"no acap-http in {places.prefix}: pass --source, a checkout to install from")
+    _mark(places.prefix)
     user = app_user.ensure()
     password = _configuration(places.config_dir, listen)
     places.app_dir.mkdir(parents=True, exist_ok=True)
@@ -128,8 +138,9 @@ def install(places: Places, *, source: Path | None, listen: str, docker_address:
         print(f"  the admin's password is in {places.config_dir / 'admin.password'} (root only)")
     if enable and SYSTEMD_RUNNING.is_dir():
         _systemctl("daemon-reload")
-        _systemctl("enable", "--now", UNIT)
-        print(f"  enabled and started: systemctl status {UNIT}")
+        _systemctl("enable", UNIT)
+        _systemctl("restart", UNIT)  # a reinstall runs the program just installed
+        print(f"  enabled and (re)started: systemctl status {UNIT}")
         _note_debians_docker()
     elif enable:
         print("  systemd is not running here; start the service by hand with")
@@ -142,17 +153,23 @@ def uninstall(places: Places) -> int:
         raise SetupError("acap-http install --uninstall removes a unit: run it as root")
     if SYSTEMD_RUNNING.is_dir() and places.unit.exists():
         _systemctl("disable", "--now", UNIT)
-    removed = []
-    for path in (places.unit, places.prefix, places.config_dir):
-        if path.is_dir() and not path.is_symlink():
+    removed, foreign = [], []
+    if places.unit.is_file() and not places.unit.is_symlink() and _ours(places.unit):
+        places.unit.unlink()
+        removed.append(places.unit)
+    elif places.unit.exists() or places.unit.is_symlink():
+        foreign.append(places.unit)
+    for path in (places.prefix, places.config_dir):
+        if path.is_dir() and not path.is_symlink() and (path / MARK).is_file():
             shutil.rmtree(path)
             removed.append(path)
         elif path.exists() or path.is_symlink():
-            path.unlink()
-            removed.append(path)
+            foreign.append(path)
     if SYSTEMD_RUNNING.is_dir():
         _systemctl("daemon-reload")
     print("removed " + (", ".join(map(str, removed)) or "nothing (nothing was installed)"))
+    for path in foreign:
+        print(f"not removed: {path} (acap-http install did not make it)")
     print(f"left: {places.app_dir} (dockerd's data, the TLS files and the settings; remove it to start afresh)")
     print(f"      the user {app_user.NAME} and its /etc/subuid and /etc/subgid lines (userdel to remove)")
     try:
@@ -184,25 +201,60 @@ def _program(prefix: Path, source: Path) -> None:
 
 
 def _configuration(directory: Path, listen: str) -> str | None:
-    """The users file (generated passwords; the admin's kept beside it) and the front's TLS pair."""
+    """The users file (generated passwords; the admin's kept beside it) and the front's TLS pair,
+    each made when missing: a reinstall keeps what is there. The admin's password when made."""
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(directory, 0o700)
-    if (directory / "users").exists():
-        return None  # a reinstall keeps the users
-    passwords = {name: secrets.token_urlsafe(18) for name, _, _ in USERS}
-    _write(directory / "users", users_file(passwords))
-    for name, password in passwords.items():
-        _write(directory / f"{name}.password", password + "\n")
-    from acap_http.servers.serve import _self_signed  # noqa: PLC0415  (cryptography only here)
+    _mark(directory)
+    made = None
+    if not (directory / "users").exists():
+        passwords = {name: secrets.token_urlsafe(18) for name, _, _ in USERS}
+        _write(directory / "users", users_file(passwords))
+        for name, password in passwords.items():
+            _write(directory / f"{name}.password", password + "\n")
+        made = passwords["admin"]
+    if not ((directory / "tls-cert.pem").exists() and (directory / "tls-key.pem").exists()):
+        from acap_http.servers.serve import _self_signed  # noqa: PLC0415  (cryptography only here)
 
-    cert, key = _self_signed(listen.rpartition(":")[0].strip("[]"))
-    (directory / "tls-cert.pem").write_bytes(cert)
-    _write(directory / "tls-key.pem", key.decode())
-    return passwords["admin"]
+        cert, key = _self_signed(listen.rpartition(":")[0].strip("[]"))
+        _write(directory / "tls-key.pem", key.decode())
+        _write(directory / "tls-cert.pem", cert.decode(), 0o644)
+    return made
 
 
-def _write(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+def _claim(directory: Path, option: str, *, allowed: frozenset[str]) -> None:
+    """Install writes into ``directory`` (and uninstall will remove it) only if it is new, or
+    install's own, or holds nothing else than ``allowed``."""
+    if directory.is_symlink():
+        raise SetupError(f"{option} {directory} is a symbolic link: give the directory itself")
+    if not directory.exists() or (directory / MARK).is_file():
+        return
+    if not directory.is_dir():
+        raise SetupError(f"{option} {directory} is not a directory")
+    others = sorted(entry.name for entry in directory.iterdir() if entry.name not in allowed)
+    if others:
+        shown = ", ".join(others[:5]) + (", …" if len(others) > 5 else "")
+        raise SetupError(f"{option} {directory} holds what acap-http install did not make ({shown}): give a "
+                         "directory of its own")  # fmt: skip
+
+
+def _mark(directory: Path) -> None:
+    _write(
+        directory / MARK,
+        f"made by acap-http install {identity.VERSION}; acap-http install --uninstall removes it\n",
+        0o644,
+    )
+
+
+def _ours(unit_file: Path) -> bool:
+    try:
+        return "Description=acap-http: " in unit_file.read_text()
+    except (OSError, UnicodeError):
+        return False
+
+
+def _write(path: Path, text: str, mode: int = 0o600) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
     with os.fdopen(fd, "w") as file:
         file.write(text)
 

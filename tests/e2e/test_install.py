@@ -41,7 +41,7 @@ def test_install_run_uninstall(e2e_root: Path) -> None:
     assert f"the admin's password is in {places['etc'] / 'admin.password'}" in installed.stdout
     assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in places["etc"].iterdir()} == {
         "users": 0o600, "admin.password": 0o600, "operator.password": 0o600, "viewer.password": 0o600,
-        "tls-key.pem": 0o600, "tls-cert.pem": 0o644,
+        "tls-key.pem": 0o600, "tls-cert.pem": 0o644, ".acap-http-install": 0o644,
     }  # fmt: skip
     assert stat.S_IMODE(places["etc"].stat().st_mode) == 0o700
     if shutil.which("systemd-analyze"):
@@ -87,3 +87,34 @@ def test_install_run_uninstall(e2e_root: Path) -> None:
     assert not places["prefix"].exists() and not places["etc"].exists() and not unit.exists()
     assert {path for path in left if not path.startswith("data")} <= {"units", "notify.sock"}
     assert left <= before
+
+
+def test_directories_install_did_not_make_are_refused_and_never_removed(e2e_root: Path) -> None:
+    """A --prefix or --config-dir given by mistake (a /usr/local, an /etc): install refuses it and
+    changes nothing there; uninstall leaves it, and says so."""
+    tmp_path = e2e_root / "foreign"
+    tmp_path.mkdir(mode=0o755)
+    usr_local, etc = tmp_path / "usr-local", tmp_path / "etc"
+    for directory, entry in ((usr_local, "sbin"), (etc, "passwd")):
+        directory.mkdir(mode=0o755)
+        (directory / entry).write_text("theirs\n")
+    common = ["--app-dir", str(tmp_path / "data"), "--unit-dir", str(tmp_path / "units")]
+    for prefix, config_dir, refused in (
+        (usr_local, tmp_path / "etc-new", "--prefix"),
+        (tmp_path / "p", etc, "--config-dir"),
+    ):
+        done = subprocess.run(
+            [*CLI, "install", "--prefix", str(prefix), "--config-dir", str(config_dir), *common,
+             "--source", str(CHECKOUT_DIR), "--no-enable"],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert done.returncode == 1 and f"{refused} " in done.stderr and "did not make" in done.stderr, done.stderr
+    assert stat.S_IMODE(etc.stat().st_mode) == 0o755 and _tree(etc) == {"passwd"} and _tree(usr_local) == {"sbin"}
+    removed = subprocess.run(
+        [*CLI, "install", "--uninstall", "--prefix", str(usr_local), "--config-dir", str(etc), *common],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert removed.returncode == 0, removed.stderr
+    assert f"not removed: {usr_local} (acap-http install did not make it)" in removed.stdout
+    assert f"not removed: {etc} (acap-http install did not make it)" in removed.stdout
+    assert _tree(etc) == {"passwd"} and _tree(usr_local) == {"sbin"}
