@@ -17,7 +17,9 @@ import os
 import signal
 import socket
 import ssl
+import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +60,8 @@ READ_TIMEOUT = 10.0
 # The application's stop begins when the worker is told to stop, beside the requests it finishes;
 # gunicorn waits for both before it kills the worker.
 GRACEFUL_TIMEOUT = config.SERVE_GRACEFUL_STOP
+# Once the application has stopped, what the requests still in flight get before the worker leaves.
+DRAIN_AFTER_STOP = 5.0
 WILDCARDS = frozenset({"0.0.0.0", "::"})
 SETTLED = frozenset(Status) - {Status.NOT_STARTED, Status.DOCKERD_STOPPED}
 
@@ -202,7 +206,7 @@ class Service(BaseApplication):  # type: ignore[misc]
 
         def stop(number: int, frame: Any) -> None:
             finish_requests(number, frame)
-            self._stopping = threading.Thread(target=self._stop_application, name="stop", daemon=True)
+            self._stopping = threading.Thread(target=self._stop_then_leave, args=(worker,), name="stop", daemon=True)
             self._stopping.start()
 
         signal.signal(signal.SIGTERM, stop)
@@ -212,6 +216,22 @@ class Service(BaseApplication):  # type: ignore[misc]
         if self._stopping is not None:
             self._stopping.join()
         self._stop_application()
+
+    def _stop_then_leave(self, worker: Any) -> None:
+        """The application's stop; then the requests still in flight get DRAIN_AFTER_STOP, and the
+        worker leaves, whatever its threads still read: a client that trickles its request would
+        otherwise hold the service's stop for gunicorn's whole graceful timeout. Nothing is left
+        to clean up by then: the application, dockerd and everything under it have stopped."""
+        self._stop_application()
+        deadline = time.monotonic() + DRAIN_AFTER_STOP
+        while getattr(worker, "nr_conns", 0) > 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if getattr(worker, "nr_conns", 0) > 0:
+            logger.warning("Closing %d connection(s) still open %.0f s after the application stopped",
+                           worker.nr_conns, DRAIN_AFTER_STOP)  # fmt: skip
+            logging.shutdown()
+            sys.stdout.flush()
+            os._exit(0)
 
     def _stop_application(self) -> None:
         with self._stop_once:

@@ -11,6 +11,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -213,12 +214,33 @@ def test_a_reload_signal_is_refused(served: Served) -> None:
     assert served.log.read_text().count("Booting worker with pid") == 2  # the first and the killed one's successor
 
 
+def _trickle(port: int, stop: threading.Event) -> None:
+    """A client that sends a header line every second, never ending its request."""
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    with context.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="localhost") as tls:
+        tls.sendall(b"GET /axis-cgi/param.cgi?action=list HTTP/1.1\r\nHost: localhost\r\n")
+        with contextlib.suppress(OSError):
+            while not stop.wait(1.0):
+                tls.sendall(b"X-Still-Here: yes\r\n")
+
+
 def test_sigterm_stops_dockerd_then_gunicorn(served: Served) -> None:
-    """SIGTERM to serve: STOPPING=1, dockerd stopped, Status -1, then gunicorn's master exits 0. (Last.)"""
+    """SIGTERM to serve, a client trickling its request meanwhile: STOPPING=1, dockerd stopped at once,
+    Status -1; the trickler gets a few seconds more, then the worker leaves (not killed after gunicorn's
+    graceful timeout); gunicorn's master exits 0. (Last.)"""
     assert served.process is not None
+    stop = threading.Event()
+    trickler = threading.Thread(target=_trickle, args=(served.port, stop), daemon=True)
+    trickler.start()
+    time.sleep(1.5)
+    before = len(served.log.read_text())
     served.process.send_signal(signal.SIGTERM)
     assert served.process.wait(90) == 0
-    log = served.log.read_text()
+    stop.set()
+    log = served.log.read_text()[before:]
     assert log.rindex("Status=-1 NOT STARTED") < log.rindex("Shutting down: Master")
+    assert "Closing 1 connection(s) still open 5 s after the application stopped" in log
+    assert "SIGKILL" not in log and "Traceback" not in log
     assert dockerd_pids(served.app_dir) == []
     served.notes_until("STOPPING=1")
