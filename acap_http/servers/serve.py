@@ -141,6 +141,7 @@ class Service(BaseApplication):  # type: ignore[misc]
         self._manifest, self._users, self._context, self._tls_files = manifest, users, context, tls_files
         self._worker_ids, self._notifier = worker_ids, notifier
         self._application: Application | None = None
+        self._ready = False
         self._stop_once = threading.Lock()
         self._stopping: threading.Thread | None = None
         super().__init__()
@@ -194,7 +195,8 @@ class Service(BaseApplication):  # type: ignore[misc]
 
     def _status(self, status: Status) -> None:
         state = f"STATUS={status.value}"
-        if status in SETTLED or status is Status.RUNNING:
+        if status in SETTLED and not self._ready:
+            self._ready = True  # once: systemd needs it once (a replaced worker says it again: harmless)
             state = "READY=1\n" + state
         self._notifier.send(state)
 
