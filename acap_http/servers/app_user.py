@@ -5,6 +5,7 @@ created when missing, with subordinate id ranges for rootlesskit, access to
 
 from __future__ import annotations
 
+import logging
 import os
 import pwd
 import shutil
@@ -18,8 +19,10 @@ from acap_http import identity
 from acap_http.errors import SetupError
 from acap_http.filestore import FileStore
 from acap_http.params import STORE_FILE
-from acap_http.safedir import SafeDir, describe_link
+from acap_http.safedir import LinkRefused, SafeDir, describe_link
 from acap_http.supervisor.command import runtime_dir_of
+
+logger = logging.getLogger(__name__)
 
 NAME = f"acap-{identity.NAME}"
 SUBID_FILES = (Path("/etc/subuid"), Path("/etc/subgid"))
@@ -50,6 +53,23 @@ def ensure(name: str = NAME) -> AppUser:
     with SafeDir.open(runtime_dir_of(user.uid), create_mode=0o700) as runtime_dir:
         os.fchown(runtime_dir.fd, user.uid, user.gid)
         os.fchmod(runtime_dir.fd, 0o700)
+    return user
+
+
+def take_over(name: str, app_dir: Path, sd_card_area: Path | None) -> AppUser:
+    """What a front started as root does before the app runs rootless as ``name``: the user made,
+    the app directory handed over (what it refuses to give, said), the area on the card given."""
+    user = ensure(name)
+    try:
+        refused = hand_over(user, app_dir)
+    except LinkRefused as err:
+        raise SetupError(f"cannot give the app directory to {user.name}: {err}") from None
+    for what in refused:
+        logger.warning("Not giving to %s: %s; left it and anything it points to as they are", user.name, what)
+    check_reach(user, app_dir)
+    if sd_card_area is not None:
+        give_area(user, sd_card_area)
+    logger.info("The app and dockerd run as %s (uid %d), rootless", user.name, user.uid)
     return user
 
 

@@ -27,7 +27,6 @@ from acap_http.config import AppPaths
 from acap_http.errors import SetupError
 from acap_http.filestore import FileStore
 from acap_http.manifest import Manifest
-from acap_http.safedir import LinkRefused
 from acap_http.servers import apache, app_user
 from acap_http.servers.children import Child
 from acap_http.servers.users import USERS, Password, read_passwords
@@ -70,17 +69,7 @@ def up(options: UpOptions) -> int:
 
     user = None
     if os.geteuid() == 0 and not options.rootful:
-        user = app_user.ensure(options.app_user)
-        try:
-            refused = app_user.hand_over(user, options.app_dir)
-        except LinkRefused as err:
-            raise SetupError(f"cannot give the app directory to {user.name}: {err}") from None
-        app_user.check_reach(user, options.app_dir)
-        for what in refused:
-            logger.warning("Not giving to %s: %s; left it and anything it points to as they are", user.name, what)
-        if options.sd_card_area:
-            app_user.give_area(user, options.sd_card_area)
-        logger.info("The app and dockerd run as %s (uid %d), rootless", user.name, user.uid)
+        user = app_user.take_over(options.app_user, options.app_dir, options.sd_card_area)
     runtime_dir = _make_runtime_dir(user)
     try:
         site = _write_site(manifest, options, runtime_dir, users)

@@ -92,21 +92,13 @@ def serve(options: ServeOptions) -> int:
     with _private_dir(paths.app_dir / "serve") as private:
         users = _users(options, paths, private)
         context, fingerprint, tls_files = _tls(options, private)
+    area = options.sd_card / manifest.app_name if options.sd_card else config.CAMERA_SD_AREA
     worker_ids = None
     if os.geteuid() == 0 and not options.rootful:
-        user = app_user.ensure(options.app_user)
-        try:
-            refused = app_user.hand_over(user, options.app_dir)
-        except LinkRefused as err:
-            raise SetupError(f"cannot give the app directory to {user.name}: {err}") from None
-        for what in refused:
-            logger.warning("Not giving to %s: %s; left it and anything it points to as they are", user.name, what)
-        app_user.check_reach(user, options.app_dir)
+        user = app_user.take_over(options.app_user, options.app_dir, area if options.sd_card else None)
         worker_ids = (user.uid, user.gid)
-        logger.info("The app and dockerd run as %s (uid %d), rootless", user.name, user.uid)
     # Readiness is the application's to tell (once Status is known), not gunicorn's (once it boots).
     notifier = Notifier(os.environ.pop("NOTIFY_SOCKET", None))
-    area = options.sd_card / manifest.app_name if options.sd_card else config.CAMERA_SD_AREA
     application_options = Options(
         app_dir=options.app_dir,
         manifest_path=manifest_path,
