@@ -71,8 +71,25 @@ def init(hosts: list[str], out: Path, key_type: str = "rsa", force: bool = False
     return [out / name for name in written]
 
 
+def self_signed(common_name: str, hosts: Iterable[str], lifetime: datetime.timedelta) -> tuple[bytes, bytes]:
+    """A certificate naming ``hosts`` that signs itself, and its EC P-256 key: PEM both."""
+    key = new_key("ec")
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    certificate = (
+        _builder(subject, subject, key, datetime.datetime.now(datetime.UTC), lifetime)
+        .add_extension(x509.SubjectAlternativeName([_general_name(host) for host in hosts]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return _pem(certificate), _key_pem(key)
+
+
 def _builder(
-    subject: x509.Name, issuer: x509.Name, key: CertificateIssuerPrivateKeyTypes, now: datetime.datetime
+    subject: x509.Name,
+    issuer: x509.Name,
+    key: CertificateIssuerPrivateKeyTypes,
+    now: datetime.datetime,
+    lifetime: datetime.timedelta = LIFETIME,
 ) -> x509.CertificateBuilder:
     return (
         x509.CertificateBuilder()
@@ -81,7 +98,7 @@ def _builder(
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + LIFETIME)
+        .not_valid_after(now + lifetime)
     )
 
 

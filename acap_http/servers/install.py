@@ -214,9 +214,9 @@ def _configuration(directory: Path, listen: str) -> str | None:
             _write(directory / f"{name}.password", password + "\n")
         made = passwords["admin"]
     if not ((directory / "tls-cert.pem").exists() and (directory / "tls-key.pem").exists()):
-        from acap_http.servers.serve import _self_signed  # noqa: PLC0415  (cryptography only here)
+        from acap_http.servers.serve import self_signed  # noqa: PLC0415  (cryptography only here)
 
-        cert, key = _self_signed(listen.rpartition(":")[0].strip("[]"))
+        cert, key = self_signed(listen.rpartition(":")[0].strip("[]"))
         _write(directory / "tls-key.pem", key.decode())
         _write(directory / "tls-cert.pem", cert.decode(), 0o644)
     return made

@@ -11,7 +11,6 @@ app's user, whom docker clients control: the worker inherits them in memory.
 from __future__ import annotations
 
 import datetime
-import ipaddress
 import logging
 import os
 import signal
@@ -27,14 +26,12 @@ from typing import TYPE_CHECKING, Any
 
 import psutil
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import hashes
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 from gunicorn.glogging import Logger
 
-from acap_http import config
+from acap_http import certtool, config
 from acap_http import manifest as manifest_module
 from acap_http.application import Application, Options
 from acap_http.config import AppPaths
@@ -63,6 +60,7 @@ GRACEFUL_TIMEOUT = config.SERVE_GRACEFUL_STOP
 # Once the application has stopped, what the requests still in flight get before the worker leaves.
 DRAIN_AFTER_STOP = 5.0
 WILDCARDS = frozenset({"0.0.0.0", "::"})
+FRONT_LIFETIME = datetime.timedelta(days=825)  # what macOS and iOS accept from a CA the user added
 SETTLED = frozenset(Status) - {Status.NOT_STARTED, Status.DOCKERD_STOPPED}
 
 
@@ -324,7 +322,7 @@ def _tls(options: ServeOptions, private: SafeDir) -> tuple[ssl.SSLContext, str, 
     """The server's TLS context, from the files given or from a pair made on the first start."""
     if options.cert is None or options.key is None:
         if not (private.is_file("tls-cert.pem") and private.is_file("tls-key.pem")):
-            cert_pem, key_pem = _self_signed(options.host)
+            cert_pem, key_pem = self_signed(options.host)
             private.write("tls-key.pem", key_pem, 0o600)
             private.write("tls-cert.pem", cert_pem, 0o644)
             logger.info("Made a TLS certificate for the front in %s", private.path / "tls-cert.pem")
@@ -356,35 +354,13 @@ def _no_passphrase(key_path: Path) -> Callable[[], str]:
     return refuse
 
 
-def _self_signed(host: str) -> tuple[bytes, bytes]:
-    """A key and a certificate naming the host: the address listened on, or every address of the
-    host's interfaces when that is a wildcard, so that clients can check the name they use."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    names: list[x509.GeneralName] = [x509.DNSName(socket.gethostname()), x509.DNSName("localhost")]
+def self_signed(host: str) -> tuple[bytes, bytes]:
+    """The front's certificate and key (PEM), naming the host: the address listened on, or every
+    address of the host's interfaces when that is a wildcard, so that clients can check the name
+    they use."""
     addresses = {host, "127.0.0.1"}
     if host in WILDCARDS:
         addresses |= {entry.address.partition("%")[0] for entries in psutil.net_if_addrs().values()
                       for entry in entries if entry.family in (socket.AF_INET, socket.AF_INET6)}  # fmt: skip
-    for address in sorted(addresses - WILDCARDS):
-        try:
-            names.append(x509.IPAddress(ipaddress.ip_address(address)))
-        except ValueError:
-            names.append(x509.DNSName(address))
-    now = datetime.datetime.now(datetime.UTC)
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"acap-http on {socket.gethostname()}")])
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=825))
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return cert.public_bytes(serialization.Encoding.PEM), key_pem
+    hosts = [socket.gethostname(), "localhost", *sorted(addresses - WILDCARDS)]
+    return certtool.self_signed(f"acap-http on {socket.gethostname()}", hosts, FRONT_LIFETIME)
