@@ -22,6 +22,7 @@ rootful, ratio at most 1.10, published-port gap at most 0.5 s, containers lost 0
 from __future__ import annotations
 
 import argparse
+import http.client
 import os
 import shutil
 import statistics
@@ -184,7 +185,7 @@ def _http_ok(port: int) -> bool:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/index.html", timeout=0.2) as answer:
             return bool(answer.read() == b"hello\n")
-    except OSError:
+    except (OSError, http.client.HTTPException):  # refused, reset, or cut mid-answer (IncompleteRead)
         return False
 
 
