@@ -10,8 +10,8 @@ import pytest
 
 from acap_http.supervisor import command
 from acap_http.supervisor.command import Host, PortForward
+from acap_http.supervisor.daemon_json import keys as daemon_json_keys
 from acap_http.supervisor.settings import Settings
-from acap_http.supervisor.stack import daemon_json_keys
 
 APP = Path("/usr/local/packages/dockerdwrapper")
 LOCAL = APP / "localdata"

@@ -200,7 +200,14 @@ def containerd_config(host: Host, data_root: Path) -> str:
 
 
 def dockerd(
-    settings: Settings, host: Host, data_root: Path, holder_pid: int, *, daemon_json_sets: frozenset[str]
+    settings: Settings,
+    host: Host,
+    data_root: Path,
+    holder_pid: int,
+    *,
+    daemon_json_sets: frozenset[str],
+    config_file: Path | None = None,
+    extra_env: Mapping[str, str] = MappingProxyType({}),
 ) -> Command:
     """dockerd as SPEC section 6 has it, inside the holder, on the separate containerd.
 
@@ -211,9 +218,13 @@ def dockerd(
     instance the app's user does not have: every container would fail to start (``open
     /sys/fs/cgroup/user.slice/user-<uid>.slice/cgroup.controllers``). Elsewhere cgroupfs is
     already its choice.
+
+    ``config_file`` is the daemon.json dockerd reads (the operator's, unless a copy was made
+    for this dockerd) and ``extra_env`` what its environment must carry besides (proxies).
     """
     port = settings.port
-    argv = ["dockerd", "--config-file", str(host.daemon_json), f"--log-level={settings.dockerd_log_level}"]
+    config = config_file or host.daemon_json
+    argv = ["dockerd", "--config-file", str(config), f"--log-level={settings.dockerd_log_level}"]
     if settings.dockerd_log_level == "debug":
         argv.append("--debug")
     if settings.ipc_socket:
@@ -236,7 +247,7 @@ def dockerd(
         argv.append("--live-restore")
     if host.rootless and "exec-opts" not in daemon_json_sets:
         argv += ["--exec-opt", "native.cgroupdriver=cgroupfs"]
-    env = environment(host)
+    env = environment(host) | dict(extra_env)
     if host.rootless:
         # What rootlesskit gives its child: dockerd then runs as rootless Docker does, and
         # publishes containers' ports through rootlesskit-docker-proxy and the holder's API.

@@ -29,6 +29,7 @@ from acap_http.config import STOP_GRACE
 from acap_http.status import Status
 from acap_http.supervisor import docker_api, housekeeping, sdcard
 from acap_http.supervisor.command import Host
+from acap_http.supervisor.daemon_json import live_restore_on
 from acap_http.supervisor.events import (
     CONTAINERS,
     After,
@@ -46,7 +47,7 @@ from acap_http.supervisor.phases import Backoff, Phase, check_transition, status
 from acap_http.supervisor.runner import Exit, Process, Runner
 from acap_http.supervisor.sdcard import WAIT_FOR_CARD, CardWatcher
 from acap_http.supervisor.settings import Settings, check
-from acap_http.supervisor.stack import Stack, StackError, StackLike, live_restore_on
+from acap_http.supervisor.stack import Stack, StackError, StackLike
 
 logger = logging.getLogger(__name__)
 

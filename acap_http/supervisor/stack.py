@@ -7,7 +7,6 @@ like dockerd's; the supervisor decides what follows (``core``).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -20,7 +19,7 @@ from typing import Protocol
 import psutil
 
 from acap_http.filestore import FileStore
-from acap_http.supervisor import command
+from acap_http.supervisor import command, daemon_json, versions
 from acap_http.supervisor.command import Command, Host
 from acap_http.supervisor.ports import Forwards
 from acap_http.supervisor.runner import Exit, Process, Runner
@@ -52,25 +51,6 @@ class StackLike(Protocol):
 
 class StackError(OSError):
     """The holder, containerd or a port forward did not come up."""
-
-
-def daemon_json_keys(daemon_json: Path) -> frozenset[str]:
-    """The directives daemon.json sets: ours to pass as flags only when it does not (dockerd
-    refuses a directive given both ways)."""
-    try:
-        document = json.loads(daemon_json.read_bytes())
-    except (OSError, ValueError):
-        return frozenset()  # dockerd will say what is wrong with the file
-    return frozenset(document) if isinstance(document, dict) else frozenset()
-
-
-def live_restore_on(daemon_json: Path) -> bool:
-    """Whether dockerd keeps containers running when it stops: ours by default, the operator's say first."""
-    try:
-        document = json.loads(daemon_json.read_bytes())
-    except (OSError, ValueError):
-        return True
-    return not isinstance(document, dict) or document.get("live-restore", True) is not False
 
 
 class Stack:
@@ -110,8 +90,12 @@ class Stack:
 
     def dockerd_command(self, settings: Settings) -> Command:
         assert self.data_root is not None and self.holder_pid, "the stack is not up"
-        operators = daemon_json_keys(self.host.daemon_json)
-        return command.dockerd(settings, self.host, self.data_root, self.holder_pid, daemon_json_sets=operators)
+        host = self.host
+        config = daemon_json.effective(host.daemon_json, host.runtime_dir, lambda: versions.of("dockerd", host.path))
+        return command.dockerd(
+            settings, host, self.data_root, self.holder_pid, daemon_json_sets=daemon_json.keys(host.daemon_json),
+            config_file=config.config_file, extra_env=config.env,
+        )  # fmt: skip
 
     def before_dockerd(self, settings: Settings) -> None:
         """Rootless: only the API port stays forwarded; dead proxies' forwards go."""

@@ -6,6 +6,7 @@ The tests of a mode share one ``up``; each first puts it in the state it needs.
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import shutil
@@ -103,7 +104,9 @@ def test_upload_starts_tls_dockerd(daemon: Daemon) -> None:
     daemon.front.wait_status("0 RUNNING", since=mark)
     version = daemon.tls_version()
     assert version.returncode == 0, version.stderr
-    assert version.stdout.strip() == "20.10.24+dfsg1"
+    # The dockerd of this host (Debian 12: 20.10, Debian 13: 26), not another one on the port.
+    installed = subprocess.run(["dockerd", "--version"], capture_output=True, text=True, check=True).stdout
+    assert f"Docker version {version.stdout.strip()}," in installed
     refused = daemon.tls_version(daemon.stranger)
     assert refused.returncode != 0
     assert "certificate" in refused.stderr or "tls" in refused.stderr.lower()
@@ -193,6 +196,30 @@ def test_rejected_daemon_json_latches_status_2(daemon: Daemon) -> None:
         time.sleep(0.1)
     daemon_json.write_text("{}\n")
     daemon.front.wait_status("0 RUNNING", since=daemon.front.restart_dockerd())
+
+
+def test_the_manuals_proxy_setup(daemon: Daemon) -> None:
+    """daemon.json with "proxies" as the original's manual writes it: dockerd starts with those proxies,
+    natively where it knows the key (Docker 23 and later), from its environment where it does not (20.10)."""
+    daemon.running()
+    daemon_json = daemon.front.localdata / "daemon.json"
+    proxies = {
+        "http-proxy": "http://proxy.example.com:3128",
+        "https-proxy": "https://proxy.example.com:3129",
+        "no-proxy": "*.test.example.com,.example.org,127.0.0.0/8",
+    }
+    daemon_json.write_text(json.dumps({"proxies": proxies}))
+    try:
+        daemon.front.wait_status("0 RUNNING", since=daemon.front.restart_dockerd())
+        info = daemon.docker("info", "--format", "{{.HTTPProxy}}|{{.HTTPSProxy}}|{{.NoProxy}}", host=TLS,
+                             certs=daemon.client)  # fmt: skip
+        assert info.returncode == 0, info.stderr
+        assert info.stdout.strip() == "|".join(proxies.values())
+    finally:
+        daemon_json.write_text("{}\n")
+    daemon.front.wait_status("0 RUNNING", since=daemon.front.restart_dockerd())
+    info = daemon.docker("info", "--format", "{{.HTTPProxy}}", host=TLS, certs=daemon.client)
+    assert info.stdout.strip() == ""
 
 
 def test_sigterm_stops_everything(daemon: Daemon) -> None:
