@@ -21,6 +21,7 @@ from acap_http.handlers.tls_files import TlsEndpoints
 from acap_http.manifest import Manifest
 from acap_http.params import ParamStore
 from acap_http.status import Status
+from acap_http.supervisor import cgroups
 from acap_http.supervisor.command import Host, runtime_dir_of
 from acap_http.supervisor.core import Supervisor
 from acap_http.supervisor.sdcard import CardPlace, CardWatcher
@@ -102,6 +103,8 @@ class Application:
             self.localdata,
             mode,
         )
+        if self.host.rootless:
+            logger.warning("%s", cgroups.describe(cgroups.why_rootless_has_none()))
         self.card.start(self.supervisor.card_changed)
         self.supervisor.start()
 

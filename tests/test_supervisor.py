@@ -53,6 +53,9 @@ class NoStack:
     def holder_alive(self) -> bool:
         return True
 
+    def containerd_keeps_containers(self) -> bool:
+        return True
+
     def before_dockerd(self, settings: Settings) -> None:
         pass
 

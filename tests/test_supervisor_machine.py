@@ -94,6 +94,10 @@ class FakeStack:
         self.holder: Process | None = None
         self.containerd: Process | None = None
         self.data_root: Path | None = None
+        self.keeps_containers = True  # containerd 1.6, or cgroups: it finds the containers again
+
+    def containerd_keeps_containers(self) -> bool:
+        return self.keeps_containers
 
     @property
     def processes(self) -> list[Process]:
@@ -305,6 +309,21 @@ def test_a_dead_containerd_is_started_again_then_dockerd(machine: Machine) -> No
     assert len(machine.dockerds()) == 2 and machine.dockerds()[1].alive
     assert len(machine.runner.named("namespace holder")) == 1
     assert machine.statuses == [Status.DOCKERD_STOPPED, Status.RUNNING, Status.DOCKERD_STOPPED, Status.RUNNING]
+
+
+def test_a_dead_containerd_that_would_lose_the_containers_is_a_full_restart(machine: Machine) -> None:
+    """Rootless without cgroups, containerd 1.7 would drop the running containers when started again,
+    while they run on unseen: everything restarts instead (the holder killed, a new one), Status 1 then 0."""
+    machine.stack.keeps_containers = False
+    machine.begin()
+    first_holder, first_dockerd = machine.stack.holder, machine.dockerds()[0]
+    machine.stack.containerd.end(KILLED)  # type: ignore[union-attr]
+    machine.supervisor.pump()
+    assert isinstance(first_holder, FakeProcess) and first_holder.signals == ["KILL"]
+    assert not first_dockerd.alive
+    assert len(machine.runner.named("namespace holder")) == 2
+    assert [p.name for p in machine.runner.started if p.alive] == ["namespace holder", "containerd", "dockerd"]
+    assert machine.statuses[-2:] == [Status.DOCKERD_STOPPED, Status.RUNNING]
 
 
 def test_containerd_dying_with_the_holder_is_a_full_restart(machine: Machine) -> None:

@@ -30,8 +30,9 @@ SYSTEMD_RUNNING = Path("/run/systemd/system")
 # What install leaves in the directories it makes, and uninstall looks for before it removes one:
 # a --prefix or --config-dir given by mistake (/usr/local, /etc) is never install's to remove.
 MARK = ".acap-http-install"
-# What a virtual environment holds (make install makes the prefix's before install runs).
-VENV_ENTRIES = frozenset({"bin", "include", "lib", "lib64", "share", "pyvenv.cfg", MARK})
+# What a virtual environment holds (make install makes the prefix's before install runs; Python 3.13
+# writes a .gitignore into it).
+VENV_ENTRIES = frozenset({"bin", "include", "lib", "lib64", "share", "pyvenv.cfg", ".gitignore", MARK})
 
 # The hardening that rootless dockerd and its containers tolerate, each tried on its own and then
 # together under a real systemd (the README's "Run it as a service" lists what was tried and what

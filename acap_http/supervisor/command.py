@@ -209,15 +209,15 @@ def dockerd(
     config_file: Path | None = None,
     extra_env: Mapping[str, str] = MappingProxyType({}),
 ) -> Command:
-    """dockerd as SPEC section 6 has it, inside the holder, on the separate containerd.
+    """dockerd with the original's flags, inside the holder, on the separate containerd.
 
     Two flags of ours, each only when daemon.json does not set the directive (``daemon_json_sets``;
     dockerd refuses one given both ways): --live-restore, so that its restarts leave the
-    containers running; rootless, cgroupfs as the cgroup driver. On a host where systemd runs
-    with cgroup v2, rootless dockerd would pick the systemd driver, which needs a systemd user
-    instance the app's user does not have: every container would fail to start (``open
-    /sys/fs/cgroup/user.slice/user-<uid>.slice/cgroup.controllers``). Elsewhere cgroupfs is
-    already its choice.
+    containers running; rootless, cgroupfs as the cgroup driver (rootless dockerd's "none":
+    see ``cgroups``). Left to choose, rootless dockerd would pick the systemd driver on a host
+    where systemd runs with cgroup v2, and every container would fail to start (``open
+    /sys/fs/cgroup/user.slice/user-<uid>.slice/cgroup.controllers``, or with a user manager,
+    ``unable to start unit "runc-….scope"``).
 
     ``config_file`` is the daemon.json dockerd reads (the operator's, unless a copy was made
     for this dockerd) and ``extra_env`` what its environment must carry besides (proxies).

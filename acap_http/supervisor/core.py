@@ -222,7 +222,7 @@ class Supervisor(EventLoop[Event]):
         self.stack.lost(process)
         if self.phase is Phase.STOPPING:
             return  # it was going to be stopped anyway
-        if process.name == "containerd" and self.stack.holder_alive():
+        if process.name == "containerd" and self.stack.holder_alive() and self.stack.containerd_keeps_containers():
             # The shims keep the containers; a new containerd on the same paths finds them again.
             # dockerd would reconnect by itself, after a backoff of its own: a restart is quicker.
             logger.warning("containerd stopped (%s); starting it again, then dockerd", exit)
@@ -231,19 +231,25 @@ class Supervisor(EventLoop[Event]):
             if self._dockerd is not None:
                 self._timers["start"] = self._now()
             return
-        if process.name == "containerd":
+        if process.name == "containerd" and self.stack.holder_alive():
+            # A new containerd would drop the running containers while they run on, unseen: stop them all.
+            logger.error("containerd stopped (%s); started again, it would not find the running containers: "
+                         "restarting everything, the containers are killed with it", exit)  # fmt: skip
+        elif process.name == "containerd":
             # It died with the namespaces: the holder's own exit is on its way; go on without it.
-            exit = Exit(None, 0)
+            logger.error("The namespace holder stopped: containers and dockerd went with it")
+        else:
+            logger.error("The namespace holder stopped (%s): containers and dockerd went with it", exit)
+        if process.name == "containerd":
             for holder in self.stack.processes:
                 holder.kill()
                 self.stack.lost(holder)
-        logger.error("The namespace holder stopped (%s): containers and dockerd went with it", exit)
         self._full = True
         if self._dockerd is not None:
             self._dockerd.kill()  # it is in the dead namespaces; its exit follows
             self._dockerd = None
         if self.phase in (Phase.STARTING, Phase.RUNNING):
-            self._crashed("the namespace holder stopped")
+            self._crashed(f"{process.name} stopped")
 
     def _crashed(self, what: str) -> None:
         if self._now() - self._started_at >= self._backoff.stable_after:

@@ -44,6 +44,7 @@ class StackLike(Protocol):
 
     def up(self, data_root: Path) -> None: ...
     def lost(self, process: Process) -> None: ...
+    def containerd_keeps_containers(self) -> bool: ...
     def holder_alive(self) -> bool: ...
     def dockerd_command(self, settings: Settings) -> Command: ...
     def before_dockerd(self, settings: Settings) -> None: ...
@@ -62,6 +63,7 @@ class Stack:
         self.holder_pid = 0  # where nsenter enters: the holder's child (rootless) or its init (rootful)
         self.containerd: Process | None = None
         self.data_root: Path | None = None
+        self._keeps_containers: bool | None = None  # asked of containerd once, where it matters
 
     @property
     def processes(self) -> list[Process]:
@@ -80,6 +82,24 @@ class Stack:
     def holder_alive(self) -> bool:
         """Whether the namespaces are still there: the holder runs, and so does the process nsenter enters."""
         return self.holder is not None and self.holder.alive and _running(self.holder_pid)
+
+    def containerd_keeps_containers(self) -> bool:
+        """Whether a containerd started again finds the running containers: rootful (cgroups)
+        always; rootless (no cgroups) only before 1.7, which drops the shims whose processes
+        runc cannot list."""
+        if self._keeps_containers is None:
+            if not self.host.rootless:
+                self._keeps_containers = True
+            else:
+                version = versions.of("containerd", self.host.path)
+                self._keeps_containers = versions.UNKNOWN < version < versions.DROPS_SHIMS_WITHOUT_PIDS
+                if not self._keeps_containers:
+                    logger.warning(
+                        "containerd %s drops the containers it cannot list the processes of when it starts again, "
+                        "and without cgroups it cannot: should containerd die, everything restarts (containers stop)",
+                        versions.show(version),
+                    )
+        return self._keeps_containers
 
     def lost(self, process: Process) -> None:
         """``process`` (the holder or containerd) has exited; forget it (the holder takes all with it)."""
@@ -149,6 +169,7 @@ class Stack:
                 raise StackError(f"containerd did not come up ({process.exit or 'timed out'})")
             process.wait(0.005)
         logger.info("containerd up (pid %d) on %s", process.program_pid, data_root)
+        self.containerd_keeps_containers()  # said at the first start, not when it is too late
 
 
 def _running(pid: int) -> bool:

@@ -222,6 +222,37 @@ def test_the_manuals_proxy_setup(daemon: Daemon) -> None:
     assert info.stdout.strip() == ""
 
 
+def test_cgroups_where_the_mode_has_them(daemon: Daemon) -> None:
+    """Rootful containers get cgroups: --memory 64m is enforced (read inside the container, cgroup v1
+    or v2) and docker top lists the process. Rootless ones get none, and the log said so at the start."""
+    daemon.running()
+    busybox = shutil.which("busybox") or "/bin/busybox"
+    image = daemon.root / "busybox-cgroups.tar"
+    with tarfile.open(image, "w") as tar:
+        tar.add(busybox, arcname="bin/busybox")
+    assert daemon.docker("import", str(image), "acap-http-test/cgroups", host=TLS, certs=daemon.client).returncode == 0
+    driver = daemon.docker("info", "--format", "{{.CgroupDriver}}", host=TLS, certs=daemon.client).stdout.strip()
+    if daemon.mode == "rootless":
+        assert driver == "none"
+        assert "Rootless containers get no cgroups (" in daemon.front.log()
+        return
+    assert driver in ("cgroupfs", "systemd")
+    limit = daemon.docker(
+        "run", "--rm", "--memory", "64m", "--network", "none", "acap-http-test/cgroups", "/bin/busybox", "sh", "-c",
+        "cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes",
+        host=TLS, certs=daemon.client,
+    )  # fmt: skip
+    assert limit.returncode == 0, limit.stderr
+    assert limit.stdout.strip() == str(64 * 1024 * 1024)
+    started = daemon.docker("run", "-d", "--network", "none", "acap-http-test/cgroups", "/bin/busybox", "sleep", "60",
+                            host=TLS, certs=daemon.client)  # fmt: skip
+    try:
+        top = daemon.docker("top", started.stdout.strip(), host=TLS, certs=daemon.client)
+        assert top.returncode == 0 and "sleep 60" in top.stdout, top.stderr
+    finally:
+        daemon.docker("rm", "-f", started.stdout.strip(), host=TLS, certs=daemon.client)
+
+
 def test_sigterm_stops_everything(daemon: Daemon) -> None:
     """SIGTERM to up: dockerd and everything under it is gone, Status ends at -1, exit 0."""
     daemon.running()
