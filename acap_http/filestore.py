@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from acap_http.safedir import SafeDir
+from acap_http.safedir import LinkRefused, SafeDir
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +65,16 @@ class FileStore:
     def read(self, name: str) -> bytes:
         with SafeDir.open(self.directory) as directory:
             return directory.read(_plain(name))
+
+    def read_if_present(self, name: str) -> bytes | None:
+        """The plain file's bytes, or None when there is none (a link is none), in one step: a
+        file removed between a look and a read is simply not there."""
+        _plain(name)
+        try:
+            with SafeDir.open(self.directory) as directory:
+                return directory.read(name)
+        except (FileNotFoundError, LinkRefused):
+            return None
 
     def write(self, name: str, data: bytes, mode: int) -> None:
         """Replace ``name`` with ``data`` at ``mode`` (whatever the umask), atomically."""

@@ -50,9 +50,7 @@ def load_certificates(data: bytes) -> list[x509.Certificate]:
 
 
 def load_key(data: bytes) -> PrivateKeyTypes:
-    # Matching a key to its certificate needs only its public half; cryptography's own check
-    # of an RSA key's primes costs tens of milliseconds on every restart, and was done at upload.
-    return tls.read_private_key(data, check_rsa=False)
+    return tls.read_private_key(data)
 
 
 def dockerd_refusal(files: Mapping[str, bytes]) -> str | None:

@@ -81,14 +81,16 @@ class TlsStore:
 
     def read(self) -> dict[str, bytes | None]:
         """Each TLS file's bytes, None for those not stored."""
-        return {name: (self.files.read(name) if self.files.exists(name) else None) for name in TLS_FILES}
+        return {name: self.files.read_if_present(name) for name in TLS_FILES}
 
     def missing(self) -> list[str]:
         return [name for name in TLS_FILES if not self.files.exists(name)]
 
-    def refusal(self) -> str | None:
-        """Why dockerd would refuse the stored files, or None (missing files are not judged here)."""
-        return tlsjudge.refusal({name: data for name, data in self.read().items() if data is not None})
+    def refusal(self, files: Mapping[str, bytes | None] | None = None) -> str | None:
+        """Why dockerd would refuse the stored files (or ``files``, as read), or None; missing
+        files are not judged here."""
+        read = self.read() if files is None else files
+        return tlsjudge.refusal({name: data for name, data in read.items() if data is not None})
 
     def summary(self) -> dict[str, object]:
         from acap_http import tlsset  # noqa: PLC0415  (cryptography: see the module's note)

@@ -5,8 +5,11 @@ dockerd and the docker CLI are Go programs; their ``crypto/tls`` and
 ``crypto/x509`` decide, not OpenSSL. The table, from Go's sources and checked
 against the real dockerd and docker CLI in ``tests/e2e/test_key_rules.py``:
 
-- RSA of 1024 bits or more: yes (``certs check`` fails it under 2048: too weak).
+- RSA of 1024 to 8192 bits: yes (``certs check`` fails it under 2048: too weak).
 - RSA under 1024 bits: no; Go 1.24 and later (the docker CLI) refuse such keys.
+- RSA over 8192 bits: no; Go's crypto/tls refuses a peer's certificate with one
+  (and checking such a key costs seconds: it is refused before anything is computed).
+- RSA with a public exponent under 3 or over 2^31 - 1: no; Go's crypto/rsa refuses it.
 - ECDSA on P-256, P-384, P-521: yes.
 - ECDSA on any other curve (P-192, P-224, secp256k1, brainpool): no; Go does not
   parse the key, or cannot sign a handshake with it.
@@ -29,6 +32,8 @@ from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 # Go's crypto/tls signs handshakes with ECDSA on these curves only (named as cryptography names them).
 GO_CURVES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
 GO_MIN_RSA_BITS = 1024
+GO_MAX_RSA_BITS = 8192  # crypto/tls's limit on a peer's RSA key
+GO_MAX_RSA_EXPONENT = 2**31 - 1
 
 # What cryptography raises on a structure it cannot read; lazily parsed parts of a
 # certificate (extensions, the public key) raise only when first touched.
@@ -68,12 +73,7 @@ def key_shape(public: PublicKeyTypes) -> dict[str, object]:
 def key_refusal(public: PublicKeyTypes) -> str | None:
     """Why dockerd cannot serve TLS with this key (or verify with it), per the table; None if it can."""
     if isinstance(public, rsa.RSAPublicKey):
-        if public.key_size < GO_MIN_RSA_BITS:
-            return (
-                f"an RSA key of {public.key_size} bits; Go (the docker CLI, dockerd) refuses RSA keys "
-                f"under {GO_MIN_RSA_BITS} bits"
-            )
-        return None
+        return _rsa_refusal(public)
     if isinstance(public, ec.EllipticCurvePublicKey):
         if public.curve.name not in GO_CURVES:
             return (
@@ -85,6 +85,24 @@ def key_refusal(public: PublicKeyTypes) -> str | None:
         return None
     curves = ", ".join(GO_CURVES.values())
     return f"a key of type {_kind(public)}; dockerd serves TLS with RSA, ECDSA ({curves}) or Ed25519"
+
+
+def _rsa_refusal(public: rsa.RSAPublicKey) -> str | None:
+    if public.key_size < GO_MIN_RSA_BITS:
+        return (
+            f"an RSA key of {public.key_size} bits; Go (the docker CLI, dockerd) refuses RSA keys "
+            f"under {GO_MIN_RSA_BITS} bits"
+        )
+    if public.key_size > GO_MAX_RSA_BITS:
+        return (
+            f"an RSA key of {public.key_size} bits; Go's crypto/tls (dockerd, the docker CLI) refuses RSA "
+            f"keys over {GO_MAX_RSA_BITS} bits"
+        )
+    exponent = public.public_numbers().e
+    if not 3 <= exponent <= GO_MAX_RSA_EXPONENT:
+        shown = exponent if exponent.bit_length() <= 64 else f"of {exponent.bit_length()} bits"
+        return f"an RSA key with a public exponent {shown}; Go's crypto/rsa takes 3 to 2^31 - 1"
+    return None
 
 
 def _kind(public: object) -> str:

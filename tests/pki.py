@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import datetime
+import functools
 import ipaddress
+import secrets
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,27 @@ PrivateFormat = serialization.PrivateFormat
 
 def rsa_key(bits: int = 2048) -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=bits)
+
+
+@functools.cache
+def largest_rsa_key() -> rsa.RSAPrivateKey:
+    """An RSA key of 8,192 bits, the largest Go's crypto/tls takes; made once a session (seconds)."""
+    return rsa_key(8192)
+
+
+def fabricated_rsa_key_pem(bits: int, exponent: int = 65537) -> bytes:
+    """An RSA key of ``bits`` made in milliseconds from odd numbers that are no primes, and a d
+    that inverts nothing: for refusals that must come before any costly check (its size, its
+    exponent), and for the check that a key's numbers belong together."""
+    half = bits // 2
+    p = secrets.randbits(half) | (3 << (half - 2)) | 1  # the two top bits: p * q has all ``bits``
+    q = p + 2  # odd, and prime to p: the CRT coefficient exists
+    d = secrets.randbits(bits - 8) | 1
+    numbers = rsa.RSAPrivateNumbers(
+        p=p, q=q, d=d, dmp1=d % (p - 1), dmq1=d % (q - 1), iqmp=pow(q, -1, p),
+        public_numbers=rsa.RSAPublicNumbers(exponent, p * q),
+    )  # fmt: skip
+    return key_pem(numbers.private_key(unsafe_skip_rsa_key_validation=True))
 
 
 def ec_key() -> ec.EllipticCurvePrivateKey:

@@ -56,7 +56,7 @@ def _rsa512() -> bytes:
 
 
 def _key_of(pem: bytes) -> object:
-    return load_pem_private_key(pem, None)
+    return load_pem_private_key(pem, None, unsafe_skip_rsa_key_validation=True)
 
 
 CASES = {
@@ -91,6 +91,19 @@ CASES = {
     "Ed25519 key": Case(KEY, lambda: pki.key_pem(ed25519.Ed25519PrivateKey.generate()), None),
     "RSA 1024 key": Case(
         KEY, lambda: pki.openssl_key("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:1024"), None
+    ),
+    "RSA 8192 key, the largest Go takes": Case(KEY, lambda: pki.key_pem(pki.largest_rsa_key()), None),
+    "RSA 8192 certificate": Case(CERT, lambda: _leaf(pki.largest_rsa_key()), None),
+    "RSA 16384 key": Case(KEY, lambda: pki.fabricated_rsa_key_pem(16384), "RSA key of 16384 bits"),
+    "RSA 16384 CA": Case(CA, lambda: _leaf(_key_of(pki.fabricated_rsa_key_pem(16384))), "RSA key of 16384 bits"),
+    "RSA public exponent 2^40+1": Case(
+        KEY, lambda: pki.fabricated_rsa_key_pem(2048, 2**40 + 1), "public exponent 1099511627777"
+    ),
+    "RSA public exponent of 4096 bits": Case(
+        KEY, lambda: pki.fabricated_rsa_key_pem(8192, 2**4095 + 1), "public exponent of 4096 bits"
+    ),
+    "RSA key whose numbers do not belong together": Case(
+        KEY, lambda: pki.fabricated_rsa_key_pem(2048), "The RSA key is inconsistent"
     ),
     "secp256k1 key": Case(KEY, lambda: pki.key_pem(ec.generate_private_key(ec.SECP256K1())), "curve secp256k1"),
     "brainpool key": Case(

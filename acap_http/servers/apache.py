@@ -38,7 +38,10 @@ MODULES = (
     "rewrite",
 )
 REALM = "acap-http"
-RUN_AS = "www-data"  # Debian's web server user; used when started as root
+# Started as root, Apache's workers run as a user of their own, whose group alone may reach the
+# application's FastCGI socket: the app trusts the user and level the front passes, so any other
+# process able to connect (another site's workers as www-data, a PHP app) could claim the admin.
+RUN_AS = "acap-http-front"
 # The app caps a TLS upload at 64 KiB; the front refuses bodies far past that
 # without bothering the app.
 MAX_BODY = 1024 * 1024

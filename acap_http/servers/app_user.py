@@ -39,14 +39,31 @@ class AppUser:
     gid: int
 
 
-def ensure(name: str = NAME) -> AppUser:
-    """The user, made ready for rootless dockerd; needs root."""
+def system_user(name: str) -> AppUser:
+    """A system user of its own group, no home and no shell, made when missing; needs root."""
     try:
         entry = pwd.getpwnam(name)
     except KeyError:
-        _run(["useradd", "--system", "--user-group", "--no-create-home", "--shell", "/usr/sbin/nologin", name])
+        try:
+            _run(["useradd", "--system", "--user-group", "--no-create-home", "--shell", "/usr/sbin/nologin", name])
+        except SetupError:
+            if not _exists(name):  # another instance (make fleet) made it meanwhile: fine
+                raise
         entry = pwd.getpwnam(name)
-    user = AppUser(name, entry.pw_uid, entry.pw_gid)
+    return AppUser(name, entry.pw_uid, entry.pw_gid)
+
+
+def _exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
+
+
+def ensure(name: str = NAME) -> AppUser:
+    """The user, made ready for rootless dockerd; needs root."""
+    user = system_user(name)
     for path in SUBID_FILES:
         _ensure_subids(path, user)
     _ensure_tun(user)

@@ -100,14 +100,12 @@ def _make_runtime_dir(user: app_user.AppUser | None) -> Path:
     socket_dir = runtime_dir / SOCKET_DIR
     socket_dir.mkdir()
     if os.geteuid() == 0:
-        try:
-            web_group = grp.getgrnam(apache.RUN_AS).gr_gid
-        except KeyError:
-            raise SetupError(f"group {apache.RUN_AS} is missing (apt-get install apache2)") from None
+        web_group = app_user.system_user(apache.RUN_AS).gid
         os.chown(runtime_dir, -1, web_group)
         os.chmod(runtime_dir, 0o751)  # the app's user passes through to its socket directory
         os.chown(socket_dir, user.uid if user else -1, web_group)
-        # setgid: the app's socket is born in the web server's group, which the app is not in.
+        # setgid: the app's socket is born in the front's group, which the app is not in; nobody
+        # else may enter (www-data and other users get "permission denied" before the socket).
         os.chmod(socket_dir, 0o2750)
     (runtime_dir / "htdocs").mkdir()
     return runtime_dir

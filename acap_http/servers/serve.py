@@ -147,7 +147,11 @@ class Service(BaseApplication):  # type: ignore[misc]
             "workers": 1,
             "worker_class": "gthread",
             "threads": THREADS,
-            "timeout": 30,
+            # No heartbeat deadline: the worker holds the application, and so dockerd and the
+            # containers, which a worker killed for a late heartbeat (a request that held the GIL)
+            # would take down with it. No request is slow by design: the costliest check, an RSA
+            # key, takes under a millisecond (OpenSSL's check of its primes, seconds, is not used).
+            "timeout": 0,
             "graceful_timeout": GRACEFUL_TIMEOUT,
             "keepalive": 5,
             # The Apache front's limits: the request line, the header fields.

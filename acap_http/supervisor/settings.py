@@ -71,13 +71,14 @@ def restart_on_changes(params: ParamStore, restart: Callable[[str], None]) -> No
 def check(settings: Settings, localdata: Path) -> Status | None:
     """The Status that keeps dockerd from starting, or None when it may start."""
     if settings.tls_on_tcp:
-        files = TlsStore(localdata)
-        missing = files.missing()
+        store = TlsStore(localdata)
+        files = store.read()  # once: a file removed meanwhile is missing, not an error
+        missing = [name for name, data in files.items() if data is None]
         for name in missing:
             logger.warning("TLS file missing: %s (upload it or set UseTLS=no)", localdata / name)
         if missing:
             return Status.TLS_CERT_MISSING
-        refusal = files.refusal()
+        refusal = store.refusal(files)
         if refusal:
             logger.error("The TLS files would not let dockerd start: %s; upload a set that fits together", refusal)
             return Status.TLS_CERT_INVALID

@@ -6,6 +6,7 @@ from __future__ import annotations
 import grp
 import json
 import os
+import pwd
 import queue
 import re
 import signal
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from acap_http.servers.apache import RUN_AS as FRONT_USER
 from tests import pki
 from tests.e2e.front import Front, accepts, dockerd_pids, processes_mentioning
 from tests.fastcgi import fastcgi_request
@@ -57,15 +59,47 @@ def test_up_generates_password_once_and_stops_everything_on_ctrl_c(
 
 
 def test_socket_reaches_apache_without_being_world_writable(front: Front) -> None:
-    """The FastCGI socket is 0660 and, under root, in the web server's group; the directory with
-    Apache's configuration and users stays root's."""
+    """The FastCGI socket is 0660 and, under root, in the group of the front's own user; the directory
+    with Apache's configuration and users stays root's."""
     sock = front.runtime_dir() / "app" / "fcgi.sock"
     mode = sock.stat().st_mode
     assert stat.S_ISSOCK(mode)
     assert stat.S_IMODE(mode) == 0o660
-    assert sock.stat().st_gid == grp.getgrnam("www-data").gr_gid
+    assert sock.stat().st_gid == grp.getgrnam(FRONT_USER).gr_gid
     assert front.runtime_dir().stat().st_uid == 0
     assert (front.runtime_dir() / "users.digest").stat().st_uid == 0
+
+
+def _fastcgi_as(user: str, socket_path: Path, query: str) -> str:
+    """A raw FastCGI request claiming the admin's level, sent by a process of ``user``: what it got."""
+    code = (
+        f"import sys; sys.path.insert(0, {str(Path(__file__).parents[2])!r})\n"
+        "from tests.fastcgi import fastcgi_request\n"
+        "try:\n"
+        f"    print(fastcgi_request(sys.argv[1], {{'REQUEST_METHOD': 'GET', 'REQUEST_URI': {query!r}, "
+        f"'QUERY_STRING': {query.partition('?')[2]!r}, 'REMOTE_USER': 'admin', 'ACAP_ACCESS_LEVEL': 'admin'}}))\n"
+        "except OSError as err:\n"
+        "    print(type(err).__name__)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(socket_path)], user=user, group=grp.getgrgid(
+                          pwd.getpwnam(user).pw_gid).gr_name, extra_groups=[], capture_output=True, text=True,
+                          timeout=30, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.mark.parametrize("user", ["www-data", "nobody"])
+def test_only_the_front_gets_an_answer_from_the_socket(front: Front, user: str) -> None:
+    """Another site's workers (www-data) or any other user cannot speak FastCGI to the application
+    and claim the admin's level: they cannot even reach the socket. The front's own user can."""
+    sock = front.runtime_dir() / "app" / "fcgi.sock"
+    update = "/axis-cgi/param.cgi?action=update&root.dockerdwrapper.IPCSocket=yes"
+    assert _fastcgi_as(user, sock, update).strip() == "PermissionError"
+    assert front.curl(path="/axis-cgi/param.cgi?action=list&group=root.dockerdwrapper.IPCSocket").body == (
+        "root.dockerdwrapper.IPCSocket=no\r\n"
+    )
+    listed = _fastcgi_as(FRONT_USER, sock, "/axis-cgi/param.cgi?action=list&group=root.dockerdwrapper.IPCSocket")
+    assert "root.dockerdwrapper.IPCSocket=no" in listed
 
 
 def test_up_on_a_busy_port_fails_cleanly(make_front: Callable[..., Front]) -> None:

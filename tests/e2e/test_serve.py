@@ -157,6 +157,40 @@ def test_a_killed_worker_leaves_no_dockerd_and_its_replacement_runs_again(served
     assert dockerd_pids(served.app_dir) not in ([], [old])
 
 
+def test_the_largest_key_does_not_hold_the_worker(served: Served, tmp_path: Path) -> None:
+    """A set with an 8,192-bit RSA server key (the largest Go takes; OpenSSL's own check of it held the
+    GIL for seconds) while another client polls: every poll is answered and the worker is the same one;
+    a 16,384-bit key is refused with the reason, unchecked."""
+    authority = pki.Authority()
+    files = authority.server_set(key=pki.largest_rsa_key()).by_name()
+    args = []
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+        args += ["-F", f"{name}=@{tmp_path / name}"]
+    worker = served.worker()
+    stop, polls, failures = threading.Event(), [0], []
+
+    def poll() -> None:
+        while not stop.is_set():
+            code, body = served.curl(path=f"{PARAM_CGI}?action=list&group=root.dockerdwrapper.UseTLS")
+            polls[0] += 1
+            if code != 200:
+                failures.append((code, body))
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    try:
+        assert served.curl(*args, "-X", "POST", path=PREFIX + "tls")[0] == 204
+        (tmp_path / "big.pem").write_bytes(pki.fabricated_rsa_key_pem(16384))
+        code, body = served.curl("-F", f"file=@{tmp_path / 'big.pem'}", "-X", "POST", path=PREFIX + "server-key.pem")
+        assert code == 400 and "RSA key of 16384 bits" in body and "over 8192 bits" in body
+    finally:
+        stop.set()
+        poller.join(60)
+    assert polls[0] > 0 and failures == []
+    assert served.worker() == worker
+
+
 def test_clients_that_stop_sending_do_not_hold_the_front(served: Served) -> None:
     """More stalled clients than threads (half-way through the headers, or the TLS handshake): each is
     cut after 10 s of silence, with one log line, and an operator's request is answered meanwhile."""
