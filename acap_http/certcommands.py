@@ -46,7 +46,9 @@ def push(url: str, user: str, directory: Path, verify: bool | str = True) -> int
     from acap_http.frontclient import Front  # noqa: PLC0415  (requests: only this command needs it)
 
     files = read_server_set(directory)
-    password = os.environ.get("ACAP_HTTP_PASSWORD") or _ask_password(user)
+    from acap_http.servers.users import checked  # noqa: PLC0415
+
+    password = checked(os.environ.get("ACAP_HTTP_PASSWORD") or _ask_password(user), "$ACAP_HTTP_PASSWORD")
     front = Front(url, user, password, verify=verify)
     before = front.status()
     status, body, restart = front.push(files)

@@ -257,10 +257,12 @@ def password_command(args: argparse.Namespace) -> int:
     import getpass
     import os
 
-    from acap_http.servers.users import set_password
+    from acap_http.servers.users import checked, set_password
 
     new = os.environ.get("ACAP_HTTP_PASSWORD")
-    if not new:
+    if new:
+        new = checked(new, "$ACAP_HTTP_PASSWORD")
+    else:
         new = getpass.getpass(f"New password for {args.user}: ")
         if getpass.getpass("Again: ") != new:
             print("acap-http: the two passwords differ; nothing changed", file=sys.stderr)

@@ -13,12 +13,17 @@ validates a value and returns its canonical spelling, or raises InvalidValue.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from acap_http.errors import ManifestError
 from acap_http.manifest import ParamDecl
 
 CONTROL_WORDS = ("hidden", "readonly")
+UNSAFE = frozenset({"Cc", "Cf", "Zl", "Zp"})  # control, format, line and paragraph separators
+# An int parameter's value: a 64-bit integer's digits at most (Python would read 4,300 before it
+# refuses, and a million when told to).
+MAX_DIGITS = 20
 
 
 class InvalidValue(ValueError):
@@ -44,9 +49,11 @@ class Text:
     maxlen: int | None = None
 
     def normalise(self, value: str) -> str:
-        # One value is one line of param.cgi's answer: no line breaks or other controls.
-        if any(ord(char) < 0x20 or ord(char) == 0x7F for char in value):
-            raise InvalidValue("control characters are not allowed")
+        # One value is one line of param.cgi's answer: no line breaks or other controls, Unicode's
+        # included (U+0085, U+2028, U+2029 end a line for str.splitlines and for many clients),
+        # nor invisible format characters (bidi overrides) that would make it read otherwise.
+        if not value.isprintable() and any(unicodedata.category(char) in UNSAFE for char in value):
+            raise InvalidValue("control characters, line separators and format characters are not allowed")
         if self.maxlen is not None and len(value) > self.maxlen:
             raise InvalidValue(f"longer than {self.maxlen} characters")
         return value
@@ -59,11 +66,12 @@ class Integer:
     maxlen: int | None = None
 
     def normalise(self, value: str) -> str:
-        if not re.fullmatch(r"[+-]?\d+", value.strip()):
+        digits = value.strip()
+        if not re.fullmatch(r"[+-]?[0-9]+", digits):
             raise InvalidValue("expected a whole number")
-        if self.maxlen is not None and len(value.strip()) > self.maxlen:
-            raise InvalidValue(f"longer than {self.maxlen} characters")
-        number = int(value)
+        if len(digits) > (self.maxlen or MAX_DIGITS):
+            raise InvalidValue(f"longer than {self.maxlen or MAX_DIGITS} characters")
+        number = int(digits)
         if self.minimum is not None and number < self.minimum:
             raise InvalidValue(f"smaller than {self.minimum}")
         if self.maximum is not None and number > self.maximum:

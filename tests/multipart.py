@@ -5,9 +5,10 @@ from __future__ import annotations
 BOUNDARY = "acap-http-test-boundary"
 
 
-def part(field: str, data: bytes, filename: str | None = None, headers: str = "") -> bytes:
-    """One part; ``headers`` are extra header lines, each ending in CR LF."""
-    disposition = f'form-data; name="{field}"' + (f'; filename="{filename}"' if filename else "")
+def part(field: str | None, data: bytes, filename: str | None = None, headers: str = "") -> bytes:
+    """One part (``field`` None: without a name); ``headers`` are extra header lines, each ending in CR LF."""
+    disposition = "form-data" + (f'; name="{field}"' if field is not None else "")
+    disposition += f'; filename="{filename}"' if filename else ""
     return (
         f"Content-Disposition: {disposition}\r\nContent-Type: application/octet-stream\r\n{headers}\r\n".encode()
         + data

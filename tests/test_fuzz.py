@@ -11,10 +11,12 @@ reader, the judgment of a stored set, and param.cgi. The invariants:
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import re
 import string
+import threading
 import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,10 +26,15 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 from hypothesis import given
 from hypothesis import strategies as st
+from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Request
 
 from acap_http import tls
 from acap_http.errors import InvalidPem
+from acap_http.handlers.param_cgi import ParamCgi
 from acap_http.logs import DockerdStyleFormatter
+from acap_http.manifest import ACCESS_ENV, Manifest, ParamDecl
+from acap_http.params import ParamStore
 from acap_http.tlsfiles import TLS_FILES
 from acap_http.tlsstore import TlsStore
 from tests import multipart, pki
@@ -129,14 +136,14 @@ HEADER_VALUES = st.text(
         st.builds(lambda b: f"multipart/form-data; boundary={b}", HEADER_VALUES),
         HEADER_VALUES,
     ),
-    field=st.text(alphabet=string.ascii_letters + ".-" + CONTROLS, max_size=16),
+    field=st.none() | st.text(alphabet=string.ascii_letters + ".-" + CONTROLS, max_size=16),
     encoding=st.sampled_from(["", "base64", "quoted-printable", "8bit", "gzip", "BASE64 "]),
     payload=pem_like(),
     tail=st.binary(max_size=64),
     name=st.sampled_from([*TLS_FILES, "tls"]),
 )
 def test_multipart_reader(
-    front: Front, log_lines: list[str], content_type: str, field: str, encoding: str, payload: bytes,
+    front: Front, log_lines: list[str], content_type: str, field: str | None, encoding: str, payload: bytes,
     tail: bytes, name: str,
 ) -> None:  # fmt: skip
     """Any body and Content-Type on any TLS endpoint: never a 5xx, never a change unless a 204."""
@@ -212,3 +219,59 @@ def test_param_cgi(
     kept = Path(front.store.directory).parent / "params.json"
     if kept.exists():
         assert isinstance(json.loads(kept.read_text()), dict)
+
+
+# Values for a string and an int parameter: Unicode's line and paragraph separators among them
+# (U+0085, U+2028 split a line for str.splitlines), and integers far past 64 bits.
+VALUES = (
+    st.text(alphabet=string.printable + CONTROLS + "\x1c\x1d\x1e\u2029é", max_size=40)
+    | st.integers(min_value=-(10**4000), max_value=10**4000).map(str)
+    | st.integers(min_value=0, max_value=6000).map(lambda n: "9" * n)
+)
+TYPED = Manifest("fuzzed", "Fuzzed", "0", (), (ParamDecl("Text", "string", ""), ParamDecl("Number", "int", "0")))
+
+
+@given(text=VALUES, number=VALUES)
+def test_typed_values(tmp_path_factory: pytest.TempPathFactory, text: str, number: str) -> None:
+    """Any value for a string or an int parameter: OK and one clean line each when listed, or one
+    error line per refused pair and nothing applied; never a 5xx."""
+    store = ParamStore.from_manifest(TYPED, tmp_path_factory.mktemp("typed"))
+    before = store.values()
+    app = ParamCgi(store, "fuzzed")
+    query = urlencode({"action": "update", "root.fuzzed.Text": text, "root.fuzzed.Number": number})
+    environ = {"REQUEST_URI": f"{PARAM_CGI}?{query}", "REMOTE_USER": "admin", ACCESS_ENV: "admin"}
+    answer = app(Request(EnvironBuilder(path=PARAM_CGI, query_string=query, environ_base=environ).get_environ()))
+    assert answer.status_code == 200 and _unsafe(answer.get_data(as_text=True)) == []
+    if answer.get_data(as_text=True) != "OK\r\n":
+        assert store.values() == before
+    listed = ParamCgi(store, "fuzzed")._list(None)
+    assert len("\r\n".join(listed).splitlines()) == len(store.specs)
+
+
+@given(schedule=st.lists(st.sampled_from([*TLS_FILES, "read"]), min_size=1, max_size=30))
+def test_reads_while_files_go_and_come(tmp_path_factory: pytest.TempPathFactory, schedule: list[str]) -> None:
+    """Deletes and uploads in one thread, in the drawn order, while another reads the set, summarises
+    and judges it: every read sees each file whole or missing, never an error."""
+    directory = tmp_path_factory.mktemp("churn")
+    store, files = TlsStore(directory), MATERIAL.by_name()
+    store.put_set(files)
+    errors: list[str] = []
+
+    def churn() -> None:
+        for step in schedule:
+            if step != "read":
+                with contextlib.suppress(FileNotFoundError):
+                    store.remove(step)
+                store.put(step, files[step])
+
+    churner = threading.Thread(target=churn)
+    churner.start()
+    while churner.is_alive():
+        try:
+            read = store.read()
+            assert all(data in (None, files[name]) for name, data in read.items())
+            store.refusal(read)
+        except Exception as err:
+            errors.append(repr(err))
+    churner.join()
+    assert errors == []

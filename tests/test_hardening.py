@@ -6,6 +6,10 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import os
+import subprocess
+import sys
+import threading
 import unicodedata
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +19,8 @@ from werkzeug.test import TestResponse
 
 from acap_http.logs import DockerdStyleFormatter
 from acap_http.manifest import ACCESS_ENV
+from acap_http.status import Status
+from acap_http.supervisor.settings import Settings, check
 from tests import multipart, pki
 from tests.test_app import PREFIX, Harness
 
@@ -269,3 +275,61 @@ def test_a_repeated_part_is_named(front: Front) -> None:
     assert answer.status_code == 400
     assert answer.text.endswith("this one has more than one ca.pem.\r\n")
     assert "[" not in answer.text
+
+
+# --- round two: what the second attack found ----------------------------------------------
+
+
+def test_a_set_part_without_a_name_is_refused_with_a_reason(front: Front) -> None:
+    """A part whose Content-Disposition has no name= (werkzeug gives it the name None): 400 saying
+    what the set lacks, where it was a 500 (printable(None))."""
+    files = pki.server_set().by_name()
+    parts = [multipart.part(name, data, name) for name, data in files.items() if name != "ca.pem"]
+    nameless = b'Content-Disposition: form-data; filename="ca.pem"\r\n\r\n' + files["ca.pem"] + b"\r\n"
+    response = front.request("POST", PREFIX + "tls", body=multipart.body(*parts, nameless),
+                             content_type=multipart.content_type())  # fmt: skip
+    assert response.status_code == 400, response.text
+    assert "missing ca.pem" in response.text and "unexpected (no name)" in response.text
+    assert front.listing() == []
+
+
+def test_reading_the_set_while_it_is_deleted_and_uploaded_again_never_fails(front: Front) -> None:
+    """GET …/tls and the check before a start, while another thread deletes and uploads the files
+    again and again: each answer is 200, each check a Status (3 while a file is gone), never an error."""
+    files = pki.server_set().by_name()
+    stop, errors = threading.Event(), []
+
+    def churn() -> None:
+        while not stop.is_set():
+            for name, data in files.items():
+                front.request("DELETE", PREFIX + name)
+                front.upload(name, data)
+
+    churner = threading.Thread(target=churn, daemon=True)
+    churner.start()
+    settings = Settings(use_tls=True, tcp_socket=True, ipc_socket=False, dockerd_log_level="warn", sd_card=False)
+    try:
+        for _ in range(300):
+            response = front.request("GET", PREFIX + "tls")
+            if response.status_code != 200:
+                errors.append(response.text)
+            try:
+                assert check(settings, front.store.directory) in (None, Status.TLS_CERT_MISSING)
+            except Exception as err:  # what the supervisor turned into Status 2
+                errors.append(repr(err))
+    finally:
+        stop.set()
+        churner.join(10)
+    assert errors == []
+
+
+def test_a_password_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
+    """ACAP_HTTP_PASSWORD holding bytes that are not UTF-8: a sentence, not a traceback, nothing written."""
+    users = tmp_path / "users"
+    users.write_text("admin:admin:scrypt$1$1$1$AA==$AA==\n")
+    env = {**os.environb, b"ACAP_HTTP_PASSWORD": b"caf\xe9"}
+    done = subprocess.run([sys.executable, "-m", "acap_http", "password", "admin", "--users", str(users)], env=env,
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr == "acap-http: the password in $ACAP_HTTP_PASSWORD is not valid UTF-8; use UTF-8 text\n"
+    assert users.read_text() == "admin:admin:scrypt$1$1$1$AA==$AA==\n"

@@ -17,10 +17,16 @@ TYPES: dict[str, tuple[list[tuple[str, str]], list[str]]] = {
     "enum:low|Low quality,high|High quality": ([("low", "low"), ("HIGH", "high")], ["Low quality", "medium"]),
     "string": (
         [("anything at all", "anything at all"), ("", ""), ("-1 NOT STARTED", "-1 NOT STARTED")],
-        ["a\nb", "\x00"],
+        # Whatever ends a line for str.splitlines or a client (NEL, LS, PS, FS …) would forge one; a bidi
+        # override would make the line read otherwise.
+        ["a\nb", "\x00", "a\x85b", "a\u2028b", "a\u2029b", "a\x1cb", "a\u202eb"],
     ),
     "string:maxlen=5": ([("abcde", "abcde"), ("", "")], ["abcdef", "tab\t"]),
-    "int": ([("42", "42"), ("-7", "-7"), ("+5", "5"), ("007", "7"), (" 3 ", "3")], ["4.2", "", "four", "0x10"]),
+    "int": (
+        [("42", "42"), ("-7", "-7"), ("+5", "5"), ("007", "7"), (" 3 ", "3"), ("9" * 20, "9" * 20)],
+        # 5,000 digits made int() raise (Python's limit is 4,300), which was a 500; Unicode digits are not ASCII's.
+        ["4.2", "", "four", "0x10", "9" * 21, "1" * 5000, "\u0663"],
+    ),
     "int:min=1;max=10": ([("1", "1"), ("10", "10")], ["0", "11", "-1"]),
     "int:min=0": ([("0", "0"), ("99999", "99999")], ["-1"]),
     "int:range=1024-65535": ([("2376", "2376"), ("1024", "1024"), ("65535", "65535")], ["1023", "65536"]),

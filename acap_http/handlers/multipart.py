@@ -81,7 +81,12 @@ def read_file_parts(request: Request, limits: UploadLimits) -> list[FilePart]:
     except ValueError as err:
         raise HttpError(422, f"{UPLOAD_FAILED} The multipart body is malformed ({err}).") from None
     return [
-        FilePart(field, storage.filename or "", _decoded(storage.read(), storage.headers.get(TRANSFER_ENCODING), field))
+        # A part without a name has the field None: it is "", which no endpoint takes.
+        FilePart(
+            field or "",
+            storage.filename or "",
+            _decoded(storage.read(), storage.headers.get(TRANSFER_ENCODING), field or ""),
+        )
         for field, storage in files.items(multi=True)
     ]
 

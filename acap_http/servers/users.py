@@ -48,7 +48,7 @@ def password_for(user: str, variable: str, front: SafeDir | None) -> Password:
     """From the environment, else the one kept in ``front``, made on first use."""
     from_env = os.environ.get(variable)
     if from_env:
-        return Password(from_env, f"from ${variable}", f"${variable}")
+        return Password(checked(from_env, f"${variable}"), f"from ${variable}", f"${variable}")
     if front is None:
         raise SetupError(f"${variable} is not set and there is no directory to keep a password in")
     name = f"{user}.password"
@@ -60,6 +60,15 @@ def password_for(user: str, variable: str, front: SafeDir | None) -> Password:
         front.write(name, value.encode() + b"\n", 0o600)
         logger.info("Generated a password for %s in %s", user, kept)
     return Password(value, f"kept in {kept}", f"$(cat '{kept}')")
+
+
+def checked(password: str, where: str) -> str:
+    """``password`` when it can be hashed and written: UTF-8 (the environment may hold any bytes)."""
+    try:
+        password.encode("utf-8")
+    except UnicodeEncodeError:
+        raise SetupError(f"the password in {where} is not valid UTF-8; use UTF-8 text") from None
+    return password
 
 
 def _private_dir(directory: Path) -> SafeDir:
