@@ -44,7 +44,7 @@ def init(hosts: list[str], out: Path, key_type: str = "rsa", force: bool = False
     ca_key = new_key(key_type)
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "acap-http CA")])
     ca = (
-        _builder(ca_name, ca_name, ca_key, now)
+        _builder(ca_name, ca_name, ca_key, now, issuer_key=ca_key)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(_usage(cert_sign=True), critical=True)
         .sign(ca_key, hashes.SHA256())
@@ -76,7 +76,7 @@ def self_signed(common_name: str, hosts: Iterable[str], lifetime: datetime.timed
     key = new_key("ec")
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     certificate = (
-        _builder(subject, subject, key, datetime.datetime.now(datetime.UTC), lifetime)
+        _builder(subject, subject, key, datetime.datetime.now(datetime.UTC), lifetime, issuer_key=key)
         .add_extension(x509.SubjectAlternativeName([_general_name(host) for host in hosts]), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
@@ -90,7 +90,12 @@ def _builder(
     key: CertificateIssuerPrivateKeyTypes,
     now: datetime.datetime,
     lifetime: datetime.timedelta = LIFETIME,
+    *,
+    issuer_key: CertificateIssuerPrivateKeyTypes,
 ) -> x509.CertificateBuilder:
+    # Key identifiers, which RFC 5280 asks of every certificate of a chain: Python 3.13's TLS
+    # clients (its ssl module, requests, the Docker SDK) verify with X509_STRICT and refuse a
+    # certificate without its issuer's ("Missing Authority Key Identifier"); Go does not ask.
     return (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -99,6 +104,11 @@ def _builder(
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + lifetime)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
+            critical=False,
+        )
     )
 
 
@@ -113,7 +123,9 @@ def _leaf(
     hosts: Iterable[str],
 ) -> x509.Certificate:
     builder = (
-        _builder(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]), ca.subject, key, now)
+        _builder(
+            x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]), ca.subject, key, now, issuer_key=ca_key
+        )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_usage(cert_sign=False), critical=True)
         .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)

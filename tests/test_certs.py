@@ -4,7 +4,10 @@ each defect of a crafted set is found."""
 from __future__ import annotations
 
 import datetime
+import socket
+import ssl
 import stat
+import threading
 from pathlib import Path
 
 import pytest
@@ -31,6 +34,31 @@ def test_init_output_passes_check(made: Path) -> None:
     found = tlsset.findings(certtool.read_set(made), hosts=["camera.example", "192.0.2.10", "127.0.0.1"])
     assert [f for f in found if f.level is not Level.OK] == []
     assert len(found) >= 12
+
+
+def test_init_output_passes_strict_verification_both_ways(made: Path) -> None:
+    """Python 3.13's TLS clients verify with X509_STRICT (a certificate needs its issuer's key
+    identifier): a mutual-TLS handshake with what init makes succeeds under it, whatever Python runs."""
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(made / "server-cert.pem", made / "server-key.pem")
+    server.load_verify_locations(made / "ca.pem")
+    server.verify_mode = ssl.CERT_REQUIRED
+    client = ssl.create_default_context(cafile=str(made / "ca.pem"))
+    client.load_cert_chain(made / "cert.pem", made / "key.pem")
+    for context in (server, client):
+        context.verify_flags |= ssl.VERIFY_X509_STRICT
+    left, right = socket.socketpair()
+    with (
+        server.wrap_socket(left, server_side=True, do_handshake_on_connect=False) as served,
+        client.wrap_socket(right, server_hostname="camera.example", do_handshake_on_connect=False) as asking,
+    ):
+        done = threading.Thread(target=served.do_handshake)
+        done.start()
+        asking.do_handshake()
+        done.join(10)
+        server_seen, client_seen = asking.getpeercert(), served.getpeercert()
+        assert server_seen and server_seen["subject"] == ((("commonName", "camera.example"),),)
+        assert client_seen and client_seen["subject"] == ((("commonName", "client"),),)
 
 
 def test_init_modes_and_no_overwrite(made: Path) -> None:
