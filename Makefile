@@ -64,18 +64,15 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 
 # As root, on a host with systemd: `acap-http serve` as a service (README, "Run it as a service"):
 # the Debian packages it needs, the program in PREFIX, then `acap-http install` (ARGS: its options).
+# install runs from the checkout with the system's Python (it needs no package of PyPI's): it
+# checks and claims PREFIX, makes the virtual environment there itself, and records what it made.
 install:
 	@[ "$$(id -u)" -eq 0 ] || { echo "make install: run it as root" >&2; exit 1; }
-	@[ ! -e "$(PREFIX)" ] || [ -e "$(PREFIX)/.acap-http-install" ] || [ -e "$(PREFIX)/pyvenv.cfg" ] \
-		|| [ -z "$$(ls -A "$(PREFIX)")" ] \
-		|| { echo "make install: $(PREFIX) holds other things: give PREFIX= a directory of its own" >&2; exit 1; }
 	@tools/setup-host --service
-	[ -x $(PREFIX)/bin/python ] || $(PYTHON) -m venv $(PREFIX)
-	$(PREFIX)/bin/pip install --quiet --disable-pip-version-check $(CURDIR)
-	$(PREFIX)/bin/acap-http install --prefix $(PREFIX) $(ARGS)
+	PYTHONPATH=$(CURDIR) $(PYTHON) -m acap_http install --prefix $(PREFIX) $(ARGS)
 
 uninstall:
-	$(PREFIX)/bin/acap-http install --uninstall --prefix $(PREFIX) $(ARGS)
+	PYTHONPATH=$(CURDIR) $(PYTHON) -m acap_http install --uninstall --prefix $(PREFIX) $(ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import socket
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -20,6 +22,8 @@ from acap_http.filestore import FileStore
 
 CERT_MODE, KEY_MODE = 0o444, 0o400
 LIFETIME = datetime.timedelta(days=365)
+FRONT_LIFETIME = datetime.timedelta(days=825)  # what macOS and iOS accept from a CA the user added
+WILDCARDS = frozenset({"0.0.0.0", "::"})
 # What `certs init` writes: the server's three files, the client's pair, and the CA's key.
 SERVER_FILES = (tlsset.CA, tlsset.SERVER_CERT, tlsset.SERVER_KEY)
 CLIENT_FILES = ("cert.pem", "key.pem")
@@ -82,6 +86,32 @@ def self_signed(common_name: str, hosts: Iterable[str], lifetime: datetime.timed
         .sign(key, hashes.SHA256())
     )
     return _pem(certificate), _key_pem(key)
+
+
+def front_pair(host: str) -> tuple[bytes, bytes]:
+    """The HTTPS front's certificate and key (PEM, self-signed), naming the host: the address
+    listened on, or every address of the host's interfaces when that is a wildcard, so that
+    clients can check the name they use."""
+    import psutil  # noqa: PLC0415  (only serve and install make a front's pair)
+
+    addresses = {host, "127.0.0.1"}
+    if host in WILDCARDS:
+        addresses |= {entry.address.partition("%")[0] for entries in psutil.net_if_addrs().values()
+                      for entry in entries if entry.family in (socket.AF_INET, socket.AF_INET6)}  # fmt: skip
+    hosts = [socket.gethostname(), "localhost", *sorted(addresses - WILDCARDS)]
+    return self_signed(f"acap-http on {socket.gethostname()}", hosts, FRONT_LIFETIME)
+
+
+def main(argv: list[str]) -> int:
+    """``python -m acap_http.certtool front-pair HOST CERT KEY``: install, which runs before the
+    program it installs and without cryptography, has the new program make the front's pair."""
+    if len(argv) != 4 or argv[0] != "front-pair":
+        print("usage: python -m acap_http.certtool front-pair HOST CERT KEY", file=sys.stderr)
+        return 2
+    cert, key = front_pair(argv[1])
+    for path, data, mode in ((Path(argv[3]), key, 0o600), (Path(argv[2]), cert, 0o644)):
+        FileStore(path.parent, directory_mode=0o700).write(path.name, data, mode)
+    return 0
 
 
 def _builder(
@@ -169,3 +199,7 @@ def _key_pem(key: CertificateIssuerPrivateKeyTypes) -> bytes:
 
 def read_set(directory: Path) -> dict[str, bytes]:
     return {path.name: path.read_bytes() for path in directory.glob("*.pem") if path.name != "ca-key.pem"}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

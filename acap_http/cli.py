@@ -234,12 +234,11 @@ def install_command(args: argparse.Namespace) -> int:
     )
     if args.uninstall:
         return installing.uninstall(places)
-    host, port = args.listen
     source = args.source
     if source is None and Path(sys.prefix).resolve() != args.prefix.resolve():
         source = config.CHECKOUT_DIR
-    return installing.install(places, source=source, listen=f"{host}:{port}", docker_address=args.docker_address,
-                           enable=not args.no_enable)  # fmt: skip
+    return installing.install(places, source=source, listen=args.listen, docker_address=args.docker_address,
+                              enable=not args.no_enable)  # fmt: skip
 
 
 def _password_parser(commands: Commands[argparse.ArgumentParser]) -> None:

@@ -4,135 +4,113 @@ As root: the program into a prefix (a virtual environment with acap-http built f
 source given; none when this program already runs from the prefix), the app's user, a
 users file with generated passwords and the front's TLS pair in the configuration
 directory (root's alone), the unit, and, where systemd runs, enabled and started.
-``--uninstall`` removes all of that and says what it leaves: the data, the app user.
+
+It trusts ownership, not contents. Every directory it claims or makes must be reached
+without a link, through directories only root may change (a sticky one, such as /tmp,
+counts when what is inside is root's), and be root's and not writable by others. What it
+makes it records, in the configuration directory (``installed.json``); ``--uninstall``
+removes what the record names and nothing else, and says what it leaves.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import secrets
 import shlex
 import shutil
+import stat
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from acap_http import config, identity
+from acap_http import identity
 from acap_http.errors import SetupError
-from acap_http.servers import app_user
+from acap_http.filestore import FileStore
+from acap_http.safedir import LinkRefused, SafeDir
+from acap_http.servers import app_user, unitfile
+from acap_http.servers.unitfile import UNIT, Places
 from acap_http.servers.users import USERS, users_file
 from acap_http.supervisor.command import runtime_dir_of
 
-UNIT = "acap-http.service"
+__all__ = ["Places", "install", "uninstall"]
+
 SYSTEMD_RUNNING = Path("/run/systemd/system")
-# What install leaves in the directories it makes, and uninstall looks for before it removes one:
-# a --prefix or --config-dir given by mistake (/usr/local, /etc) is never install's to remove.
-MARK = ".acap-http-install"
-# What a virtual environment holds (make install makes the prefix's before install runs; Python 3.13
-# writes a .gitignore into it).
-VENV_ENTRIES = frozenset({"bin", "include", "lib", "lib64", "share", "pyvenv.cfg", ".gitignore", MARK})
-
-# The hardening that rootless dockerd and its containers tolerate, each tried on its own and then
-# together under a real systemd (the README's "Run it as a service" lists what was tried and what
-# failed). ProtectSystem=strict leaves the data and dockerd's runtime directory writable, nothing
-# else: install has made the app's user and the configuration, so serve writes nothing under /etc.
-# Left out on purpose: what the containers inherit and would lose (a syscall filter, address
-# families, W^X memory, setuid files, a capability bounding set: user namespaces do not lift it),
-# ProtectHostname (their sethostname fails), ProtectHome (hides /run/user), NoNewPrivileges and
-# RestrictNamespaces (newuidmap, rootlesskit), PrivateDevices (/dev/net/tun, /dev/fuse).
-HARDENING = (
-    "PrivateTmp=yes",
-    "ProtectSystem=strict",
-    "ProtectClock=yes",
-    "ProtectKernelLogs=yes",
-    "ProtectKernelModules=yes",
-    "ProtectKernelTunables=yes",
-    "ProtectControlGroups=yes",
-    "ProtectProc=invisible",
-    "LockPersonality=yes",
-    "RestrictRealtime=yes",
-    "UMask=0022",
-)
+RECORD = "installed.json"
+# A configuration directory made by an install of before the record: its marker, root's.
+LEGACY_MARK = ".acap-http-install"
+CONFIG_FILES = ("users", "admin.password", "operator.password", "viewer.password", "tls-cert.pem", "tls-key.pem")
 
 
-@dataclass(frozen=True)
-class Places:
-    prefix: Path  # the program: a virtual environment
-    app_dir: Path  # the data: localdata, dockerd's data-root, params.json
-    config_dir: Path  # users, the front's TLS pair, the admin's password
-    unit_dir: Path  # where systemd reads units
+@dataclass
+class Record:
+    """What install made, so that uninstall removes that and nothing else."""
 
-    @property
-    def unit(self) -> Path:
-        return self.unit_dir / UNIT
+    made: list[str] = field(default_factory=list)  # directories install created: the prefix, the config dir
+    files: list[str] = field(default_factory=list)  # names install wrote in the configuration directory
+    unit: str | None = None
+    config_dir: str | None = None  # where the record was read: the directory ``files`` are in
 
+    @classmethod
+    def read(cls, config_dir: Path) -> Record | None:
+        try:
+            with SafeDir.open(config_dir) as directory:
+                if not _root_only(directory.stat()) or not directory.is_file(RECORD):
+                    return None
+                document = json.loads(directory.read(RECORD))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(document, dict):
+            return None
+        return cls(
+            config_dir=str(config_dir),
+            made=[str(path) for path in document.get("made", [])],
+            files=[str(name) for name in document.get("files", []) if name in (*CONFIG_FILES, RECORD)],
+            unit=str(document["unit"]) if document.get("unit") else None,
+        )
 
-def command(places: Places, listen: str, docker_address: str) -> list[str]:
-    """What the unit runs."""
-    return [
-        str(places.prefix / "bin" / "acap-http"), "serve", "--stdout",
-        "--listen", listen, "--app-dir", str(places.app_dir), "--docker-address", docker_address,
-        "--users", str(places.config_dir / "users"),
-        "--cert", str(places.config_dir / "tls-cert.pem"), "--key", str(places.config_dir / "tls-key.pem"),
-    ]  # fmt: skip
-
-
-def writable(places: Places) -> str:
-    """What ProtectSystem=strict leaves writable: the data, and dockerd's runtime directory."""
-    return f"ReadWritePaths={places.app_dir} /run/user"
-
-
-def unit(places: Places, listen: str, docker_address: str) -> str:
-    """The systemd unit of the service."""
-    lines = [
-        "[Unit]",
-        f"Description=acap-http: {identity.FRIENDLY_NAME} ({identity.NAME}) managed over HTTPS",
-        "After=network-online.target",
-        "Wants=network-online.target",
-        "",
-        "[Service]",
-        # Ready once the front accepts and Status is known; STATUS= mirrors Status. The worker tells.
-        "Type=notify",
-        "NotifyAccess=all",
-        f"ExecStart={shlex.join(command(places, listen, docker_address))}",
-        "TimeoutStartSec=120",
-        # gunicorn gives the application's stop (containers, dockerd, containerd, the holder) and
-        # the requests in flight SERVE_GRACEFUL_STOP, then kills the worker: more than that.
-        f"TimeoutStopSec={config.SERVE_GRACEFUL_STOP + 15}",
-        "KillMode=mixed",
-        "Restart=on-failure",
-        "RestartSec=2",
-        *HARDENING,
-        writable(places),
-        "",
-        "[Install]",
-        "WantedBy=multi-user.target",
-    ]
-    return "\n".join(lines) + "\n"
+    def write(self, config_dir: Path) -> None:
+        document = {"made": self.made, "files": sorted(set(self.files)), "unit": self.unit}
+        FileStore(config_dir, directory_mode=0o700).write(RECORD, (json.dumps(document, indent=2) + "\n").encode(),
+                                                          0o600)  # fmt: skip
 
 
-def install(places: Places, *, source: Path | None, listen: str, docker_address: str, enable: bool = True) -> int:
+def install(places: Places, *, source: Path | None, listen: tuple[str, int], docker_address: str,
+            enable: bool = True) -> int:  # fmt: skip
     """``source`` None: the program is the one running, from ``places.prefix``."""
     if os.geteuid() != 0:
         raise SetupError("acap-http install writes a unit and makes a user: run it as root")
-    _claim(places.prefix, "--prefix", allowed=VENV_ENTRIES)
-    _claim(places.config_dir, "--config-dir", allowed=frozenset({MARK}))
-    if places.unit.exists() and not _ours(places.unit):
+    places = places.checked()
+    listen_on = unitfile.listen(*listen)
+    docker_address = unitfile.address(docker_address, "--docker-address")
+    record = Record.read(places.config_dir) or Record()
+    for option, path in (("--prefix", places.prefix), ("--config-dir", places.config_dir),
+                         ("--unit-dir", places.unit_dir)):  # fmt: skip
+        trusted(path, option)
+    trusted(places.app_dir, "--app-dir", itself=False)  # serve gives it to the app's user
+    _claim(places.prefix, "--prefix", record)
+    _claim(places.config_dir, "--config-dir", record)
+    if places.unit.exists() and not _unit_is_ours(places.unit):
         raise SetupError(f"{places.unit} exists and is not acap-http's unit: remove it, or give another --unit-dir")
+    _make(places.config_dir, 0o700, record)
+    record.write(places.config_dir)  # from here on, uninstall knows what to remove
     if source is not None:
         if not (source / "setup.cfg").is_file():
             raise SetupError(f"{source} is not an acap-http source tree (no setup.cfg): pass --source")
+        _make(places.prefix, 0o755, record)
+        record.write(places.config_dir)
         _program(places.prefix, source)
     elif not (places.prefix / "bin" / "acap-http").is_file():
         raise SetupError(f"no acap-http in {places.prefix}: pass --source, a checkout to install from")
-    _mark(places.prefix)
     user = app_user.ensure()
-    password = _configuration(places.config_dir, listen)
+    password = _configuration(places, listen[0], record)
     places.app_dir.mkdir(parents=True, exist_ok=True)
-    places.unit_dir.mkdir(parents=True, exist_ok=True)
-    places.unit.write_text(unit(places, listen, docker_address))
+    with SafeDir.open(places.unit_dir, create_mode=0o755) as units:
+        units.write(UNIT, unitfile.unit(places, listen_on, docker_address).encode(), 0o644)
+    record.unit = str(places.unit)
+    record.write(places.config_dir)
     print(f"installed {identity.NAME} {identity.VERSION}: program in {places.prefix}, data in {places.app_dir},")
     print(f"  users and TLS in {places.config_dir}, unit {places.unit}; the app and dockerd run as {user.name}")
     if password:
@@ -145,27 +123,20 @@ def install(places: Places, *, source: Path | None, listen: str, docker_address:
         _note_debians_docker()
     elif enable:
         print("  systemd is not running here; start the service by hand with")
-        print(f"    {shlex.join(command(places, listen, docker_address))}")
+        print(f"    {shlex.join(unitfile.command(places, listen_on, docker_address))}")
     return 0
 
 
 def uninstall(places: Places) -> int:
+    """Remove what the record in ``places.config_dir`` says install made; say what stays."""
     if os.geteuid() != 0:
         raise SetupError("acap-http install --uninstall removes a unit: run it as root")
-    if SYSTEMD_RUNNING.is_dir() and places.unit.exists():
-        _systemctl("disable", "--now", UNIT)
-    removed, foreign = [], []
-    if places.unit.is_file() and not places.unit.is_symlink() and _ours(places.unit):
-        places.unit.unlink()
-        removed.append(places.unit)
-    elif places.unit.exists() or places.unit.is_symlink():
-        foreign.append(places.unit)
-    for path in (places.prefix, places.config_dir):
-        if path.is_dir() and not path.is_symlink() and (path / MARK).is_file():
-            shutil.rmtree(path)
-            removed.append(path)
-        elif path.exists() or path.is_symlink():
-            foreign.append(path)
+    record = Record.read(places.config_dir) or _legacy_record(places)
+    removed, foreign = _remove_unit(places, record)
+    for directory in (places.prefix, places.config_dir):
+        gone, kept = _remove_directory(directory, record)
+        removed += gone
+        foreign += kept
     if SYSTEMD_RUNNING.is_dir():
         _systemctl("daemon-reload")
     print("removed " + (", ".join(map(str, removed)) or "nothing (nothing was installed)"))
@@ -179,6 +150,111 @@ def uninstall(places: Places) -> int:
     except KeyError:
         pass
     return 0
+
+
+def _remove_unit(places: Places, record: Record) -> tuple[list[Path], list[Path]]:
+    """(removed, not removed): the unit install wrote, stopped first."""
+    unit = Path(record.unit) if record.unit else None
+    if unit is not None and unit.is_file() and not unit.is_symlink() and _unit_is_ours(unit):
+        if SYSTEMD_RUNNING.is_dir():
+            _systemctl("disable", "--now", UNIT)
+        unit.unlink()
+        return [unit], []
+    if places.unit.exists() or places.unit.is_symlink():
+        return [], [places.unit]
+    return [], []
+
+
+def _remove_directory(directory: Path, record: Record) -> tuple[list[Path], list[Path]]:
+    """(removed, not removed): ``directory`` whole if install made it, else the files it wrote there."""
+    if str(directory) in record.made and _removable(directory):
+        shutil.rmtree(directory)
+        return [directory], []
+    if directory == Path(record.config_dir or "") and record.files and _removable(directory):
+        with SafeDir.open(directory) as opened:
+            for name in record.files:
+                opened.unlink_quietly(name)
+        return [directory / name for name in record.files], [directory]
+    if directory.exists() or directory.is_symlink():
+        return [], [directory]
+    return [], []
+
+
+def trusted(path: Path, option: str, *, itself: bool = True) -> None:
+    """SetupError unless ``path`` is reached without a link, through directories only root may
+    change, and is, if it exists, a directory (``itself``: root's and not writable by others)."""
+    current = Path("/")
+    parts = path.parts[1:]
+    for index, part in enumerate(parts):
+        parent = os.lstat(current)
+        current = current / part
+        try:
+            found = os.lstat(current)
+        except FileNotFoundError:
+            found = None
+        if found is not None and stat.S_ISLNK(found.st_mode):
+            raise SetupError(f"{option} {path}: {current} is a symbolic link; give the directory itself")
+        if found is not None and not stat.S_ISDIR(found.st_mode):
+            raise SetupError(f"{option} {path}: {current} is not a directory")
+        # Whoever may write a directory may put something else in the place of its entries.
+        sticky_and_ours = parent.st_mode & stat.S_ISVTX and (found is None or found.st_uid == 0)
+        if not (_root_only(parent) or sticky_and_ours):
+            raise SetupError(f"{option} {path}: {current.parent} may be changed by another user than root "
+                             f"(owner uid {parent.st_uid}, mode {stat.S_IMODE(parent.st_mode):o})")  # fmt: skip
+        last = index == len(parts) - 1
+        if found is not None and last and itself and not _root_only(found):
+            raise SetupError(f"{option} {path} belongs to uid {found.st_uid} or may be written by others "
+                             f"(mode {stat.S_IMODE(found.st_mode):o}): give a directory of root's")  # fmt: skip
+        if found is None:
+            return
+
+
+def _root_only(status: os.stat_result) -> bool:
+    return status.st_uid == 0 and not status.st_mode & 0o022
+
+
+def _claim(directory: Path, option: str, record: Record) -> None:
+    """Install writes into ``directory`` only if it is new, empty (then it counts as made: nothing
+    of anyone's is in it), or made by install before; SetupError otherwise."""
+    if not directory.exists() or str(directory) in record.made:
+        return
+    if not any(directory.iterdir()) or (directory / LEGACY_MARK).is_file():
+        # Empty, or marked by an install of before the record (root's alone: checked).
+        record.made.append(str(directory))
+        return
+    others = sorted(entry.name for entry in directory.iterdir())
+    shown = ", ".join(others[:5]) + (", …" if len(others) > 5 else "")
+    raise SetupError(f"{option} {directory} holds what acap-http install did not make ({shown}): give a "
+                     "directory of its own, new or empty")  # fmt: skip
+
+
+def _make(directory: Path, mode: int, record: Record) -> None:
+    if directory.exists():
+        return
+    directory.mkdir(mode=mode)  # its parent exists and is root's: checked
+    os.chmod(directory, mode)
+    record.made.append(str(directory))
+
+
+def _removable(directory: Path) -> bool:
+    try:
+        return not directory.is_symlink() and directory.is_dir() and _root_only(directory.stat())
+    except OSError:
+        return False
+
+
+def _legacy_record(places: Places) -> Record:
+    """An install of before the record marked the directories it made; only root's count."""
+    made = [str(path) for path in (places.prefix, places.config_dir)
+            if (path / LEGACY_MARK).is_file() and _removable(path)]  # fmt: skip
+    return Record(made=made, unit=str(places.unit))
+
+
+def _unit_is_ours(unit: Path) -> bool:
+    try:
+        return unitfile.is_ours(unit.read_text())
+    except (OSError, UnicodeError):
+        return False
 
 
 def _note_debians_docker() -> None:
@@ -201,63 +277,33 @@ def _program(prefix: Path, source: Path) -> None:
         raise SetupError(f"pip could not install acap-http into {prefix}: {done.stderr.strip()[-2000:]}")
 
 
-def _configuration(directory: Path, listen: str) -> str | None:
+def _configuration(places: Places, host: str, record: Record) -> str | None:
     """The users file (generated passwords; the admin's kept beside it) and the front's TLS pair,
     each made when missing: a reinstall keeps what is there. The admin's password when made."""
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(directory, 0o700)
-    _mark(directory)
-    made = None
-    if not (directory / "users").exists():
-        passwords = {name: secrets.token_urlsafe(18) for name, _, _ in USERS}
-        _write(directory / "users", users_file(passwords))
-        for name, password in passwords.items():
-            _write(directory / f"{name}.password", password + "\n")
-        made = passwords["admin"]
-    if not ((directory / "tls-cert.pem").exists() and (directory / "tls-key.pem").exists()):
-        from acap_http.servers.serve import self_signed  # noqa: PLC0415  (cryptography only here)
-
-        cert, key = self_signed(listen.rpartition(":")[0].strip("[]"))
-        _write(directory / "tls-key.pem", key.decode())
-        _write(directory / "tls-cert.pem", cert.decode(), 0o644)
-    return made
-
-
-def _claim(directory: Path, option: str, *, allowed: frozenset[str]) -> None:
-    """Install writes into ``directory`` (and uninstall will remove it) only if it is new, or
-    install's own, or holds nothing else than ``allowed``."""
-    if directory.is_symlink():
-        raise SetupError(f"{option} {directory} is a symbolic link: give the directory itself")
-    if not directory.exists() or (directory / MARK).is_file():
-        return
-    if not directory.is_dir():
-        raise SetupError(f"{option} {directory} is not a directory")
-    others = sorted(entry.name for entry in directory.iterdir() if entry.name not in allowed)
-    if others:
-        shown = ", ".join(others[:5]) + (", …" if len(others) > 5 else "")
-        raise SetupError(f"{option} {directory} holds what acap-http install did not make ({shown}): give a "
-                         "directory of its own")  # fmt: skip
-
-
-def _mark(directory: Path) -> None:
-    _write(
-        directory / MARK,
-        f"made by acap-http install {identity.VERSION}; acap-http install --uninstall removes it\n",
-        0o644,
-    )
-
-
-def _ours(unit_file: Path) -> bool:
     try:
-        return "Description=acap-http: " in unit_file.read_text()
-    except (OSError, UnicodeError):
-        return False
-
-
-def _write(path: Path, text: str, mode: int = 0o600) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
-    with os.fdopen(fd, "w") as file:
-        file.write(text)
+        directory = SafeDir.open(places.config_dir)
+    except LinkRefused as err:
+        raise SetupError(str(err)) from None
+    with directory:
+        os.fchmod(directory.fd, 0o700)
+        made = None
+        if not directory.is_file("users"):
+            passwords = {name: secrets.token_urlsafe(18) for name, _, _ in USERS}
+            directory.write("users", users_file(passwords).encode(), 0o600)
+            for name, password in passwords.items():
+                directory.write(f"{name}.password", (password + "\n").encode(), 0o600)
+            record.files += ["users", *(f"{name}.password" for name in passwords)]
+            made = passwords["admin"]
+        if not (directory.is_file("tls-cert.pem") and directory.is_file("tls-key.pem")):
+            # cryptography is the installed program's, not this one's (install may run from the checkout).
+            pair = [str(places.config_dir / "tls-cert.pem"), str(places.config_dir / "tls-key.pem")]
+            done = subprocess.run([str(places.prefix / "bin" / "python"), "-I", "-m", "acap_http.certtool",
+                                   "front-pair", host, *pair], capture_output=True, text=True, check=False)  # fmt: skip
+            if done.returncode != 0:
+                raise SetupError(f"could not make the front's TLS pair: {done.stderr.strip()[-2000:]}")
+            record.files += ["tls-cert.pem", "tls-key.pem"]
+        record.files.append(RECORD)
+        return made
 
 
 def _systemctl(*args: str) -> None:

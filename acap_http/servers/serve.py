@@ -10,11 +10,9 @@ app's user, whom docker clients control: the worker inherits them in memory.
 
 from __future__ import annotations
 
-import datetime
 import logging
 import os
 import signal
-import socket
 import ssl
 import sys
 import threading
@@ -24,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import psutil
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from gunicorn.app.base import BaseApplication
@@ -59,8 +56,6 @@ READ_TIMEOUT = 10.0
 GRACEFUL_TIMEOUT = config.SERVE_GRACEFUL_STOP
 # Once the application has stopped, what the requests still in flight get before the worker leaves.
 DRAIN_AFTER_STOP = 5.0
-WILDCARDS = frozenset({"0.0.0.0", "::"})
-FRONT_LIFETIME = datetime.timedelta(days=825)  # what macOS and iOS accept from a CA the user added
 SETTLED = frozenset(Status) - {Status.NOT_STARTED, Status.DOCKERD_STOPPED}
 
 
@@ -326,7 +321,7 @@ def _tls(options: ServeOptions, private: SafeDir) -> tuple[ssl.SSLContext, str, 
     """The server's TLS context, from the files given or from a pair made on the first start."""
     if options.cert is None or options.key is None:
         if not (private.is_file("tls-cert.pem") and private.is_file("tls-key.pem")):
-            cert_pem, key_pem = self_signed(options.host)
+            cert_pem, key_pem = certtool.front_pair(options.host)
             private.write("tls-key.pem", key_pem, 0o600)
             private.write("tls-cert.pem", cert_pem, 0o644)
             logger.info("Made a TLS certificate for the front in %s", private.path / "tls-cert.pem")
@@ -356,15 +351,3 @@ def _no_passphrase(key_path: Path) -> Callable[[], str]:
         raise SetupError(f"the key {key_path} is encrypted: give serve a key without a passphrase")
 
     return refuse
-
-
-def self_signed(host: str) -> tuple[bytes, bytes]:
-    """The front's certificate and key (PEM), naming the host: the address listened on, or every
-    address of the host's interfaces when that is a wildcard, so that clients can check the name
-    they use."""
-    addresses = {host, "127.0.0.1"}
-    if host in WILDCARDS:
-        addresses |= {entry.address.partition("%")[0] for entries in psutil.net_if_addrs().values()
-                      for entry in entries if entry.family in (socket.AF_INET, socket.AF_INET6)}  # fmt: skip
-    hosts = [socket.gethostname(), "localhost", *sorted(addresses - WILDCARDS)]
-    return certtool.self_signed(f"acap-http on {socket.gethostname()}", hosts, FRONT_LIFETIME)

@@ -41,12 +41,13 @@ def test_install_run_uninstall(e2e_root: Path) -> None:
     assert f"the admin's password is in {places['etc'] / 'admin.password'}" in installed.stdout
     assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in places["etc"].iterdir()} == {
         "users": 0o600, "admin.password": 0o600, "operator.password": 0o600, "viewer.password": 0o600,
-        "tls-key.pem": 0o600, "tls-cert.pem": 0o644, ".acap-http-install": 0o644,
+        "tls-key.pem": 0o600, "tls-cert.pem": 0o644, "installed.json": 0o600,
     }  # fmt: skip
     assert stat.S_IMODE(places["etc"].stat().st_mode) == 0o700
     if shutil.which("systemd-analyze"):
         verified = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, check=False)
         assert verified.returncode == 0, verified.stderr
+    assert "ExecStartPre" not in unit.read_text()
 
     # The unit's command, as systemd would run it: ready, and answering over HTTPS.
     (command,) = [
