@@ -76,6 +76,13 @@ def certificate(
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.public_key()), critical=False)
     )
+    if ca:  # strict verification (Python 3.13) wants a CA's key usage said
+        builder = builder.add_extension(
+            x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                          data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
+                          encipher_only=False, decipher_only=False),
+            critical=True,
+        )  # fmt: skip
     if hosts:
         builder = builder.add_extension(
             x509.SubjectAlternativeName([_general_name(host) for host in hosts]), critical=False

@@ -3,10 +3,16 @@ from the product and a camera: what differs, and what is sent."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import http.server
 import io
 import json
+import re
+import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.error import HTTPError
 from urllib.parse import parse_qsl, urlsplit
 
@@ -167,3 +173,89 @@ def test_an_unreachable_front_is_one_line() -> None:
     params = {"url": "http://127.0.0.1:1", "user": "admin", "password": "pw", "validate_certs": True, "timeout": 2}
     with pytest.raises(vapix.FrontError, match=r"cannot reach http://127.0.0.1:1: .*[Rr]efused"):
         vapix.Front(params).settings()
+
+
+# --- authentication: digest anywhere, basic only over https --------------------------------------
+
+
+class Asking(http.server.BaseHTTPRequestHandler):
+    """A server that asks for the scheme its class says, and keeps every Authorization it receives."""
+
+    scheme = "Basic"
+    received: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        header = self.headers.get("Authorization")
+        if header:
+            type(self).received.append(header)
+        if header and self._accepted(header):
+            body = b"root.dockerdwrapper.Status=0 RUNNING\r\n"
+            self.send_response(200)
+        else:
+            body = b"Authentication required\r\n"
+            self.send_response(401)
+            challenge = 'Basic realm="camera"' if self.scheme == "Basic" else (
+                'Digest realm="acap-http", nonce="n0nce", algorithm=MD5, qop="auth"')  # fmt: skip
+            self.send_header("WWW-Authenticate", challenge)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _accepted(self, header: str) -> bool:
+        if self.scheme == "Basic":
+            return header == "Basic " + base64.b64encode(b"admin:s3cret").decode()
+        fields = dict(re.findall(r'(\w+)="?([^",]*)"?', header[len("Digest ") :]))
+        ha1 = hashlib.md5(b"admin:acap-http:s3cret").hexdigest()
+        ha2 = hashlib.md5(f"GET:{fields['uri']}".encode()).hexdigest()
+        wanted = hashlib.md5(f"{ha1}:n0nce:{fields['nc']}:{fields['cnonce']}:auth:{ha2}".encode()).hexdigest()
+        return fields.get("response") == wanted and fields.get("uri", "").startswith("/axis-cgi/param.cgi?")
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def asking() -> Iterator[tuple[type[Asking], str]]:
+    handler = type("Handler", (Asking,), {"received": []})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield handler, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def _real_front(url: str, auth: str = "auto") -> vapix.Front:
+    params = {"url": url, "user": "admin", "password": "s3cret", "auth": auth, "validate_certs": True,
+              "ca_path": None, "timeout": 5}  # fmt: skip
+    return vapix.Front(params)
+
+
+def test_basic_asked_over_plain_http_gets_no_password(asking: tuple[type[Asking], str]) -> None:
+    """A server (the device, or one pretending to be it) asking for Basic over http: the module refuses,
+    and the password never leaves (urllib, left to itself, sent admin:<password> in clear)."""
+    handler, url = asking
+    with pytest.raises(vapix.FrontError, match="asks for Basic authentication; not sent: over plain http"):
+        _real_front(url).settings()
+    assert handler.received == []
+    with pytest.raises(vapix.FrontError, match="auth=basic sends the password in clear"):
+        _real_front(url, auth="basic")
+
+
+def test_digest_is_answered_over_plain_http(asking: tuple[type[Asking], str]) -> None:
+    """Digest, as a camera and acap-http up ask it: answered, the password never sent."""
+    handler, url = asking
+    handler.scheme = "Digest"
+    assert _real_front(url, auth="digest").settings() == {"Status": "0 RUNNING"}
+    assert len(handler.received) == 1 and handler.received[0].startswith("Digest ")
+    assert "s3cret" not in handler.received[0]
+
+
+def test_the_challenge_parser_and_the_digest_of_rfc_7616() -> None:
+    """The example of RFC 7616 section 3.9.1 (MD5, qop auth): the same response."""
+    offered = vapix.challenges('Digest realm="http-auth@example.org", qop="auth, auth-int", algorithm=MD5, '
+                               'nonce="7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v", '
+                               'opaque="FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS"')  # fmt: skip
+    header = vapix.digest_header(offered["digest"], "GET", "/dir/index.html", "Mufasa", "Circle of Life",
+                                 cnonce="f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ")  # fmt: skip
+    assert header is not None and 'response="8ca523f5e9506fed4657c9700eebdbec"' in header

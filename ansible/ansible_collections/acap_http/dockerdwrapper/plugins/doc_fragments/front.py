@@ -24,9 +24,19 @@ options:
   password:
     description:
       - That user's password. The front authenticates with HTTP digest (a camera, C(acap-http up)) or basic
-        over TLS (C(acap-http serve)); both are answered.
+        over TLS (C(acap-http serve)); see O(auth).
     type: str
     required: true
+  auth:
+    description:
+      - How to authenticate. C(digest) answers only a Digest challenge (a camera, C(acap-http up)); C(basic)
+        sends Basic at once and needs an C(https) URL (C(acap-http serve)); C(auto) answers Digest anywhere
+        and Basic only over C(https).
+      - Basic is never sent over plain C(http), where the password would travel in clear to whoever
+        answers, a server that only pretends to be the device included.
+    type: str
+    choices: [auto, digest, basic]
+    default: auto
   validate_certs:
     description:
       - Whether to verify the certificate of an HTTPS front.

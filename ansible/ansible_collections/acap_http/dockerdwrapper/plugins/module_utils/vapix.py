@@ -11,8 +11,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import re
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from ansible.module_utils.common.text.converters import to_text
 from ansible.module_utils.urls import Request, prepare_multipart
@@ -36,6 +37,7 @@ FRONT_ARGS = dict(
     url=dict(type="str", required=True),
     user=dict(type="str", default="admin"),
     password=dict(type="str", required=True, no_log=True),
+    auth=dict(type="str", default="auto", choices=["auto", "digest", "basic"]),
     validate_certs=dict(type="bool", default=True),
     ca_path=dict(type="path"),
     timeout=dict(type="float", default=30),
@@ -157,26 +159,112 @@ def days_left(summary):
     return left
 
 
+DIGEST_HASHES = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}
+
+
+def challenges(header):
+    """The schemes a WWW-Authenticate header offers, lower case, with their parameters (the last
+    of each scheme wins; enough for a front that offers one of each)."""
+    offered = {}
+    for scheme, rest in re.findall(r'(?:^|,)\s*([A-Za-z-]+)((?:\s+[^\s,=]+=(?:"[^"]*"|[^,]*)\s*,?)*)', header or ""):
+        offered[scheme.lower()] = dict(
+            (key.lower(), value.strip('"')) for key, value in re.findall(r'([^\s,=]+)=("[^"]*"|[^,]*)', rest)
+        )
+    return offered
+
+
+def digest_header(params, method, uri, user, password, cnonce=None, count=1):
+    """The Authorization header answering a Digest challenge (RFC 7616, qop auth), or None when
+    the challenge asks for what this does not do (another algorithm, qop auth-int only)."""
+    algorithm = params.get("algorithm", "MD5").upper()
+    digest = DIGEST_HASHES.get(algorithm)
+    qops = [qop.strip() for qop in params.get("qop", "").split(",") if qop.strip()]
+    if digest is None or (qops and "auth" not in qops):
+        return None
+
+    def h(text):
+        return digest(text.encode("utf-8")).hexdigest()
+
+    realm, nonce = params.get("realm", ""), params.get("nonce", "")
+    ha1, ha2 = h("%s:%s:%s" % (user, realm, password)), h("%s:%s" % (method, uri))
+    cnonce = cnonce or base64.b16encode(os.urandom(8)).decode().lower()
+    nc = "%08x" % count
+    fields = [("username", user), ("realm", realm), ("nonce", nonce), ("uri", uri), ("algorithm", algorithm)]
+    if qops:
+        response = h("%s:%s:%s:%s:auth:%s" % (ha1, nonce, nc, cnonce, ha2))
+        fields += [("response", response), ("qop", "auth"), ("nc", nc), ("cnonce", cnonce)]
+    else:
+        fields += [("response", h("%s:%s:%s" % (ha1, nonce, ha2)))]
+    if "opaque" in params:
+        fields.append(("opaque", params["opaque"]))
+    unquoted = ("algorithm", "qop", "nc")
+    return "Digest " + ", ".join(
+        "%s=%s" % (key, value) if key in unquoted else '%s="%s"' % (key, value) for key, value in fields
+    )
+
+
+def basic_header(user, password):
+    return "Basic " + base64.b64encode(("%s:%s" % (user, password)).encode("utf-8")).decode("ascii")
+
+
+def open_front(module):
+    """The front the module's parameters name; the module fails with the reason if it cannot be used."""
+    try:
+        return Front(module.params)
+    except FrontError as err:
+        module.fail_json(msg=str(err))
+
+
 class Front:
-    """The device's web front."""
+    """The device's web front. It authenticates itself: digest (a camera, ``acap-http up``), or basic
+    only over https (``acap-http serve``), never basic over plain http, where the password would
+    travel in clear to whoever answers (urllib, left to itself, answers any scheme a server asks)."""
 
     def __init__(self, params, request=None):
         self.url = params["url"].rstrip("/")
+        self.user, self.password = params["user"], params["password"]
+        self.auth = params.get("auth") or "auto"
+        self.tls = urlsplit(self.url).scheme == "https"
+        if self.auth == "basic" and not self.tls:
+            raise FrontError("auth=basic sends the password in clear over %s: use https, or auth=digest" % self.url)
         self._request = request or Request(
-            url_username=params["user"],
-            url_password=params["password"],
             validate_certs=params["validate_certs"],
             ca_path=params.get("ca_path"),
             timeout=params["timeout"],
-            force_basic_auth=False,
             follow_redirects="safe",
             headers={"Accept": "*/*"},
         )
 
     def _open(self, method, path, data=None, headers=None):
-        """(status, body, headers); FrontError when the front cannot be reached."""
+        """(status, body, headers), authenticated; FrontError when the front cannot be reached, or
+        asks for an authentication this front may not answer."""
+        headers = dict(headers or {})
+        if self.auth == "basic":
+            headers["Authorization"] = basic_header(self.user, self.password)
+        status, body, answered = self._send(method, path, data, headers)
+        if status != 401 or "Authorization" in headers:
+            return status, body, answered
+        offered = challenges(answered.get("WWW-Authenticate", "") if answered else "")
+        if "digest" in offered:
+            target = urlsplit(self.url + path)
+            uri = target.path + ("?" + target.query if target.query else "")
+            header = digest_header(offered["digest"], method, uri, self.user, self.password)
+            if header is None:
+                raise FrontError("the front at %s asks for a Digest this module cannot answer: %s"
+                                 % (self.url, offered["digest"]))  # fmt: skip
+            headers["Authorization"] = header
+        elif "basic" in offered and self.tls and self.auth == "auto":
+            headers["Authorization"] = basic_header(self.user, self.password)
+        elif "basic" in offered:
+            why = "over plain http the password would travel in clear" if not self.tls else "auth is digest"
+            raise FrontError("the front at %s asks for Basic authentication; not sent: %s" % (self.url, why))
+        else:
+            return status, body, answered
+        return self._send(method, path, data, headers)
+
+    def _send(self, method, path, data, headers):
         try:
-            response = self._request.open(method, self.url + path, data=data, headers=headers or {})
+            response = self._request.open(method, self.url + path, data=data, headers=headers)
             return response.getcode(), response.read(), response.headers
         except HTTPError as err:
             return err.code, err.read(), err.headers

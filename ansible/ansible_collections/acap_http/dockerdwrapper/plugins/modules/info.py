@@ -63,16 +63,16 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.acap_http.dockerdwrapper.plugins.module_utils.vapix import (
     FRONT_ARGS,
-    Front,
     FrontError,
     days_left,
+    open_front,
     parse_status,
 )
 
 
 def main():
     module = AnsibleModule(argument_spec=dict(FRONT_ARGS), supports_check_mode=True)
-    front = Front(module.params)
+    front = open_front(module)
     try:
         settings = front.settings()
         summary = front.tls_summary()

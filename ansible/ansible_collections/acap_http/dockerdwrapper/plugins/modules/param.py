@@ -68,8 +68,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.acap_http.dockerdwrapper.plugins.module_utils.vapix import (
     FRONT_ARGS,
-    Front,
     FrontError,
+    open_front,
     parse_status,
     settings_to_change,
 )
@@ -80,7 +80,7 @@ def main():
         argument_spec=dict(FRONT_ARGS, settings=dict(type="dict", required=True)),
         supports_check_mode=True,
     )
-    front = Front(module.params)
+    front = open_front(module)
     try:
         previous = front.settings()
         changes = settings_to_change(previous, module.params["settings"])

@@ -66,7 +66,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.acap_http.dockerdwrapper.plugins.module_utils.vapix import FRONT_ARGS, HINTS, Front, FrontError
+from ansible_collections.acap_http.dockerdwrapper.plugins.module_utils.vapix import FRONT_ARGS, HINTS, FrontError, open_front
 
 
 def main():
@@ -78,7 +78,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    front = Front(module.params)
+    front = open_front(module)
     began = time.monotonic()
     code, text = None, ""
     while True:

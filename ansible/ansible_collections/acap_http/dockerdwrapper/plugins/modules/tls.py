@@ -91,11 +91,11 @@ from ansible.module_utils.common.text.converters import to_bytes
 
 from ansible_collections.acap_http.dockerdwrapper.plugins.module_utils.vapix import (
     FRONT_ARGS,
-    HAS_CRYPTOGRAPHY,
-    Front,
     FrontError,
+    HAS_CRYPTOGRAPHY,
     files_to_send,
     local_identity,
+    open_front,
     stored_identity,
 )
 
@@ -135,7 +135,7 @@ def main():
         local = local_identity(files)
     except ValueError as err:
         module.fail_json(msg="the files given are not a readable set: %s" % err)
-    front = Front(module.params)
+    front = open_front(module)
     try:
         summary = front.tls_summary()
         previous = stored_identity(summary) if summary is not None else None
