@@ -35,7 +35,7 @@ import urllib.request
 from pathlib import Path
 
 from acap_http.servers import app_user
-from bench import footprint
+from bench import footprint, keycheck
 from bench.probes import Poller, TlsClient, docker_info_debug, plain_ping, wait_until
 from tests import pki
 from tests.e2e.front import Front, free_port
@@ -223,9 +223,10 @@ def main() -> int:
             results = {"bare restart (a)": bare_times, **through_product(mode_root, args.rounds, rootless)}
             report(mode, results, 0.5 if rootless else 0.25)
         footprint.measure(root)
+        keys_met = keycheck.measure()
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    return 0
+    return 0 if keys_met else 1
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 authentication (over TLS) against the scrypt users file, each location's access level from
 the manifest (param.cgi: any user lists, an update in the URL needs admin), 404 for every
 other path, the user and level passed on to the app, a body over 1 MiB refused (413) and
-one that stops coming answered 408 (serve's sockets time out), failed attempts logged and
-slowed: after a failure, the address is refused (429) for a while, without holding a thread."""
+one that stops coming answered 408 (serve's sockets time out). Failed logins are logged and
+throttled per user and per source (``throttle``): a throttled attempt is refused (429)
+without its password being checked, and without holding a thread."""
 
 from __future__ import annotations
 
@@ -11,16 +12,18 @@ import base64
 import ctypes
 import hashlib
 import logging
-import math
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from acap_http.escape import printable
 from acap_http.handlers.param_cgi import PARAM_CGI_PATH
 from acap_http.manifest import ACCESS_ENV, Access, Manifest
-from acap_http.servers.users import HashedUser, password_matches
+from acap_http.servers import peers
+from acap_http.servers.throttle import LoginThrottle, Ticket, retry_after, source_key
+from acap_http.servers.users import HashedUser, hash_password, password_matches
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -29,26 +32,29 @@ logger = logging.getLogger(__name__)
 
 REALM = "acap-http"
 MAX_BODY = 1024 * 1024  # as the Apache front's LimitRequestBody
-# After a failure, the address is refused for 0.5 s, doubled for each further one, up to 8 s.
-FAILURE_DELAY, FAILURE_DELAY_STEPS = 0.5, 5
-FORGET_FAILURES = 300.0
-TRACKED_ADDRESSES = 4096  # beyond that, the addresses that failed longest ago are forgotten
+CHALLENGE = [("WWW-Authenticate", f'Basic realm="{REALM}", charset="UTF-8"')]
+Refusal = tuple[str, str, list[tuple[str, str]]]  # status, message, headers
+VERIFIED_KEPT = 64  # credentials checked right, kept (hashed) so that each request costs no scrypt
 
 
 class Front:
     """Wraps the app: only authenticated requests that may reach a location reach it."""
 
     def __init__(
-        self, app: WSGIApplication, manifest: Manifest, users: dict[str, HashedUser],
-        clock: Callable[[], float] = time.monotonic,
+        self, app: WSGIApplication, manifest: Manifest, users: dict[str, HashedUser], *,
+        clock: Callable[[], float] = time.monotonic, own_addresses: frozenset[str] | None = None,
+        local_uid: Callable[[tuple[str, int], int], int | None] = peers.local_uid,
     ) -> None:  # fmt: skip
         self._app = app
-        self._clock = clock
         self._users = users
         self._levels = {manifest.endpoint_path(endpoint): endpoint.access for endpoint in manifest.endpoints}
         self._lock = threading.Lock()
-        self._verified: dict[tuple[str, bytes], float] = {}  # (user, sha256 of password) -> when
-        self._failures: dict[str, tuple[int, float]] = {}  # address -> (count, last)
+        self._verified: OrderedDict[tuple[str, bytes], None] = OrderedDict()  # (user, sha256 of password)
+        self._throttle = LoginThrottle(frozenset(users), clock)
+        self._own = peers.own_addresses() if own_addresses is None else own_addresses
+        self._local_uid = local_uid
+        # What an unknown user's password is checked against: the same scrypt, the same time.
+        self._decoy = hash_password("no such user")
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         refusal = self._refusal(environ)
@@ -72,25 +78,19 @@ class Front:
         start_response(*answered[0])
         return [content]
 
-    def _refusal(self, environ: WSGIEnvironment) -> tuple[str, str, list[tuple[str, str]]] | None:
+    def _refusal(self, environ: WSGIEnvironment) -> Refusal | None:
         """Why the request does not reach the app (status, message, headers); None: it does, as its user."""
         path = environ.get("PATH_INFO", "")
         needed = self._needed(path, environ.get("QUERY_STRING", ""))
         if needed is None:
             return "404 Not Found", "Not found", []
-        address = environ.get("REMOTE_ADDR", "")
-        wait = self._refused_for(address)
-        if wait > 0:
-            return "429 Too Many Requests", "Too many failed logins from this address", [
-                ("Retry-After", str(math.ceil(wait)))]  # fmt: skip
-        challenge = [("WWW-Authenticate", f'Basic realm="{REALM}", charset="UTF-8"')]
-        user = self._authenticate(environ, address)
-        if user is None:
-            return "401 Unauthorized", "Authentication required", challenge
+        user = self._login(environ)
+        if not isinstance(user, HashedUser):
+            return user
         if user.access < needed:
             logger.warning("Refused %s %s to %s: needs %s", environ.get("REQUEST_METHOD"), printable(path),
                            printable(user.name), needed.word)  # fmt: skip
-            return "401 Unauthorized", f"This needs the {needed.word} level", challenge
+            return "401 Unauthorized", f"This needs the {needed.word} level", CHALLENGE
         length = environ.get("CONTENT_LENGTH") or "0"
         if not length.isdigit() or int(length) > MAX_BODY:
             return "413 Request Entity Too Large", "Request body too large", []
@@ -100,54 +100,72 @@ class Front:
         environ["REQUEST_URI"] = path + (f"?{query}" if query else "")
         return None
 
+    def _login(self, environ: WSGIEnvironment) -> HashedUser | Refusal:
+        """The user the request's credentials name, checked if the throttle admits it; else the refusal."""
+        credentials = _basic(environ.get("HTTP_AUTHORIZATION", ""))
+        if credentials is None:
+            return "401 Unauthorized", "Authentication required", CHALLENGE
+        name, password = credentials
+        source = self._source(environ)
+        admitted = self._throttle.admit(name, source)
+        if not isinstance(admitted, Ticket):
+            logger.warning("Refused a login as '%s' from %s unchecked: too many failed guesses; retry in %s s",
+                           printable(name), printable(source), retry_after(admitted))  # fmt: skip
+            return "429 Too Many Requests", "Too many failed logins; try again later", [
+                ("Retry-After", retry_after(admitted))]  # fmt: skip
+        user = self._authenticate(name, password)
+        self._throttle.checked(admitted, right=user is not None)
+        if user is None:
+            logger.warning("Failed login as '%s' from %s", printable(name), printable(source))
+            return "401 Unauthorized", "Authentication required", CHALLENGE
+        return user
+
     def _needed(self, path: str, query: str) -> Access | None:
         if path == PARAM_CGI_PATH:
             update = "action=update" in query.split("&")
             return Access.ADMIN if update else Access.VIEWER
         return self._levels.get(path)
 
-    def _refused_for(self, address: str) -> float:
-        """Seconds this address is still refused for after its last failure (0: not refused)."""
-        with self._lock:
-            count, last = self._failures.get(address, (0, 0.0))
-        return last + _delay(count) - self._clock() if count else 0.0
+    def _source(self, environ: WSGIEnvironment) -> str:
+        """Whom failures are counted against: the address (an IPv6 /64), or a local user of this host."""
+        address = str(environ.get("REMOTE_ADDR", ""))
+        uid = None
+        if peers.is_local(address, self._own):
+            try:
+                uid = self._local_uid((address, int(environ.get("REMOTE_PORT", 0))), int(environ.get("SERVER_PORT", 0)))
+            except ValueError:
+                uid = None
+        return source_key(address, uid)
 
-    def _authenticate(self, environ: WSGIEnvironment, address: str) -> HashedUser | None:
-        header = environ.get("HTTP_AUTHORIZATION", "")
-        if header[:6].lower() != "basic ":
-            return None
-        try:
-            name, _, password = base64.b64decode(header[6:].strip(), validate=True).decode().partition(":")
-        except ValueError:
-            name, password = "", ""
+    def _authenticate(self, name: str, password: str) -> HashedUser | None:
+        """The user whose password this is, or None; as long for an unknown name as for a known one."""
         user = self._users.get(name)
-        token = (name, hashlib.sha256(password.encode()).digest())
+        token = (name, hashlib.sha256(password.encode("utf-8", "surrogateescape")).digest())
         with self._lock:
             known = token in self._verified
-        if user is not None and (known or _check(password, user.hashed)):
-            with self._lock:
-                self._verified[token] = self._clock()
-                self._failures.pop(address, None)
-            return user
-        self._failed(address, name)
-        return None
-
-    def _failed(self, address: str, name: str) -> None:
-        now = self._clock()
+        if user is None:
+            _check(password, self._decoy)
+            return None
+        if not known and not _check(password, user.hashed):
+            return None
         with self._lock:
-            count, last = self._failures.get(address, (0, now))
-            count = 1 if now - last > FORGET_FAILURES else count + 1
-            self._failures[address] = (count, now)
-            if len(self._failures) > TRACKED_ADDRESSES:
-                by_age = sorted(self._failures, key=lambda known: self._failures[known][1])
-                for forgotten in by_age[: len(by_age) // 2]:
-                    del self._failures[forgotten]
-        logger.warning("Failed login as '%s' from %s (%d in a row); refusing it for %.1f s", printable(name),
-                       printable(address), count, _delay(count))  # fmt: skip
+            self._verified[token] = None
+            self._verified.move_to_end(token)
+            while len(self._verified) > VERIFIED_KEPT:
+                self._verified.popitem(last=False)
+        return user
 
 
-def _delay(count: int) -> float:
-    return float(FAILURE_DELAY * 2 ** (min(count, FAILURE_DELAY_STEPS) - 1))
+def _basic(header: str) -> tuple[str, str] | None:
+    """(name, password) of a Basic Authorization header, or None when there is none or it is unreadable."""
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        name, sep, password = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
+    except ValueError:
+        return None
+    return (name, password) if sep else None
 
 
 # scrypt takes 16 MiB a check: two at a time (there are two cores to run them), and glibc is
@@ -158,6 +176,7 @@ _malloc_trim = getattr(ctypes.CDLL(None), "malloc_trim", None)
 
 
 def _check(password: str, hashed: str) -> bool:
+    """Whether ``password`` is the one of ``hashed`` (scrypt, about 40 ms)."""
     with _CHECKS:
         try:
             return password_matches(password, hashed)

@@ -130,17 +130,18 @@ def test_the_readme_commands_over_https(served: Served, tmp_path: Path) -> None:
 
 def test_levels_and_passwords(served: Served) -> None:
     """A viewer lists but may not update (401 for the URL's update, 403 in a body); a wrong password is 401,
-    then the address is refused (429) for a while; other paths are 404."""
+    and the right one works at once after it; past 10 wrong guesses at a user, 429 unchecked; other paths 404."""
     assert served.curl(path=f"{PARAM_CGI}?action=list&group=root.dockerdwrapper.UseTLS", user="viewer") == (
         200, "root.dockerdwrapper.UseTLS=yes\r\n")  # fmt: skip
     assert served.curl(path=f"{PARAM_CGI}?action=update&root.dockerdwrapper.UseTLS=no", user="viewer")[0] == 401
     assert served.curl("-d", "action=update&root.dockerdwrapper.UseTLS=no", path=PARAM_CGI, user="viewer")[0] == 403
     assert served.curl(path=f"{PARAM_CGI}?action=list", password="wrong")[0] == 401
-    assert served.curl(path=f"{PARAM_CGI}?action=list")[0] == 429  # the address is refused for 0.5 s
-    time.sleep(0.6)
+    assert served.curl(path=f"{PARAM_CGI}?action=list")[0] == 200
+    guesses = [served.curl(path=f"{PARAM_CGI}?action=list", user="operator", password="wrong")[0] for _ in range(12)]
+    assert guesses == [401] * 10 + [429] * 2  # the operator's bucket; the admin (logged in from here) goes on
     assert served.curl(path=f"{PARAM_CGI}?action=list")[0] == 200
     assert served.curl(path="/index.html")[0] == 404
-    assert served.curl(path=PREFIX + "tls", user="operator")[0] == 401
+    assert served.curl(path=PREFIX + "tls", user="viewer")[0] == 401  # its level is too low
 
 
 def test_a_killed_worker_leaves_no_dockerd_and_its_replacement_runs_again(served: Served, tmp_path: Path) -> None:
@@ -219,16 +220,13 @@ def test_clients_that_stop_sending_do_not_hold_the_front(served: Served) -> None
 
 def test_client_text_cannot_forge_a_log_line(served: Served) -> None:
     """A user name with a line break: the front's warning and gunicorn's access line both escape it."""
-    code, _ = served.curl(path=f"{PARAM_CGI}?action=list", user="admin", password="x")  # a failure first: 429 next
-    assert code == 401
-    time.sleep(0.6)
     done = subprocess.run(
         ["curl", "-sS", "--cacert", str(served.cert), "-u", "evil\nINFO[forged]:pw", "-o", "/dev/null",
          "-w", "%{http_code}", served.url + f"{PARAM_CGI}?action=list"],
         capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
     assert done.stdout == "401"
-    time.sleep(1.0)  # the access line is written after the answer; and 127.0.0.1's refusal ends
+    time.sleep(1.0)  # the access line is written after the answer
     log = served.log.read_text()
     assert "evil\\nINFO[forged]" in log
     assert not re.search(r"^INFO\[forged\]", log, re.MULTILINE)
