@@ -45,10 +45,11 @@ class TlsClient:
         """(body, the server certificate's DER) of a GET, or None if nothing answered."""
         connection = http.client.HTTPSConnection(self.address, TLS_PORT, context=self.context, timeout=TIMEOUT)
         try:
+            connection.connect()  # the certificate is read now: a closing answer takes the socket with it
+            assert isinstance(connection.sock, ssl.SSLSocket)
+            served = connection.sock.getpeercert(binary_form=True) or b""
             connection.request("GET", path)
-            body = connection.getresponse().read()
-            assert connection.sock is not None
-            return body, connection.sock.getpeercert(binary_form=True) or b""
+            return connection.getresponse().read(), served
         except (OSError, http.client.HTTPException):
             return None
         finally:
