@@ -15,6 +15,8 @@ from werkzeug.wrappers import Request, Response
 
 from acap_http.errors import ManifestError
 from acap_http.handlers import origin
+from acap_http.handlers.daemon_json import DaemonJsonEndpoints
+from acap_http.handlers.info import InfoEndpoint
 from acap_http.handlers.param_cgi import PARAM_CGI_PATH, ParamCgi
 from acap_http.handlers.responses import HttpError, text_response
 from acap_http.handlers.tls_files import TlsEndpoints
@@ -31,12 +33,17 @@ UNSUPPORTED_METHOD = "Unsupported request method"
 
 View = Callable[[Request], Response]
 TLS_SET = "tls"  # the httpConfig name of the endpoint for the three files as one set
+DAEMON_JSON = "daemon.json"
+INFO = "info"
 
 
 class AcapApp:
     """Serves the endpoints of one manifest."""
 
-    def __init__(self, manifest: Manifest, tls_files: TlsEndpoints, param_cgi: ParamCgi) -> None:
+    def __init__(
+        self, manifest: Manifest, tls_files: TlsEndpoints, param_cgi: ParamCgi,
+        daemon_json: DaemonJsonEndpoints | None = None, info: InfoEndpoint | None = None,
+    ) -> None:  # fmt: skip
         self.manifest = manifest
         # The views of each httpConfig entry the manifest may declare, by method.
         views: dict[str, dict[str, View]] = {
@@ -44,6 +51,10 @@ class AcapApp:
             for name in TLS_FILES
         }
         views[TLS_SET] = {"POST": tls_files.post_set, "GET": tls_files.get_set}
+        if daemon_json is not None:
+            views[DAEMON_JSON] = {"GET": daemon_json.get, "PUT": daemon_json.put, "POST": daemon_json.post}
+        if info is not None:
+            views[INFO] = {"GET": info.get}
         # The camera's own param.cgi, which the host has to provide itself.
         rules = [Rule(PARAM_CGI_PATH, endpoint=param_cgi, methods=["GET", "POST"])]
         for endpoint in manifest.endpoints:

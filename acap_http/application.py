@@ -9,21 +9,25 @@ from __future__ import annotations
 
 import logging
 import os
+import pwd
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from acap_http import config, logs
+from acap_http import config, hostgroups, logs
 from acap_http import manifest as manifest_module
 from acap_http.app import AcapApp
+from acap_http.handlers.daemon_json import DaemonJsonEndpoints
+from acap_http.handlers.info import InfoEndpoint
 from acap_http.handlers.param_cgi import ParamCgi
 from acap_http.handlers.tls_files import TlsEndpoints
 from acap_http.manifest import Manifest
 from acap_http.params import ParamStore
 from acap_http.status import Status
-from acap_http.supervisor import cgroups
+from acap_http.supervisor import cgroups, dockerd_check, versions
 from acap_http.supervisor.command import Host, runtime_dir_of
 from acap_http.supervisor.core import Supervisor
+from acap_http.supervisor.daemon_json import DaemonJson
 from acap_http.supervisor.sdcard import CardPlace, CardWatcher
 from acap_http.supervisor.settings import STATUS, Settings, restart_on_changes
 from acap_http.tlsstore import TlsStore
@@ -75,12 +79,32 @@ class Application:
             card=self.card,
         )
         restart_on_changes(self.params, self.supervisor.request_restart)
+        daemon_json = DaemonJson(paths.localdata, lambda data: dockerd_check.refusal(data, self.settings(), self.host))
         self.wsgi = AcapApp(
             self.manifest,
             TlsEndpoints(tls_store, self.supervisor.request_restart, tls_in_use=lambda: self.settings().tls_on_tcp),
             ParamCgi(self.params, self.manifest.app_name),
+            DaemonJsonEndpoints(daemon_json, self.supervisor.request_restart, self.supervisor.reload_config),
+            InfoEndpoint(self.info),
         )
         self._status_observers: list[Callable[[Status], None]] = []
+
+    def info(self) -> dict[str, object]:
+        """What ``GET …/info`` answers: the application, how dockerd runs, the groups its containers see."""
+        user = pwd.getpwuid(self.host.uid).pw_name
+        try:
+            subgid = hostgroups.SUBGID.read_text()
+        except OSError:
+            subgid = ""
+        mapped = hostgroups.mapping(subgid, user, self.host.uid) if self.host.rootless else []
+        return {
+            "application": {"name": self.manifest.app_name, "version": self.manifest.version,
+                            "friendly_name": self.manifest.friendly_name},
+            "dockerd": {"mode": "rootless" if self.host.rootless else "rootful", "user": user,
+                        "version": versions.show(versions.of("dockerd", self.host.path))},
+            "groups": [{"name": entry.name, "host_gid": entry.host_gid, "container_gid": entry.container_gid}
+                       for entry in mapped],
+        }  # fmt: skip
 
     def settings(self) -> Settings:
         return Settings.read(self.params.get, self.params.is_on)

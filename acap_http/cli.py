@@ -138,6 +138,18 @@ def _host_options(command: argparse.ArgumentParser, listen: str) -> None:
         default=APP_USER,
         help="started as root, the user the app and dockerd run as, made when missing (default: %(default)s)",
     )
+    _group_option(command)
+
+
+def _group_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--group",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="rootless: a host group (video, render, dialout…) to map into containers after the manifest's "
+        "(repeat; docker run --group-add N, N as the log says)",
+    )
 
 
 def _up_parser(commands: Commands[argparse.ArgumentParser]) -> None:
@@ -163,6 +175,7 @@ def up_command(args: argparse.Namespace) -> int:
             rootful=args.rootful,
             sd_card=args.sd_card.resolve() if args.sd_card else None,
             app_user=args.app_user,
+            groups=tuple(args.group),
         )
     )
 
@@ -195,6 +208,7 @@ def serve_command(args: argparse.Namespace) -> int:
             rootful=args.rootful,
             sd_card=args.sd_card.resolve() if args.sd_card else None,
             app_user=args.app_user,
+            groups=tuple(args.group),
             cert=args.cert,
             key=args.key,
             users=args.users,
@@ -222,6 +236,7 @@ def _install_parser(commands: Commands[argparse.ArgumentParser]) -> None:
         "--source", type=Path, help="the checkout to install from (default: none when run from PREFIX, else this one)"
     )
     install.add_argument("--no-enable", action="store_true", help="write everything, but do not enable or start it")
+    _group_option(install)
     install.add_argument("--uninstall", action="store_true", help="remove what install made; say what stays")
     install.set_defaults(command=install_command)
 
@@ -238,7 +253,7 @@ def install_command(args: argparse.Namespace) -> int:
     if source is None and Path(sys.prefix).resolve() != args.prefix.resolve():
         source = config.CHECKOUT_DIR
     return installing.install(places, source=source, listen=args.listen, docker_address=args.docker_address,
-                              enable=not args.no_enable)  # fmt: skip
+                              enable=not args.no_enable, groups=tuple(args.group))  # fmt: skip
 
 
 def _password_parser(commands: Commands[argparse.ArgumentParser]) -> None:

@@ -66,6 +66,7 @@ class Manifest:
     version: str
     endpoints: tuple[HttpEndpoint, ...]
     params: tuple[ParamDecl, ...]
+    groups: tuple[str, ...] = ()  # resources.linux.user.groups: host groups the app's user is a member of
 
     @property
     def local_prefix(self) -> str:
@@ -120,7 +121,17 @@ def parse(document: Any) -> Manifest:
         version=_member(setup, "version", str),
         endpoints=endpoints,
         params=params,
+        groups=_groups(document),
     )
+
+
+def _groups(document: Any) -> tuple[str, ...]:
+    """``resources.linux.user.groups``, which a manifest may leave out."""
+    user = document.get("resources", {}).get("linux", {}).get("user", {}) if isinstance(document, dict) else {}
+    groups = user.get("groups", []) if isinstance(user, dict) else []
+    if not isinstance(groups, list) or not all(isinstance(name, str) for name in groups):
+        raise ManifestError("resources.linux.user.groups must be a list of group names")
+    return tuple(groups)
 
 
 def _member(container: Any, key: str, kind: type[_T]) -> _T:

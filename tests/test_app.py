@@ -13,9 +13,12 @@ from werkzeug.test import Client, TestResponse
 from acap_http import config, manifest
 from acap_http.app import AcapApp
 from acap_http.filestore import FileStore
+from acap_http.handlers.daemon_json import DaemonJsonEndpoints
+from acap_http.handlers.info import InfoEndpoint
 from acap_http.handlers.param_cgi import ParamCgi
 from acap_http.handlers.tls_files import TlsEndpoints
 from acap_http.params import ParamStore
+from acap_http.supervisor.daemon_json import DaemonJson
 from acap_http.tlsstore import TlsStore
 from tests import multipart, pki
 
@@ -31,15 +34,25 @@ class Harness:
     def __init__(self, root: Path) -> None:
         self.store = FileStore(root / "localdata")
         self.restarts: list[str] = []
+        self.reloads: list[str] = []
+        self.dockerd_runs = True  # whether a reload is answered as one (else it is a restart)
+        self.dockerd_refuses: str | None = None  # what the stand-in for dockerd's own check says
         loaded = manifest.load(config.CHECKOUT_DIR / "manifest" / "manifest.json")
         params = ParamStore.from_manifest(loaded, root)
+        self.daemon_json = DaemonJson(self.store.directory, lambda data: self.dockerd_refuses)
         self.client = Client(
             AcapApp(
                 loaded,
                 TlsEndpoints(TlsStore(self.store.directory), self.restarts.append, tls_in_use=lambda: True),
                 ParamCgi(params, loaded.app_name),
+                DaemonJsonEndpoints(self.daemon_json, self.restarts.append, self._reload),
+                InfoEndpoint(lambda: {"application": {"name": loaded.app_name}}),
             )
         )
+
+    def _reload(self, reason: str) -> bool:
+        self.reloads.append(reason)
+        return self.dockerd_runs
 
     def upload(self, name: str, data: bytes, field: str = "file") -> TestResponse:
         body = multipart.body(multipart.part(field, data, name))
@@ -95,8 +108,8 @@ def test_other_methods_are_405(harness: Harness, method: str) -> None:
 @pytest.mark.parametrize(
     "path",
     [
-        PREFIX + "daemon.json",
-        PREFIX + "..%2Fdaemon.json",
+        PREFIX + "params.json",
+        PREFIX + "..%2Fparams.json",
         PREFIX + "..%2F..%2Fetc%2Fpasswd",
         PREFIX + "data",
         PREFIX + "ca.pem%00",
@@ -105,7 +118,7 @@ def test_other_methods_are_405(harness: Harness, method: str) -> None:
 )
 @pytest.mark.parametrize("method", ["POST", "DELETE"])
 def test_other_names_are_404_and_touch_nothing(harness: Harness, files: pki.ServerSet, path: str, method: str) -> None:
-    """Only the three TLS files exist; any other name is 404 and nothing on disk changes."""
+    """Only the endpoints of the manifest exist; any other name is 404 and nothing on disk changes."""
     harness.store.write("daemon.json", b"{}\n", 0o600)
     body = multipart.body(multipart.part("file", files.ca, "ca.pem"))
     response = harness.client.open(

@@ -17,7 +17,7 @@ MANIFEST = config.CHECKOUT_DIR / "manifest" / "manifest.json"
 
 
 def test_shipped_manifest_declares_endpoints_and_parameters() -> None:
-    """The shipped manifest names the app, its admin TLS endpoints (three files and the set) and its parameters."""
+    """The shipped manifest names the app, its admin endpoints (TLS files, the set, daemon.json), its parameters."""
     loaded = manifest.load(MANIFEST)
     assert loaded.app_name == "dockerdwrapper"
     assert [(e.name, e.type, e.access) for e in loaded.endpoints] == [
@@ -25,6 +25,8 @@ def test_shipped_manifest_declares_endpoints_and_parameters() -> None:
         ("server-cert.pem", "fastCgi", Access.ADMIN),
         ("server-key.pem", "fastCgi", Access.ADMIN),
         ("tls", "fastCgi", Access.ADMIN),
+        ("daemon.json", "fastCgi", Access.ADMIN),
+        ("info", "fastCgi", Access.VIEWER),
     ]
     assert [(p.name, p.default) for p in loaded.params] == [
         ("SDCardSupport", "no"),

@@ -10,10 +10,13 @@ from werkzeug.test import Client
 
 from acap_http import config, manifest
 from acap_http.app import AcapApp
+from acap_http.handlers.daemon_json import DaemonJsonEndpoints
+from acap_http.handlers.info import InfoEndpoint
 from acap_http.handlers.param_cgi import ParamCgi
 from acap_http.handlers.tls_files import TlsEndpoints
 from acap_http.manifest import ACCESS_ENV
 from acap_http.params import ParamStore
+from acap_http.supervisor.daemon_json import DaemonJson
 from acap_http.tlsstore import TlsStore
 
 URL = "/axis-cgi/param.cgi"
@@ -28,12 +31,18 @@ ALL = (
 )
 
 
+def _others(root: Path) -> tuple[DaemonJsonEndpoints, InfoEndpoint]:
+    """The endpoints the manifest declares besides param.cgi's and the TLS files'."""
+    daemon_json = DaemonJson(root / "localdata", lambda data: None)
+    return DaemonJsonEndpoints(daemon_json, lambda why: None, lambda why: True), InfoEndpoint(dict)
+
+
 class Camera:
     def __init__(self, root: Path) -> None:
         loaded = manifest.load(config.CHECKOUT_DIR / "manifest" / "manifest.json")
         self.store = ParamStore.from_manifest(loaded, root)
         tls_files = TlsEndpoints(TlsStore(root / "localdata"), lambda reason: None, tls_in_use=lambda: True)
-        self.client = Client(AcapApp(loaded, tls_files, ParamCgi(self.store, loaded.app_name)))
+        self.client = Client(AcapApp(loaded, tls_files, ParamCgi(self.store, loaded.app_name), *_others(root)))
 
     def get(self, query: str, level: str = "admin") -> tuple[int, str]:
         environ = {"REQUEST_URI": f"{URL}?{query}", "REMOTE_USER": level, ACCESS_ENV: level}
@@ -162,7 +171,7 @@ def test_a_parameter_added_to_the_manifest_is_served_without_code(tmp_path: Path
     loaded = manifest.load(path)
     store = ParamStore.from_manifest(loaded, tmp_path)
     tls_files = TlsEndpoints(TlsStore(tmp_path / "localdata"), lambda reason: None, tls_in_use=lambda: True)
-    client = Client(AcapApp(loaded, tls_files, ParamCgi(store, loaded.app_name)))
+    client = Client(AcapApp(loaded, tls_files, ParamCgi(store, loaded.app_name), *_others(tmp_path)))
 
     def get(query: str) -> str:
         environ = {"REQUEST_URI": f"{URL}?{query}", "REMOTE_USER": "admin", ACCESS_ENV: "admin"}

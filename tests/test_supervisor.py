@@ -59,6 +59,9 @@ class NoStack:
     def before_dockerd(self, settings: Settings) -> None:
         pass
 
+    def refresh_config(self) -> None:
+        pass
+
 
 class Fake:
     """A supervisor around fake-dockerd, with what it did recorded."""

@@ -123,6 +123,9 @@ class FakeStack:
     def before_dockerd(self, settings: Settings) -> None:
         pass
 
+    def refresh_config(self) -> None:
+        pass
+
 
 class Card:
     def __init__(self, root: Path) -> None:

@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from acap_http import identity
+from acap_http import hostgroups, identity
 from acap_http.errors import SetupError
 from acap_http.filestore import FileStore
 from acap_http.params import STORE_FILE
@@ -25,9 +25,7 @@ from acap_http.supervisor.command import runtime_dir_of
 logger = logging.getLogger(__name__)
 
 NAME = f"acap-{identity.NAME}"
-SUBID_FILES = (Path("/etc/subuid"), Path("/etc/subgid"))
-SUBID_COUNT = 65536
-SUBID_FIRST = 100000
+SUBUID, SUBGID = Path("/etc/subuid"), hostgroups.SUBGID
 TUN = Path("/dev/net/tun")
 LOCALDATA = "localdata"
 
@@ -61,11 +59,13 @@ def _exists(name: str) -> bool:
     return True
 
 
-def ensure(name: str = NAME) -> AppUser:
-    """The user, made ready for rootless dockerd; needs root."""
+def ensure(name: str = NAME, groups: tuple[str, ...] = ()) -> AppUser:
+    """The user, made ready for rootless dockerd, the host ``groups`` mapped into its containers
+    (``hostgroups``); needs root."""
     user = system_user(name)
-    for path in SUBID_FILES:
-        _ensure_subids(path, user)
+    _ensure_subuids(user)
+    mapped = hostgroups.ensure(user.name, user.uid, hostgroups.checked_names(groups), SUBGID)
+    logger.info("%s: %s", user.name, hostgroups.describe(mapped))
     _ensure_tun(user)
     with SafeDir.open(runtime_dir_of(user.uid), create_mode=0o700) as runtime_dir:
         os.fchown(runtime_dir.fd, user.uid, user.gid)
@@ -73,10 +73,11 @@ def ensure(name: str = NAME) -> AppUser:
     return user
 
 
-def take_over(name: str, app_dir: Path, sd_card_area: Path | None) -> AppUser:
-    """What a front started as root does before the app runs rootless as ``name``: the user made,
-    the app directory handed over (what it refuses to give, said), the area on the card given."""
-    user = ensure(name)
+def take_over(name: str, app_dir: Path, sd_card_area: Path | None, groups: tuple[str, ...] = ()) -> AppUser:
+    """What a front started as root does before the app runs rootless as ``name``: the user made
+    (``groups`` mapped into its containers), the app directory handed over (what it refuses to
+    give, said), the area on the card given."""
+    user = ensure(name, groups)
     try:
         refused = hand_over(user, app_dir)
     except LinkRefused as err:
@@ -161,19 +162,12 @@ def give_area(user: AppUser, area: Path) -> None:
             os.fchown(made.fd, user.uid, user.gid)
 
 
-def _ensure_subids(path: Path, user: AppUser) -> None:
-    lines = path.read_text().splitlines() if path.exists() else []
-    ends = [SUBID_FIRST]
-    for line in lines:
-        owner, _, rest = line.partition(":")
-        if owner in (user.name, str(user.uid)):
-            return
-        first, _, count = rest.partition(":")
-        if first.isdigit() and count.isdigit():
-            ends.append(int(first) + int(count))
-    # A fresh range after every range already given out.
-    content = "\n".join([*lines, f"{user.name}:{max(ends)}:{SUBID_COUNT}"]) + "\n"
-    FileStore(path.parent).write(path.name, content.encode(), 0o644)
+def _ensure_subuids(user: AppUser) -> None:
+    """A range of subordinate uids (a fresh one after every range already given out, when it has none)."""
+    text = SUBUID.read_text() if SUBUID.exists() else ""
+    new = hostgroups.rewritten(text, user.name, user.uid, [])
+    if new != text:
+        FileStore(SUBUID.parent).write(SUBUID.name, new.encode(), 0o644)
 
 
 def _ensure_tun(user: AppUser) -> None:

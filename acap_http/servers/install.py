@@ -26,7 +26,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from acap_http import identity
+from acap_http import hostgroups, identity, manifest
 from acap_http.errors import SetupError
 from acap_http.filestore import FileStore
 from acap_http.safedir import LinkRefused, SafeDir
@@ -78,7 +78,7 @@ class Record:
 
 
 def install(places: Places, *, source: Path | None, listen: tuple[str, int], docker_address: str,
-            enable: bool = True) -> int:  # fmt: skip
+            enable: bool = True, groups: tuple[str, ...] = ()) -> int:  # fmt: skip
     """``source`` None: the program is the one running, from ``places.prefix``."""
     if os.geteuid() != 0:
         raise SetupError("acap-http install writes a unit and makes a user: run it as root")
@@ -104,11 +104,12 @@ def install(places: Places, *, source: Path | None, listen: tuple[str, int], doc
         _program(places.prefix, source)
     elif not (places.prefix / "bin" / "acap-http").is_file():
         raise SetupError(f"no acap-http in {places.prefix}: pass --source, a checkout to install from")
-    user = app_user.ensure()
+    groups = hostgroups.checked_names(groups)
+    user = app_user.ensure(groups=(*manifest.load(identity.MANIFEST).groups, *groups))
     password = _configuration(places, listen[0], record)
     places.app_dir.mkdir(parents=True, exist_ok=True)
     with SafeDir.open(places.unit_dir, create_mode=0o755) as units:
-        units.write(UNIT, unitfile.unit(places, listen_on, docker_address).encode(), 0o644)
+        units.write(UNIT, unitfile.unit(places, listen_on, docker_address, groups).encode(), 0o644)
     record.unit = str(places.unit)
     record.write(places.config_dir)
     print(f"installed {identity.NAME} {identity.VERSION}: program in {places.prefix}, data in {places.app_dir},")
@@ -123,7 +124,7 @@ def install(places: Places, *, source: Path | None, listen: tuple[str, int], doc
         _note_debians_docker()
     elif enable:
         print("  systemd is not running here; start the service by hand with")
-        print(f"    {shlex.join(unitfile.command(places, listen_on, docker_address))}")
+        print(f"    {shlex.join(unitfile.command(places, listen_on, docker_address, groups))}")
     return 0
 
 

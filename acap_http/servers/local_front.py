@@ -47,6 +47,7 @@ class UpOptions:
     rootful: bool = False  # as root: keep the app and dockerd as root instead of the app user
     sd_card: Path | None = None  # mount point of the disk that plays the SD card
     app_user: str = app_user.NAME  # who the app and dockerd run as, rootless (one per instance on a host)
+    groups: tuple[str, ...] = ()  # host groups mapped into containers after the manifest's
 
     @property
     def sd_card_area(self) -> Path | None:
@@ -69,7 +70,10 @@ def up(options: UpOptions) -> int:
 
     user = None
     if os.geteuid() == 0 and not options.rootful:
-        user = app_user.take_over(options.app_user, options.app_dir, options.sd_card_area)
+        groups = (*manifest.groups, *options.groups)
+        user = app_user.take_over(options.app_user, options.app_dir, options.sd_card_area, groups)
+    elif options.groups:
+        logger.info("Rootful: containers run as root, host groups need no mapping (--group ignored)")
     runtime_dir = _make_runtime_dir(user)
     try:
         site = _write_site(manifest, options, runtime_dir, users)

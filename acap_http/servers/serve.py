@@ -69,6 +69,7 @@ class ServeOptions:
     rootful: bool = False
     sd_card: Path | None = None
     app_user: str = app_user.NAME
+    groups: tuple[str, ...] = ()
     cert: Path | None = None
     key: Path | None = None
     users: Path | None = None
@@ -88,7 +89,9 @@ def serve(options: ServeOptions) -> int:
     area = options.sd_card / manifest.app_name if options.sd_card else config.CAMERA_SD_AREA
     worker_ids = None
     if os.geteuid() == 0 and not options.rootful:
-        user = app_user.take_over(options.app_user, options.app_dir, area if options.sd_card else None)
+        user = app_user.take_over(
+            options.app_user, options.app_dir, area if options.sd_card else None, (*manifest.groups, *options.groups)
+        )
         worker_ids = (user.uid, user.gid)
     # Readiness is the application's to tell (once Status is known), not gunicorn's (once it boots).
     notifier = Notifier(os.environ.pop("NOTIFY_SOCKET", None))

@@ -105,8 +105,12 @@ def quote(argument: str) -> str:
     return '"' + escaped.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def command(places: Places, listen_on: str, docker_address: str) -> list[str]:
+def command(places: Places, listen_on: str, docker_address: str, groups: tuple[str, ...] = ()) -> list[str]:
     """What the unit runs (unquoted)."""
+    return [*_command(places, listen_on, docker_address), *(arg for name in groups for arg in ("--group", name))]
+
+
+def _command(places: Places, listen_on: str, docker_address: str) -> list[str]:
     return [
         str(places.prefix / "bin" / "acap-http"), "serve", "--stdout",
         "--listen", listen_on, "--app-dir", str(places.app_dir), "--docker-address", docker_address,
@@ -115,7 +119,7 @@ def command(places: Places, listen_on: str, docker_address: str) -> list[str]:
     ]  # fmt: skip
 
 
-def unit(places: Places, listen_on: str, docker_address: str) -> str:
+def unit(places: Places, listen_on: str, docker_address: str, groups: tuple[str, ...] = ()) -> str:
     """The systemd unit of the service."""
     lines = [
         "[Unit]",
@@ -127,7 +131,7 @@ def unit(places: Places, listen_on: str, docker_address: str) -> str:
         # Ready once the front accepts and Status is known; STATUS= mirrors Status. The worker tells.
         "Type=notify",
         "NotifyAccess=all",
-        f"ExecStart={' '.join(quote(argument) for argument in command(places, listen_on, docker_address))}",
+        f"ExecStart={' '.join(quote(argument) for argument in command(places, listen_on, docker_address, groups))}",
         "TimeoutStartSec=120",
         # gunicorn gives the application's stop (containers, dockerd, containerd, the holder) and
         # the requests in flight SERVE_GRACEFUL_STOP, then kills the worker: more than that.

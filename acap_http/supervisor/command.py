@@ -81,6 +81,33 @@ CONTAINERD_DISABLED = (
 )
 
 
+# Each flag of the product's dockerd command line, and the daemon.json directive of the same
+# setting. dockerd refuses a directive given both as a flag and in the file, so these may not be
+# in daemon.json (``daemon_json.RESERVED``): they are the product's to set.
+FLAG_DIRECTIVES: Mapping[str, str] = MappingProxyType(
+    {
+        "--config-file": "config-file",
+        "--log-level": "log-level",
+        "--debug": "debug",
+        "--group": "group",
+        "-H": "hosts",
+        "--tlsverify": "tlsverify",
+        "--tls": "tls",
+        "--tlscacert": "tlscacert",
+        "--tlscert": "tlscert",
+        "--tlskey": "tlskey",
+        "--data-root": "data-root",
+        "--containerd": "containerd",
+        "--exec-root": "exec-root",
+        "--pidfile": "pidfile",
+    }
+)
+# The flags of ours given only when daemon.json does not set the directive: the operator's say first.
+OPTIONAL_FLAG_DIRECTIVES: Mapping[str, str] = MappingProxyType(
+    {"--live-restore": "live-restore", "--exec-opt": "exec-opts"}
+)
+
+
 def runtime_dir_of(uid: int) -> Path:
     return Path(f"/var/run/user/{uid}")
 
@@ -243,9 +270,9 @@ def dockerd(
     argv += ["--data-root", str(data_root)]
     argv += ["--containerd", str(host.containerd_socket), "--exec-root", str(host.exec_root)]
     argv += ["--pidfile", str(host.pid_file)]
-    if "live-restore" not in daemon_json_sets:
+    if OPTIONAL_FLAG_DIRECTIVES["--live-restore"] not in daemon_json_sets:
         argv.append("--live-restore")
-    if host.rootless and "exec-opts" not in daemon_json_sets:
+    if host.rootless and OPTIONAL_FLAG_DIRECTIVES["--exec-opt"] not in daemon_json_sets:
         argv += ["--exec-opt", "native.cgroupdriver=cgroupfs"]
     env = environment(host) | dict(extra_env)
     if host.rootless:

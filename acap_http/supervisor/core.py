@@ -18,6 +18,7 @@ data-root (the card) and a dead holder stop everything.
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -38,6 +39,7 @@ from acap_http.supervisor.events import (
     ContainersStopped,
     Event,
     Exited,
+    Reload,
     Restart,
     Shutdown,
     Step,
@@ -116,6 +118,13 @@ class Supervisor(EventLoop[Event]):
             seq = self._seq
         self.post(Restart(reason, seq, at_once))
 
+    def reload_config(self, reason: str) -> bool:
+        """daemon.json changed only in what dockerd reloads on SIGHUP: a reload when dockerd runs, a
+        restart otherwise (or if it is found not running by then). Whether a reload is on its way."""
+        running = self.phase is Phase.RUNNING
+        self.post(Reload(reason))
+        return running
+
     def card_changed(self, present: bool) -> None:
         """The SD card came or went (called by the card watcher)."""
         self.post(CardChanged(present))
@@ -145,16 +154,10 @@ class Supervisor(EventLoop[Event]):
 
     def _handle(self, event: Event) -> None:
         match event:
-            case Restart(reason, seq, at_once) if seq > self._applied:
-                logger.info("dockerd restart requested: %s", reason)
-                self._crashes = 0  # an operator's change deserves a prompt start
-                if self.phase not in (Phase.STOPPING, Phase.CARD_WAIT, Phase.STOPPED):
-                    self._set_timer("start", 0.0 if at_once else self._coalesce)
-                    if self.phase in (Phase.NEW, Phase.IDLE):
-                        self._transition(Phase.WAITING, "restart scheduled")
-                # While stopping, the start that follows reads the settings anew.
-            case Restart(reason, _, _):
-                logger.debug("Restart request already covered by the running settings: %s", reason)
+            case Restart(reason, seq, at_once):
+                self._restart(reason, seq, at_once)
+            case Reload(reason):
+                self._reload(reason)
             case Answering(process) if process is self._dockerd and self.phase is Phase.STARTING:
                 process.remember_descendants()  # docker-proxy and the like have started by now
                 self._transition(Phase.RUNNING, f"dockerd answers (pid {process.program_pid})")
@@ -174,6 +177,26 @@ class Supervisor(EventLoop[Event]):
                     self._stop([*self._dockerd_steps(with_containers=True), *self.stack.processes], After.END)
             case _:
                 pass  # news of a process already stopped on purpose
+
+    def _restart(self, reason: str, seq: int, at_once: bool) -> None:
+        if seq <= self._applied:
+            logger.debug("Restart request already covered by the running settings: %s", reason)
+            return
+        logger.info("dockerd restart requested: %s", reason)
+        self._crashes = 0  # an operator's change deserves a prompt start
+        if self.phase not in (Phase.STOPPING, Phase.CARD_WAIT, Phase.STOPPED):
+            self._set_timer("start", 0.0 if at_once else self._coalesce)
+            if self.phase in (Phase.NEW, Phase.IDLE):
+                self._transition(Phase.WAITING, "restart scheduled")
+        # While stopping, the start that follows reads the settings anew.
+
+    def _reload(self, reason: str) -> None:
+        if self.phase is Phase.RUNNING and self._dockerd is not None:
+            self.stack.refresh_config()
+            logger.info("dockerd reloads its configuration (SIGHUP): %s", reason)
+            self._dockerd.signal(signal.SIGHUP)
+        else:
+            self._post_restart(reason, at_once=False)  # not running now: the next start reads it
 
     def _timer(self, name: str) -> None:
         if name == "start":

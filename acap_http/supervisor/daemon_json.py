@@ -1,6 +1,7 @@
-"""The operator's ``localdata/daemon.json``, as the supervisor reads it: which directives it
-sets (ours to give as flags only when it does not), whether containers live on across a
-dockerd restart, and the file and environment dockerd is started with.
+"""The operator's ``localdata/daemon.json``: which directives it sets (ours to give as flags
+only when it does not), whether containers live on across a dockerd restart, the file and
+environment dockerd is started with, and the rules a new document must pass before it
+replaces the stored one (``DaemonJson``: over HTTP, see ``handlers.daemon_json``).
 
 The manual's "Proxy Setup" puts a ``"proxies"`` object in daemon.json. dockerd knows that
 key from Docker 23 on; older ones (Debian 12's 20.10) refuse to start with it. For them
@@ -18,8 +19,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from acap_http.escape import printable
 from acap_http.filestore import FileStore
 from acap_http.supervisor import versions
+from acap_http.supervisor.command import FLAG_DIRECTIVES
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +30,37 @@ PROXIES = "proxies"
 # daemon.json's names for the proxies, and the variables older dockerds read them from.
 PROXY_VARIABLES = MappingProxyType({"http-proxy": "HTTP_PROXY", "https-proxy": "HTTPS_PROXY", "no-proxy": "NO_PROXY"})
 DERIVED_NAME = "daemon.json"  # in dockerd's runtime directory, for dockerds before 23
+# The directives the product gives dockerd as flags: dockerd would refuse them in the file too.
+RESERVED = frozenset(FLAG_DIRECTIVES.values())
+# What dockerd applies on SIGHUP, keeping its pid and its containers (moby's daemon/reload.go and
+# reload_unix.go, the same in Docker 20.10 and 26: Reload's steps and reloadPlatform's keys).
+# Any other change needs a restart.
+RELOADABLE = frozenset(
+    {
+        "labels",
+        "debug",  # reserved here anyway: DockerdLogLevel says it
+        "max-concurrent-downloads",
+        "max-concurrent-uploads",
+        "max-download-attempts",
+        "shutdown-timeout",
+        "features",
+        "allow-nondistributable-artifacts",
+        "insecure-registries",
+        "registry-mirrors",
+        "live-restore",
+        "network-diagnostic-port",
+        "runtimes",
+        "default-runtime",
+        "default-shm-size",
+        "default-ipc-mode",
+    }
+)
+MAX_SIZE = 1024 * 1024
+MAX_DEPTH = 32  # nesting of objects and arrays: dockerd's own options go three deep
+
+
+class Refused(ValueError):
+    """A document that may not replace the stored one; the message says why, in one line."""
 
 
 def read(path: Path) -> dict[str, Any] | None:
@@ -93,3 +127,126 @@ def effective(path: Path, runtime_dir: Path, dockerd_version: Callable[[], versi
 def _reads_proxies(version: versions.Version) -> bool:
     # An unknown version is taken for a recent one: the file goes as the operator wrote it.
     return version == versions.UNKNOWN or version >= versions.PROXIES_IN_DAEMON_JSON
+
+
+def parse(data: bytes) -> dict[str, Any]:
+    """The document ``data`` holds, or Refused: not UTF-8, not a JSON object, a key twice, too
+    deep or too large, or a directive that is the product's (given as a flag)."""
+    if len(data) > MAX_SIZE:
+        raise Refused(f"daemon.json is larger than {MAX_SIZE} bytes")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise Refused(f"daemon.json is not UTF-8 (byte {err.start})") from None
+    if text.startswith("\ufeff"):
+        raise Refused("daemon.json starts with a byte order mark, which dockerd cannot read")
+    try:
+        document = json.loads(text, object_pairs_hook=_no_duplicates)
+    except _Duplicate as err:
+        raise Refused(f"daemon.json sets {printable(str(err))!r} twice") from None
+    except RecursionError:
+        raise Refused(f"daemon.json nests deeper than {MAX_DEPTH} levels") from None
+    except ValueError as err:
+        raise Refused(f"daemon.json is not JSON: {printable(str(err))}") from None
+    if not isinstance(document, dict):
+        raise Refused(f"daemon.json must hold a JSON object, not {type(document).__name__}")
+    if _depth(document) > MAX_DEPTH:
+        raise Refused(f"daemon.json nests deeper than {MAX_DEPTH} levels")
+    reserved = sorted(RESERVED & set(document))
+    if reserved:
+        raise Refused(
+            f"daemon.json may not set {', '.join(reserved)}: acap-http gives dockerd "
+            f"{'this as a flag' if len(reserved) == 1 else 'these as flags'} (its settings say them)"
+        )
+    return document
+
+
+def changed_keys(old: dict[str, Any] | None, new: dict[str, Any]) -> frozenset[str]:
+    """The directives whose value differs (set, changed or removed)."""
+    old = old or {}
+    return frozenset(key for key in set(old) | set(new) if old.get(key, _ABSENT) != new.get(key, _ABSENT))
+
+
+def reloadable(changed: frozenset[str]) -> bool:
+    """Whether dockerd can take these changes on SIGHUP (an empty change needs nothing at all)."""
+    return changed <= RELOADABLE
+
+
+_ABSENT = object()
+
+
+class _Duplicate(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _Duplicate(key)
+        seen[key] = value
+    return seen
+
+
+def _depth(value: object, level: int = 1) -> int:
+    if isinstance(value, dict):
+        return max((_depth(item, level + 1) for item in value.values()), default=level)
+    if isinstance(value, list):
+        return max((_depth(item, level + 1) for item in value), default=level)
+    return level - 1
+
+
+NAME = "daemon.json"
+PREVIOUS = "daemon.json.previous"
+EMPTY = b"{}\n"
+
+
+@dataclass(frozen=True)
+class Replaced:
+    """What a replacement changed: nothing (the same bytes), or these directives."""
+
+    written: bool
+    changed: frozenset[str] = frozenset()
+
+
+class NoPrevious(LookupError):
+    """There is no daemon.json.previous to revert to."""
+
+
+class DaemonJson:
+    """The stored document and the one it replaced (``daemon.json.previous``), written as one set
+    (crash-safe), mode 0600. ``judge`` says why dockerd would refuse a document (``dockerd_check``)."""
+
+    def __init__(self, localdata: Path, judge: Callable[[bytes], str | None]) -> None:
+        self.files = FileStore(localdata)
+        self._judge = judge
+
+    def read(self) -> bytes:
+        """The stored document as it is, even one dockerd refuses (the operator fixes it from here)."""
+        return self.files.read_if_present(NAME) or EMPTY
+
+    def replace(self, data: bytes) -> Replaced:
+        """Store ``data`` if it passes every rule and dockerd's own check; Refused otherwise, and
+        nothing stored. The same bytes as stored: nothing written."""
+        document = parse(data)
+        current = self.files.read_if_present(NAME)
+        if current == data:
+            return Replaced(written=False)
+        refusal = self._judge(data)
+        if refusal is not None:
+            raise Refused(f"dockerd refuses it: {refusal}")
+        self.files.write_many({NAME: (data, 0o600), PREVIOUS: (current or EMPTY, 0o600)})
+        try:
+            before = parse(current or EMPTY)
+        except Refused:
+            before = None  # a document edited by hand that dockerd refused: everything changes
+        changed = changed_keys(before, document) if before is not None else frozenset(document) | {"(all)"}
+        logger.info("Stored daemon.json (%d bytes); changed: %s", len(data), ", ".join(sorted(changed)) or "nothing")
+        return Replaced(written=True, changed=changed)
+
+    def revert(self) -> Replaced:
+        """Put the previous document back (it becomes the current one, and the current the previous)."""
+        previous = self.files.read_if_present(PREVIOUS)
+        if previous is None:
+            raise NoPrevious("there is no daemon.json.previous to revert to")
+        return self.replace(previous)

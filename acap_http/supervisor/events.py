@@ -28,6 +28,13 @@ class Restart:
 
 
 @dataclass(frozen=True)
+class Reload:
+    """daemon.json changed in what dockerd takes on SIGHUP alone."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
 class Exited:
     process: Process
     exit: Exit
@@ -53,5 +60,5 @@ class Shutdown:
     pass
 
 
-Event = Restart | Exited | Answering | CardChanged | ContainersStopped | Shutdown
+Event = Restart | Reload | Exited | Answering | CardChanged | ContainersStopped | Shutdown
 Step = str | Process

@@ -123,6 +123,11 @@ class Process:
                 return int(children[0].pid)
         return self.pid
 
+    def signal(self, signum: int) -> None:
+        """``signum`` to the program itself (not nsenter, which passes nothing on)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.program_pid, signum)
+
     def terminate(self) -> None:
         """SIGTERM to the program; it stops as it sees fit."""
         self.remember_descendants()

@@ -47,6 +47,7 @@ class StackLike(Protocol):
     def containerd_keeps_containers(self) -> bool: ...
     def holder_alive(self) -> bool: ...
     def dockerd_command(self, settings: Settings) -> Command: ...
+    def refresh_config(self) -> None: ...
     def before_dockerd(self, settings: Settings) -> None: ...
 
 
@@ -116,6 +117,12 @@ class Stack:
             settings, host, self.data_root, self.holder_pid, daemon_json_sets=daemon_json.keys(host.daemon_json),
             config_file=config.config_file, extra_env=config.env,
         )  # fmt: skip
+
+    def refresh_config(self) -> None:
+        """Before a running dockerd reads its config file again (SIGHUP): the copy made for a
+        dockerd before 23 (proxies) says what the operator's file says now."""
+        host = self.host
+        daemon_json.effective(host.daemon_json, host.runtime_dir, lambda: versions.of("dockerd", host.path))
 
     def before_dockerd(self, settings: Settings) -> None:
         """Rootless: only the API port stays forwarded; dead proxies' forwards go."""

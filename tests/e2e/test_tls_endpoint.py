@@ -75,17 +75,17 @@ def test_other_methods_are_405(front: Front, method: str) -> None:
 @pytest.mark.parametrize(
     "path",
     [
-        PREFIX + "daemon.json",
-        PREFIX + "../dockerdwrapper/daemon.json",
-        PREFIX + "..%2Fdaemon.json",
+        PREFIX + "params.json",
+        PREFIX + "../dockerdwrapper/params.json",
+        PREFIX + "..%2Fparams.json",
         PREFIX + "%2e%2e/%2e%2e/etc/passwd",
-        PREFIX + "data/../daemon.json",
+        PREFIX + "data/../params.json",
         PREFIX + "localdata/ca.pem",
     ],
 )
 @pytest.mark.parametrize("method", ["POST", "DELETE"])
 def test_other_names_and_dot_dot_are_404(front: Front, server_files: dict[str, Path], path: str, method: str) -> None:
-    """Names outside the three, with or without ../ tricks, are 404 and touch nothing."""
+    """Names outside the manifest's endpoints, with or without ../ tricks, are 404 and touch nothing."""
     front.localdata.mkdir(parents=True, exist_ok=True)
     (front.localdata / "daemon.json").write_text("{}\n")
     before = _snapshot(front.localdata)
