@@ -259,3 +259,16 @@ def test_the_challenge_parser_and_the_digest_of_rfc_7616() -> None:
     header = vapix.digest_header(offered["digest"], "GET", "/dir/index.html", "Mufasa", "Circle of Life",
                                  cnonce="f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ")  # fmt: skip
     assert header is not None and 'response="8ca523f5e9506fed4657c9700eebdbec"' in header
+
+
+def test_a_netrc_entry_is_never_sent(asking: tuple[type[Asking], str], tmp_path: Path,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """urllib sends a ~/.netrc login as Basic on the first request, over http too: not from here."""
+    handler, url = asking
+    handler.scheme = "Digest"
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login admin password from-netrc\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    assert _real_front(url, auth="digest").settings() == {"Status": "0 RUNNING"}
+    assert all(header.startswith("Digest ") for header in handler.received)

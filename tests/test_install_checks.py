@@ -139,7 +139,8 @@ def test_a_link_planted_at_the_unit_is_replaced_never_followed(root: Path) -> No
 
 
 def test_uninstall_removes_what_the_record_names_and_nothing_else(root: Path) -> None:
-    """A record of an empty --config-dir that existed before (its files only) and a prefix install made."""
+    """A --config-dir that was there, empty (its files only go), a prefix install made (it goes whole),
+    and an empty --prefix that was there: what install put in it goes, what came later stays."""
     places = _places(root)
     for directory in (places.prefix, places.config_dir, places.unit_dir):
         directory.mkdir(mode=0o755)
@@ -147,8 +148,47 @@ def test_uninstall_removes_what_the_record_names_and_nothing_else(root: Path) ->
     (places.config_dir / "users").write_text("x\n")
     (places.config_dir / "theirs").write_text("kept\n")
     (places.unit_dir / unitfile.UNIT).write_text(unitfile.unit(places, "127.0.0.1:8443", "127.0.0.1"))
-    record = {"made": [str(places.prefix)], "files": ["users", "installed.json"], "unit": str(places.unit)}
+    record = {"made": [str(places.prefix)], "filled": {str(places.config_dir): ["users", "installed.json"]},
+              "unit": str(places.unit)}  # fmt: skip
     (places.config_dir / install.RECORD).write_text(json.dumps(record))
     install.uninstall(places)
     assert not places.prefix.exists() and not places.unit.exists()
     assert sorted(path.name for path in places.config_dir.iterdir()) == ["theirs"]
+
+    opt = root / "opt"
+    (opt / "bin").mkdir(parents=True)
+    (opt / "pyvenv.cfg").write_text("")
+    (opt / "later-software").mkdir()
+    (places.config_dir / install.RECORD).write_text(json.dumps({"filled": {str(opt): ["bin", "pyvenv.cfg"]}}))
+    install.uninstall(_places(root, prefix=opt))
+    assert sorted(path.name for path in opt.iterdir()) == ["later-software"]
+
+
+def test_a_new_directory_in_a_sticky_one_is_refused(root: Path) -> None:
+    """In /tmp anyone may make the directory between install's look and its mkdir: a place there must
+    exist already, root's (the tests' own temporary directories are)."""
+    sticky = root / "tmp"
+    sticky.mkdir()
+    sticky.chmod(0o1777)
+    with pytest.raises(SetupError, match="may be changed by another user than root"):
+        _install(_places(root, prefix=sticky / "prefix"))
+    (sticky / "ours").mkdir(mode=0o755)
+    with pytest.raises(SetupError, match="no-such-checkout is not an acap-http source tree"):
+        _install(_places(root, prefix=sticky / "ours" / "prefix"))
+
+
+@pytest.mark.parametrize(
+    ("changed", "message"),
+    [
+        ({"app_dir": Path("/opt")}, "--app-dir /opt is a directory of the system"),
+        ({"app_dir": Path("/var/lib")}, "is a directory of the system"),
+        ({"prefix": Path("/srv/acap/data/venv"), "app_dir": Path("/srv/acap/data")}, "--prefix .* lie in one another"),
+        ({"config_dir": Path("/srv/acap"), "app_dir": Path("/srv/acap/data")}, "--config-dir .* lie in one another"),
+        ({"prefix": Path("/opt/acap"), "config_dir": Path("/opt/acap/etc")}, "lies in --prefix"),
+    ],
+)
+def test_places_that_lie_in_one_another_are_refused(root: Path, changed: dict[str, Path], message: str) -> None:
+    """serve gives the app directory to the app's user: the program or the configuration inside it
+    would be that user's to change."""
+    with pytest.raises(SetupError, match=message):
+        _install(_places(root, **changed))

@@ -89,7 +89,7 @@ def front() -> tuple[auth.Front, Recorder, Clock]:
     recorder, clock = Recorder(), Clock()
     app = auth.Front(recorder, MANIFEST, read_users_file(users_file(PASSWORDS)), clock=clock,
                      own_addresses=frozenset({"127.0.0.1"}),
-                     local_uid=lambda client, _: LOCAL_UIDS.get(client[1]))  # fmt: skip
+                     local_uid=lambda client, server: LOCAL_UIDS.get(client[1]))  # fmt: skip
     return app, recorder, clock
 
 
@@ -309,3 +309,24 @@ def test_a_body_that_stops_coming_is_408(stalled: type) -> None:
     assert (status, body) == ("408 Request Timeout", b"The request body did not come in time\r\n")
     assert _call(app, TLS, "admin", method="POST", length="5", body=_Body(b"hello")) == (
         "200 OK", {"Content-Type": "text/plain; charset=utf-8", "Content-Length": "6"}, b"read 5")  # fmt: skip
+
+
+def test_names_are_not_told_apart_by_the_answers(front: tuple[auth.Front, Recorder, Clock]) -> None:
+    """A name that is no user's is throttled as a user's is, bucket for bucket: the same answers, in the
+    same order (a shared bucket for unknown names answered 429 at once and told real names apart)."""
+    app = front[0]
+    answers = {name: [_call(app, TLS, name, "guess", address=f"198.51.100.{index}")[0][:3] for index in range(1, 14)]
+               for name in ("operator", "nosuchuser", "other-nobody")}  # fmt: skip
+    assert answers["operator"] == answers["nosuchuser"] == answers["other-nobody"] == ["401"] * 10 + ["429"] * 3
+
+
+def test_root_on_the_host_is_never_locked_out_even_after_a_restart(front: tuple[auth.Front, Recorder, Clock]) -> None:
+    """Trust is kept in memory: a restart forgets where the admin logged in from. Root on the host has a
+    bucket of its own regardless, which an attacker elsewhere keeping the admin's bucket empty cannot spend."""
+    app, _, clock = front
+    LOCAL_UIDS[40003] = 0
+    for _ in range(30):
+        clock.now += 1
+        _call(app, TLS, "admin", "guess", address="203.0.113.77")
+    assert _call(app, TLS, "admin", address="203.0.113.78")[0].startswith("429")  # a new source waits
+    assert _call(app, TLS, "admin", address="127.0.0.1", port=40003)[0] == "200 OK"

@@ -34,6 +34,7 @@ REALM = "acap-http"
 MAX_BODY = 1024 * 1024  # as the Apache front's LimitRequestBody
 CHALLENGE = [("WWW-Authenticate", f'Basic realm="{REALM}", charset="UTF-8"')]
 Refusal = tuple[str, str, list[tuple[str, str]]]  # status, message, headers
+QUIET_FOR = 60.0  # seconds between two lines about refused logins from one source
 VERIFIED_KEPT = 64  # credentials checked right, kept (hashed) so that each request costs no scrypt
 
 
@@ -43,7 +44,7 @@ class Front:
     def __init__(
         self, app: WSGIApplication, manifest: Manifest, users: dict[str, HashedUser], *,
         clock: Callable[[], float] = time.monotonic, own_addresses: frozenset[str] | None = None,
-        local_uid: Callable[[tuple[str, int], int], int | None] = peers.local_uid,
+        local_uid: Callable[[peers.Endpoint, peers.Endpoint], int | None] = peers.local_uid,
     ) -> None:  # fmt: skip
         self._app = app
         self._users = users
@@ -53,6 +54,7 @@ class Front:
         self._throttle = LoginThrottle(frozenset(users), clock)
         self._own = peers.own_addresses() if own_addresses is None else own_addresses
         self._local_uid = local_uid
+        self._refusals_said: OrderedDict[str, tuple[float, int]] = OrderedDict()  # source -> (when said, held)
         # What an unknown user's password is checked against: the same scrypt, the same time.
         self._decoy = hash_password("no such user")
 
@@ -109,14 +111,13 @@ class Front:
         source = self._source(environ)
         admitted = self._throttle.admit(name, source)
         if not isinstance(admitted, Ticket):
-            logger.warning("Refused a login as '%s' from %s unchecked: too many failed guesses; retry in %s s",
-                           printable(name), printable(source), retry_after(admitted))  # fmt: skip
+            self._say_refused(name, source, admitted)
             return "429 Too Many Requests", "Too many failed logins; try again later", [
                 ("Retry-After", retry_after(admitted))]  # fmt: skip
         user = self._authenticate(name, password)
         self._throttle.checked(admitted, right=user is not None)
         if user is None:
-            logger.warning("Failed login as '%s' from %s", printable(name), printable(source))
+            logger.warning("Failed login as '%s' from %s", _shown(name), printable(source))
             return "401 Unauthorized", "Authentication required", CHALLENGE
         return user
 
@@ -128,14 +129,26 @@ class Front:
 
     def _source(self, environ: WSGIEnvironment) -> str:
         """Whom failures are counted against: the address (an IPv6 /64), or a local user of this host."""
-        address = str(environ.get("REMOTE_ADDR", ""))
-        uid = None
-        if peers.is_local(address, self._own):
-            try:
-                uid = self._local_uid((address, int(environ.get("REMOTE_PORT", 0))), int(environ.get("SERVER_PORT", 0)))
-            except ValueError:
-                uid = None
-        return source_key(address, uid)
+        client, server = _endpoints(environ)
+        uid = self._local_uid(client, server) if peers.is_local(client[0], self._own) else None
+        return source_key(client[0], uid)
+
+    def _say_refused(self, name: str, source: str, wait: float) -> None:
+        """A refusal costs no check, so a client could write these as fast as it sends: one line a
+        minute a source, with the count of those it stands for."""
+        now = time.monotonic()
+        with self._lock:
+            last, held = self._refusals_said.get(source, (0.0, 0))
+            if now - last < QUIET_FOR:
+                self._refusals_said[source] = (last, held + 1)
+                return
+            self._refusals_said[source] = (now, 0)
+            self._refusals_said.move_to_end(source)
+            while len(self._refusals_said) > VERIFIED_KEPT * 64:
+                self._refusals_said.popitem(last=False)
+        more = f" ({held} more refusals from there in the last minute)" if held else ""
+        logger.warning("Refused a login as '%s' from %s unchecked: too many failed guesses; retry in %s s%s",
+                       _shown(name), printable(source), retry_after(wait), more)  # fmt: skip
 
     def _authenticate(self, name: str, password: str) -> HashedUser | None:
         """The user whose password this is, or None; as long for an unknown name as for a known one."""
@@ -154,6 +167,25 @@ class Front:
             while len(self._verified) > VERIFIED_KEPT:
                 self._verified.popitem(last=False)
         return user
+
+
+def _endpoints(environ: WSGIEnvironment) -> tuple[peers.Endpoint, peers.Endpoint]:
+    """(client, server) of the request's connection: its socket's own words under gunicorn."""
+    connection: Any = environ.get("gunicorn.socket")
+    try:
+        client, server = connection.getpeername(), connection.getsockname()
+        return (str(client[0]), int(client[1])), (str(server[0]), int(server[1]))
+    except (AttributeError, OSError, IndexError, ValueError):
+        try:
+            port = int(environ.get("REMOTE_PORT", 0))
+        except ValueError:
+            port = 0
+        return (str(environ.get("REMOTE_ADDR", "")), port), ("", int(environ.get("SERVER_PORT") or 0))
+
+
+def _shown(name: str) -> str:
+    """A client's user name for the log: escaped, and at most 64 characters of it."""
+    return printable(name[:64]) + ("…" if len(name) > 64 else "")
 
 
 def _basic(header: str) -> tuple[str, str] | None:

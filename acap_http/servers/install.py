@@ -41,17 +41,16 @@ SYSTEMD_RUNNING = Path("/run/systemd/system")
 RECORD = "installed.json"
 # A configuration directory made by an install of before the record: its marker, root's.
 LEGACY_MARK = ".acap-http-install"
-CONFIG_FILES = ("users", "admin.password", "operator.password", "viewer.password", "tls-cert.pem", "tls-key.pem")
 
 
 @dataclass
 class Record:
     """What install made, so that uninstall removes that and nothing else."""
 
-    made: list[str] = field(default_factory=list)  # directories install created: the prefix, the config dir
-    files: list[str] = field(default_factory=list)  # names install wrote in the configuration directory
+    made: list[str] = field(default_factory=list)  # directories install created: removed whole
+    # Directories that were there, empty, and the entries install made in them: those go, the directory stays.
+    filled: dict[str, list[str]] = field(default_factory=dict)
     unit: str | None = None
-    config_dir: str | None = None  # where the record was read: the directory ``files`` are in
 
     @classmethod
     def read(cls, config_dir: Path) -> Record | None:
@@ -64,17 +63,28 @@ class Record:
             return None
         if not isinstance(document, dict):
             return None
+        filled = document.get("filled", {})
         return cls(
-            config_dir=str(config_dir),
             made=[str(path) for path in document.get("made", [])],
-            files=[str(name) for name in document.get("files", []) if name in (*CONFIG_FILES, RECORD)],
+            filled={str(path): _plain_names(names) for path, names in (filled.items() if isinstance(filled, dict)
+                                                                       else [])},
             unit=str(document["unit"]) if document.get("unit") else None,
-        )
+        )  # fmt: skip
+
+    def fill(self, directory: Path, names: list[str]) -> None:
+        """Note entries install made in ``directory`` (nothing to note when it made the directory)."""
+        if str(directory) not in self.made:
+            self.filled[str(directory)] = sorted({*self.filled.get(str(directory), []), *names})
 
     def write(self, config_dir: Path) -> None:
-        document = {"made": self.made, "files": sorted(set(self.files)), "unit": self.unit}
+        document = {"made": self.made, "filled": self.filled, "unit": self.unit}
         FileStore(config_dir, directory_mode=0o700).write(RECORD, (json.dumps(document, indent=2) + "\n").encode(),
                                                           0o600)  # fmt: skip
+
+
+def _plain_names(names: object) -> list[str]:
+    return [str(name) for name in (names if isinstance(names, list) else [])
+            if "/" not in str(name) and str(name) not in ("", ".", "..")]  # fmt: skip
 
 
 def install(places: Places, *, source: Path | None, listen: tuple[str, int], docker_address: str,
@@ -82,7 +92,7 @@ def install(places: Places, *, source: Path | None, listen: tuple[str, int], doc
     """``source`` None: the program is the one running, from ``places.prefix``."""
     if os.geteuid() != 0:
         raise SetupError("acap-http install writes a unit and makes a user: run it as root")
-    places = places.checked()
+    places = _apart(places.checked())
     listen_on = unitfile.listen(*listen)
     docker_address = unitfile.address(docker_address, "--docker-address")
     record = Record.read(places.config_dir) or Record()
@@ -101,7 +111,9 @@ def install(places: Places, *, source: Path | None, listen: tuple[str, int], doc
             raise SetupError(f"{source} is not an acap-http source tree (no setup.cfg): pass --source")
         _make(places.prefix, 0o755, record)
         record.write(places.config_dir)
+        before = set(os.listdir(places.prefix))
         _program(places.prefix, source)
+        record.fill(places.prefix, sorted(set(os.listdir(places.prefix)) - before))
     elif not (places.prefix / "bin" / "acap-http").is_file():
         raise SetupError(f"no acap-http in {places.prefix}: pass --source, a checkout to install from")
     groups = hostgroups.checked_names(groups)
@@ -167,15 +179,20 @@ def _remove_unit(places: Places, record: Record) -> tuple[list[Path], list[Path]
 
 
 def _remove_directory(directory: Path, record: Record) -> tuple[list[Path], list[Path]]:
-    """(removed, not removed): ``directory`` whole if install made it, else the files it wrote there."""
+    """(removed, not removed): ``directory`` whole if install made it, else the entries it made there."""
     if str(directory) in record.made and _removable(directory):
         shutil.rmtree(directory)
         return [directory], []
-    if directory == Path(record.config_dir or "") and record.files and _removable(directory):
+    names = record.filled.get(str(directory), [])
+    if names and _removable(directory):
         with SafeDir.open(directory) as opened:
-            for name in record.files:
-                opened.unlink_quietly(name)
-        return [directory / name for name in record.files], [directory]
+            for name in names:
+                entry = opened.lstat(name) if name in opened.names() else None
+                if entry is not None and stat.S_ISDIR(entry.st_mode):
+                    shutil.rmtree(directory / name)  # a venv's bin, lib…: root's, in a directory of root's
+                elif entry is not None:
+                    opened.unlink(name)
+        return [directory / name for name in names], [directory]
     if directory.exists() or directory.is_symlink():
         return [], [directory]
     return [], []
@@ -197,8 +214,9 @@ def trusted(path: Path, option: str, *, itself: bool = True) -> None:
             raise SetupError(f"{option} {path}: {current} is a symbolic link; give the directory itself")
         if found is not None and not stat.S_ISDIR(found.st_mode):
             raise SetupError(f"{option} {path}: {current} is not a directory")
-        # Whoever may write a directory may put something else in the place of its entries.
-        sticky_and_ours = parent.st_mode & stat.S_ISVTX and (found is None or found.st_uid == 0)
+        # Whoever may write a directory may put something else in the place of its entries; in a
+        # sticky one (/tmp) only an entry that is there already, and root's, stays root's.
+        sticky_and_ours = parent.st_mode & stat.S_ISVTX and found is not None and found.st_uid == 0
         if not (_root_only(parent) or sticky_and_ours):
             raise SetupError(f"{option} {path}: {current.parent} may be changed by another user than root "
                              f"(owner uid {parent.st_uid}, mode {stat.S_IMODE(parent.st_mode):o})")  # fmt: skip
@@ -215,13 +233,15 @@ def _root_only(status: os.stat_result) -> bool:
 
 
 def _claim(directory: Path, option: str, record: Record) -> None:
-    """Install writes into ``directory`` only if it is new, empty (then it counts as made: nothing
-    of anyone's is in it), or made by install before; SetupError otherwise."""
-    if not directory.exists() or str(directory) in record.made:
+    """Install writes into ``directory`` only if it is new, empty (then what it makes there is noted,
+    and only that goes at uninstall), or install's before; SetupError otherwise."""
+    if not directory.exists() or str(directory) in record.made or str(directory) in record.filled:
         return
-    if not any(directory.iterdir()) or (directory / LEGACY_MARK).is_file():
-        # Empty, or marked by an install of before the record (root's alone: checked).
-        record.made.append(str(directory))
+    if (directory / LEGACY_MARK).is_file():
+        record.made.append(str(directory))  # marked by an install of before the record (root's: checked)
+        return
+    if not any(directory.iterdir()):
+        record.filled[str(directory)] = []
         return
     others = sorted(entry.name for entry in directory.iterdir())
     shown = ", ".join(others[:5]) + (", …" if len(others) > 5 else "")
@@ -232,9 +252,32 @@ def _claim(directory: Path, option: str, record: Record) -> None:
 def _make(directory: Path, mode: int, record: Record) -> None:
     if directory.exists():
         return
-    directory.mkdir(mode=mode)  # its parent exists and is root's: checked
+    directory.mkdir(mode=mode)  # its parent is root's alone (checked): nobody else can have made it
     os.chmod(directory, mode)
     record.made.append(str(directory))
+
+
+# What --app-dir may not be: serve gives the app directory to the app's user, whom docker clients
+# control (rootless).
+SYSTEM_DIRECTORIES = frozenset(
+    Path(path) for path in ("/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib64", "/opt", "/proc",
+                            "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/usr/local", "/var",
+                            "/var/lib", "/var/tmp")
+)  # fmt: skip
+
+
+def _apart(places: Places) -> Places:
+    """SetupError when places lie in one another, or the app directory is the system's: the program,
+    the configuration or the unit inside what the app's user is given would be that user's to change."""
+    if places.app_dir in SYSTEM_DIRECTORIES:
+        raise SetupError(f"--app-dir {places.app_dir} is a directory of the system; give one of its own")
+    named = {"--prefix": places.prefix, "--config-dir": places.config_dir, "--unit-dir": places.unit_dir}
+    for option, path in named.items():
+        if path == places.app_dir or places.app_dir in path.parents or path in places.app_dir.parents:
+            raise SetupError(f"{option} {path} and --app-dir {places.app_dir} lie in one another; keep them apart")
+    if places.prefix == places.config_dir or places.prefix in places.config_dir.parents:
+        raise SetupError(f"--config-dir {places.config_dir} lies in --prefix {places.prefix}; keep them apart")
+    return places
 
 
 def _removable(directory: Path) -> bool:
@@ -293,7 +336,7 @@ def _configuration(places: Places, host: str, record: Record) -> str | None:
             directory.write("users", users_file(passwords).encode(), 0o600)
             for name, password in passwords.items():
                 directory.write(f"{name}.password", (password + "\n").encode(), 0o600)
-            record.files += ["users", *(f"{name}.password" for name in passwords)]
+            record.fill(places.config_dir, ["users", *(f"{name}.password" for name in passwords)])
             made = passwords["admin"]
         if not (directory.is_file("tls-cert.pem") and directory.is_file("tls-key.pem")):
             # cryptography is the installed program's, not this one's (install may run from the checkout).
@@ -302,8 +345,8 @@ def _configuration(places: Places, host: str, record: Record) -> str | None:
                                    "front-pair", host, *pair], capture_output=True, text=True, check=False)  # fmt: skip
             if done.returncode != 0:
                 raise SetupError(f"could not make the front's TLS pair: {done.stderr.strip()[-2000:]}")
-            record.files += ["tls-cert.pem", "tls-key.pem"]
-        record.files.append(RECORD)
+            record.fill(places.config_dir, ["tls-cert.pem", "tls-key.pem"])
+        record.fill(places.config_dir, [RECORD])
         return made
 
 

@@ -12,10 +12,13 @@ The bounds that follow (the README states them):
 - Guessing one user's password: at most ``USER`` (10 at once, then one a minute: 70 an hour)
   from all the sources that never logged in as that user together, whatever their number;
   plus the same again per source that did (which an attacker has only by sharing one with
-  the user: the same NAT address, or the same local user of the host).
-- A user who has logged in from a source before (within ``TRUST_FOR``) keeps his own bucket
-  there: others' failures, from other sources or against other users, never lock him out.
-  From a new source he shares the user's bucket with everybody else.
+  the user: the same NAT address or IPv6 /64, or the same local user of the host).
+- A user who has logged in from a source before (within ``TRUST_FOR``, while this process
+  runs: a restart forgets) keeps his own bucket there: others' failures, from other sources
+  or against other users, never lock him out. From a new source he shares the user's bucket
+  with everybody else. Root on the host itself always has a bucket of its own.
+- Names that are no user's get buckets of their own too (remembered as sources are): they are
+  answered as a known user's wrong password is, so that the answers do not tell names apart.
 - A success clears nothing but its own pair's bucket: a viewer's good login lends an attacker
   at the same address no guesses at the admin's password.
 - Sources are IPv4 addresses, IPv6 /64 networks, and for connections from this host itself,
@@ -34,7 +37,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 _K = TypeVar("_K", str, tuple[str, str])
-UNKNOWN_USER = ""  # every name that is no user's shares one bucket: guessing them gains nothing
+ROOT_ON_THE_HOST = "local uid 0"
 
 
 @dataclass(frozen=True)
@@ -81,19 +84,20 @@ class LoginThrottle:
         self._clock = clock
         self._lock = threading.Lock()
         now = clock()
-        self._users = {name: Bucket(USER, now) for name in (*users, UNKNOWN_USER)}
+        self._users = {name: Bucket(USER, now) for name in users}
+        self._unknown: OrderedDict[str, Bucket] = OrderedDict()  # names that are no user's
         self._sources: OrderedDict[str, Bucket] = OrderedDict()
         self._pairs: OrderedDict[tuple[str, str], Bucket] = OrderedDict()
         self._trusted: OrderedDict[tuple[str, str], float] = OrderedDict()  # pair -> when it last succeeded
 
     def admit(self, user: str, source: str) -> Ticket | float:
         """A ticket to check this attempt's password (its tokens taken), or the seconds to wait."""
-        name = user if user in self._users else UNKNOWN_USER
+        name = user
         with self._lock:
             now = self._clock()
             source_bucket = self._remember(self._sources, source, SOURCE, now)
-            paired = self._is_trusted((name, source), now)
-            own = self._remember(self._pairs, (name, source), PAIR, now) if paired else self._users[name]
+            paired = name in self._users and (source == ROOT_ON_THE_HOST or self._is_trusted((name, source), now))
+            own = self._remember(self._pairs, (name, source), PAIR, now) if paired else self._user(name, now)
             wait = max(own.wait(now), source_bucket.wait(now))
             if wait > 0:
                 return wait
@@ -108,7 +112,7 @@ class LoginThrottle:
         with self._lock:
             now = self._clock()
             pair = (ticket.user, ticket.source)
-            own = self._pairs.get(pair) if ticket.paired else self._users[ticket.user]
+            own = self._pairs.get(pair) if ticket.paired else self._users.get(ticket.user)
             for bucket in (own, self._sources.get(ticket.source)):
                 if bucket is not None:
                     bucket.tokens = min(bucket.rate.capacity, bucket.tokens + 1)
@@ -116,6 +120,10 @@ class LoginThrottle:
             self._trusted.move_to_end(pair)
             while len(self._trusted) > MAX_TRACKED:
                 self._trusted.popitem(last=False)
+
+    def _user(self, name: str, now: float) -> Bucket:
+        known = self._users.get(name)
+        return known if known is not None else self._remember(self._unknown, name, USER, now)
 
     def _is_trusted(self, pair: tuple[str, str], now: float) -> bool:
         when = self._trusted.get(pair)
@@ -139,17 +147,20 @@ class LoginThrottle:
 
 def source_key(address: str, local_uid: int | None = None) -> str:
     """The source an attempt is counted against: a local user of this host, an IPv4 address (an
-    IPv4-mapped IPv6 one as IPv4), or an IPv6 /64 (one customer's network: counted as one)."""
+    IPv4-mapped IPv6 one as IPv4), or an IPv6 /64 (one customer's network, typically a whole LAN:
+    counted as one); a link-local /64 with its interface, which every link has its own of."""
     if local_uid is not None:
         return f"local uid {local_uid}"
+    bare, _, zone = address.partition("%")
     try:
-        parsed = ipaddress.ip_address(address.partition("%")[0])
+        parsed = ipaddress.ip_address(bare)
     except ValueError:
         return address
     if isinstance(parsed, ipaddress.IPv6Address):
         if parsed.ipv4_mapped is not None:
             return str(parsed.ipv4_mapped)
-        return str(ipaddress.IPv6Network((parsed, 64), strict=False))
+        network = str(ipaddress.IPv6Network((parsed, 64), strict=False))
+        return f"{network}%{zone}" if parsed.is_link_local and zone else network
     return str(parsed)
 
 

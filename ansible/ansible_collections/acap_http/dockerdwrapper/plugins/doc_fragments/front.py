@@ -31,7 +31,8 @@ options:
     description:
       - How to authenticate. C(digest) answers only a Digest challenge (a camera, C(acap-http up)); C(basic)
         sends Basic at once and needs an C(https) URL (C(acap-http serve)); C(auto) answers Digest anywhere
-        and Basic only over C(https).
+        and Basic only over C(https) with the certificate verified.
+      - Credentials are never taken from C(~/.netrc), and redirects are not followed.
       - Basic is never sent over plain C(http), where the password would travel in clear to whoever
         answers, a server that only pretends to be the device included.
     type: str

@@ -227,11 +227,15 @@ class Front:
         self.tls = urlsplit(self.url).scheme == "https"
         if self.auth == "basic" and not self.tls:
             raise FrontError("auth=basic sends the password in clear over %s: use https, or auth=digest" % self.url)
+        self.verified = bool(params["validate_certs"])
+        # No credentials of urllib's own: not from ~/.netrc (sent as Basic, even over http), and no
+        # redirect followed (an Authorization header would follow it, https to http included).
         self._request = request or Request(
             validate_certs=params["validate_certs"],
             ca_path=params.get("ca_path"),
             timeout=params["timeout"],
-            follow_redirects="safe",
+            follow_redirects="none",
+            use_netrc=False,
             headers={"Accept": "*/*"},
         )
 
@@ -253,10 +257,15 @@ class Front:
                 raise FrontError("the front at %s asks for a Digest this module cannot answer: %s"
                                  % (self.url, offered["digest"]))  # fmt: skip
             headers["Authorization"] = header
-        elif "basic" in offered and self.tls and self.auth == "auto":
+        elif "basic" in offered and self.tls and self.verified and self.auth == "auto":
             headers["Authorization"] = basic_header(self.user, self.password)
         elif "basic" in offered:
-            why = "over plain http the password would travel in clear" if not self.tls else "auth is digest"
+            if not self.tls:
+                why = "over plain http the password would travel in clear"
+            elif not self.verified:
+                why = "the front's certificate is not verified (validate_certs: false); say auth=basic to send it anyway"
+            else:
+                why = "auth is digest"
             raise FrontError("the front at %s asks for Basic authentication; not sent: %s" % (self.url, why))
         else:
             return status, body, answered
