@@ -1,25 +1,36 @@
-"""The application, whatever serves it: the parameter store, the TLS store, the dockerd
-supervisor, the SD card watcher, and the WSGI app over them, put together once.
+"""The application, whatever serves it: the parameter store, the TLS store, daemon.json, and the
+WSGI app over them, put together once; and its runs, each a dockerd supervisor with the SD card
+watcher, started and stopped as a camera starts and stops an application (``control.cgi``)
+while the HTTP side stays up.
 
 ``servers.run`` serves it over FastCGI (the camera), ``servers.serve`` with gunicorn
-over HTTPS (a host service); both start it, and stop it when they stop.
+over HTTPS (a host service); both start it, and stop it when they stop. Whether it was
+stopped by request is kept (``application.json``): a camera keeps a stopped application
+stopped across a reboot.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import pwd
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from acap_http import config, hostgroups, logs
+from acap_http import config, device, hostgroups, logs
 from acap_http import manifest as manifest_module
-from acap_http.app import AcapApp
+from acap_http.app import AcapApp, Endpoints
+from acap_http.filestore import FileStore
+from acap_http.handlers.applications import Applications
 from acap_http.handlers.daemon_json import DaemonJsonEndpoints
+from acap_http.handlers.discovery import Discovery
 from acap_http.handlers.info import InfoEndpoint
+from acap_http.handlers.param_api import ParamApi
 from acap_http.handlers.param_cgi import ParamCgi
+from acap_http.handlers.param_tree import ParamTree
 from acap_http.handlers.tls_files import TlsEndpoints
 from acap_http.manifest import Manifest
 from acap_http.params import ParamStore
@@ -34,6 +45,8 @@ from acap_http.tlsstore import TlsStore
 
 logger = logging.getLogger(__name__)
 
+STATE_FILE = "application.json"  # {"running": false} once stopped by request
+
 
 @dataclass(frozen=True)
 class Options:
@@ -47,10 +60,34 @@ class Options:
     sd_card_area: Path = config.CAMERA_SD_AREA
 
 
+class Run:
+    """One run of the application: the dockerd supervisor and the SD card watcher, together."""
+
+    def __init__(self, application: Application, options: Options) -> None:
+        self.card = CardWatcher(CardPlace(options.sd_card_mount, options.sd_card_area))
+        self.supervisor = Supervisor(
+            read_settings=application.settings,
+            host=application.host,
+            set_status=application.set_status,
+            stop_grace=options.stop_grace,
+            card=self.card,
+        )
+
+    def start(self) -> None:
+        self.card.start(self.supervisor.card_changed)
+        self.supervisor.start()
+
+    def stop(self) -> None:
+        """Containers, dockerd and everything under it first; returns when all are gone."""
+        self.supervisor.shutdown()
+        self.card.stop()
+
+
 class Application:
-    """Everything that answers requests and runs dockerd, ready to ``start`` and ``stop``."""
+    """Everything that answers requests, and its run of dockerd, ready to ``start`` and ``stop``."""
 
     def __init__(self, options: Options) -> None:
+        self.options = options
         self.app_dir = options.app_dir.resolve()
         self.manifest: Manifest = manifest_module.load(options.manifest_path or config.find_manifest(self.app_dir))
         paths = config.AppPaths(self.app_dir)
@@ -70,24 +107,47 @@ class Application:
             uid=uid,
             gid=os.getegid(),
         )
-        self.card = CardWatcher(CardPlace(options.sd_card_mount, options.sd_card_area))
-        self.supervisor = Supervisor(
-            read_settings=self.settings,
-            host=self.host,
-            set_status=self.set_status,
-            stop_grace=options.stop_grace,
-            card=self.card,
-        )
-        restart_on_changes(self.params, self.supervisor.request_restart)
+        self._state = FileStore(self.app_dir)
+        self._control = threading.Lock()  # one start or stop at a time
+        self._run: Run | None = None
+        self._closed = False  # the serving mode has stopped: no run starts any more
+        self._status_observers: list[Callable[[Status], None]] = []
+        restart_on_changes(self.params, self.request_restart)
+        identity = device.Identity.of_host()
+        tree = ParamTree(self.params, self.manifest.app_name, device.parameter_groups(identity))
         daemon_json = DaemonJson(paths.localdata, lambda data: dockerd_check.refusal(data, self.settings(), self.host))
         self.wsgi = AcapApp(
             self.manifest,
-            TlsEndpoints(tls_store, self.supervisor.request_restart, tls_in_use=lambda: self.settings().tls_on_tcp),
-            ParamCgi(self.params, self.manifest.app_name),
-            DaemonJsonEndpoints(daemon_json, self.supervisor.request_restart, self.supervisor.reload_config),
-            InfoEndpoint(self.info),
+            Endpoints(
+                tls_files=TlsEndpoints(tls_store, self.request_restart, tls_in_use=lambda: self.settings().tls_on_tcp),
+                param_cgi=ParamCgi(tree, model=identity.model),
+                daemon_json=DaemonJsonEndpoints(daemon_json, self.request_restart, self.reload_config),
+                info=InfoEndpoint(self.info),
+                applications=Applications(self.manifest, self),
+                param_api=ParamApi(tree),
+                discovery=Discovery(identity),
+            ),
+            running=lambda: self.running,
         )
-        self._status_observers: list[Callable[[Status], None]] = []
+
+    # --- what the endpoints ask of the run -----------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._run is not None
+
+    def request_restart(self, reason: str) -> None:
+        """Restart dockerd with the settings and files as they are now; a stopped application reads
+        them when it starts."""
+        run = self._run
+        if run is not None:
+            run.supervisor.request_restart(reason)
+        else:
+            logger.info("%s; the application is stopped: it takes it when it starts", reason)
+
+    def reload_config(self, reason: str) -> bool:
+        run = self._run
+        return run.supervisor.reload_config(reason) if run is not None else False
 
     def info(self) -> dict[str, object]:
         """What ``GET …/info`` answers: the application, how dockerd runs, the groups its containers see."""
@@ -99,7 +159,8 @@ class Application:
         mapped = hostgroups.mapping(subgid, user, self.host.uid) if self.host.rootless else []
         return {
             "application": {"name": self.manifest.app_name, "version": self.manifest.version,
-                            "friendly_name": self.manifest.friendly_name},
+                            "friendly_name": self.manifest.friendly_name,
+                            "state": "Running" if self.running else "Stopped"},
             "dockerd": {"mode": "rootless" if self.host.rootless else "rootful", "user": user,
                         "version": versions.show(versions.of("dockerd", self.host.path))},
             "groups": [{"name": entry.name, "host_gid": entry.host_gid, "container_gid": entry.container_gid}
@@ -118,22 +179,78 @@ class Application:
         """Tell ``observer`` every Status the supervisor sets (systemd's STATUS=, readiness)."""
         self._status_observers.append(observer)
 
+    # --- the serving mode's start and stop ---------------------------------------------------------
+
     def start(self) -> None:
+        """The serving mode starts: dockerd too, unless the application was stopped by request."""
         mode = "rootless, in rootlesskit's namespaces" if self.host.rootless else "rootful, as root"
-        logger.info(
-            "%s %s started; files in %s; dockerd runs %s",
-            self.manifest.app_name,
-            self.manifest.version,
-            self.localdata,
-            mode,
-        )
+        logger.info("%s %s started; files in %s; dockerd runs %s", self.manifest.app_name, self.manifest.version,
+                    self.localdata, mode)  # fmt: skip
         if self.host.rootless:
             logger.warning("%s", cgroups.describe(cgroups.why_rootless_has_none()))
-        self.card.start(self.supervisor.card_changed)
-        self.supervisor.start()
+        if self._stopped_by_request():
+            logger.info("The application was stopped by request and stays stopped (control.cgi?action=start)")
+            self.set_status(Status.NOT_STARTED)
+            return
+        self.start_run()
 
     def stop(self) -> None:
-        """dockerd and everything under it first; Status ends at -1 NOT STARTED."""
-        self.supervisor.shutdown()
-        self.card.stop()
+        """The serving mode stops: dockerd and everything under it first; Status ends at -1."""
+        with self._control:
+            self._closed = True  # a control.cgi start still in flight starts nothing now
+            run, self._run = self._run, None
+            if run is not None:
+                run.stop()
         self.set_status(Status.NOT_STARTED)
+
+    # --- control.cgi: the application's own start and stop, kept across restarts -------------------------
+
+    def start_run(self) -> bool:
+        """Start dockerd and its stack; False if they run already."""
+        with self._control:
+            return self._start_run()
+
+    def stop_run(self) -> bool:
+        """Stop the containers, dockerd and everything under it, as stopping a camera's application
+        does; the HTTP side stays. False if it was not running."""
+        with self._control:
+            return self._stop_run()
+
+    def restart_run(self) -> None:
+        """Stop, if running, and start, as one step: no other start or stop comes between."""
+        with self._control:
+            self._stop_run()
+            self._start_run()
+
+    def _start_run(self) -> bool:
+        if self._closed:
+            raise RuntimeError("the server is stopping")
+        if self._run is not None:
+            return False
+        self._run = Run(self, self.options)
+        self._run.start()
+        self._keep_state(running=True)
+        return True
+
+    def _stop_run(self) -> bool:
+        run, self._run = self._run, None
+        if run is None:
+            return False
+        logger.info("Stopping the application by request")
+        run.stop()
+        self.set_status(Status.NOT_STARTED)
+        self._keep_state(running=False)
+        return True
+
+    def _stopped_by_request(self) -> bool:
+        data = self._state.read_if_present(STATE_FILE)
+        try:
+            return data is not None and json.loads(data).get("running") is False
+        except (ValueError, AttributeError):
+            return False
+
+    def _keep_state(self, *, running: bool) -> None:
+        try:
+            self._state.write(STATE_FILE, (json.dumps({"running": running}) + "\n").encode(), 0o644)
+        except OSError as err:
+            logger.error("Could not keep the application's state in %s: %s", self.app_dir / STATE_FILE, err)

@@ -67,14 +67,16 @@ def checked_names(names: list[str] | tuple[str, ...]) -> tuple[str, ...]:
 def rewritten(text: str, user: str, uid: int, gids: list[tuple[str, int]]) -> str:
     """``/etc/subgid`` with ``user``'s lines: one per group (in order, count 1), then the user's usual
     range (a new one after every range given out, if it has none); every other line as it was.
-    SetupError when a group's gid lies in a range of another user (or in the user's own range)."""
+    SetupError when a group's gid lies in a range of another user (or in the user's own range); another
+    user's line for that very group (``owner:gid:1``: several app users, each a member) is no range."""
     lines = text.splitlines()
     parsed = [(line, Line.parse(line)) for line in lines]
     mine = [entry for _, entry in parsed if entry is not None and entry.owner in (user, str(uid))]
     ranges = list({(entry.first, entry.count): entry for entry in reversed(mine) if entry.count > 1}.values())[::-1]
     others = [entry for _, entry in parsed if entry is not None and entry not in mine]
     for name, gid in gids:
-        holder = next((entry for entry in [*others, *ranges] if entry.holds(gid)), None)
+        holders = [entry for entry in [*others, *ranges] if entry.holds(gid) and entry != Line(entry.owner, gid, 1)]
+        holder = holders[0] if holders else None
         if holder is not None:
             raise SetupError(f"the group {name} (gid {gid}) lies in the subordinate gids of {holder.owner} "
                              f"({holder} in {SUBGID}): it cannot be mapped into {user}'s containers")  # fmt: skip

@@ -67,6 +67,7 @@ class Manifest:
     endpoints: tuple[HttpEndpoint, ...]
     params: tuple[ParamDecl, ...]
     groups: tuple[str, ...] = ()  # resources.linux.user.groups: host groups the app's user is a member of
+    vendor: str = ""  # setup.vendor, which a manifest may leave out
 
     @property
     def local_prefix(self) -> str:
@@ -122,6 +123,7 @@ def parse(document: Any) -> Manifest:
         endpoints=endpoints,
         params=params,
         groups=_groups(document),
+        vendor=_optional(setup, "vendor"),
     )
 
 
@@ -132,6 +134,10 @@ def _groups(document: Any) -> tuple[str, ...]:
     if not isinstance(groups, list) or not all(isinstance(name, str) for name in groups):
         raise ManifestError("resources.linux.user.groups must be a list of group names")
     return tuple(groups)
+
+
+def _optional(container: dict[str, Any], key: str) -> str:
+    return _member(container, key, str) if key in container else ""
 
 
 def _member(container: Any, key: str, kind: type[_T]) -> _T:

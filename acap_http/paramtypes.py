@@ -36,6 +36,7 @@ class Choice:
 
     values: tuple[str, ...]
     labels: tuple[str, ...]  # nice names for a settings page; the values themselves if none
+    boolean: bool = False  # bool:false,true (two words, false first), not an enum
 
     def normalise(self, value: str) -> str:
         for known in self.values:
@@ -122,7 +123,7 @@ def parse_type(text: str) -> ParamType:
         words = rest.split(",")
         if len(words) != 2 or not all(words) or words[0] == words[1]:
             raise ValueError("bool needs two different words, false first: bool:no,yes")
-        return Choice(tuple(words), tuple(words))
+        return Choice(tuple(words), tuple(words), boolean=True)
     if kind == "enum":
         entries = [entry.partition("|") for entry in rest.split(",")]
         values = tuple(value for value, _, _ in entries)

@@ -11,11 +11,12 @@ import pytest
 from werkzeug.test import Client, TestResponse
 
 from acap_http import config, manifest
-from acap_http.app import AcapApp
+from acap_http.app import AcapApp, Endpoints
 from acap_http.filestore import FileStore
 from acap_http.handlers.daemon_json import DaemonJsonEndpoints
 from acap_http.handlers.info import InfoEndpoint
 from acap_http.handlers.param_cgi import ParamCgi
+from acap_http.handlers.param_tree import ParamTree
 from acap_http.handlers.tls_files import TlsEndpoints
 from acap_http.params import ParamStore
 from acap_http.supervisor.daemon_json import DaemonJson
@@ -43,10 +44,14 @@ class Harness:
         self.client = Client(
             AcapApp(
                 loaded,
-                TlsEndpoints(TlsStore(self.store.directory), self.restarts.append, tls_in_use=lambda: True),
-                ParamCgi(params, loaded.app_name),
-                DaemonJsonEndpoints(self.daemon_json, self.restarts.append, self._reload),
-                InfoEndpoint(lambda: {"application": {"name": loaded.app_name}}),
+                Endpoints(
+                    tls_files=TlsEndpoints(
+                        TlsStore(self.store.directory), self.restarts.append, tls_in_use=lambda: True
+                    ),
+                    param_cgi=ParamCgi(ParamTree(params, loaded.app_name, {})),
+                    daemon_json=DaemonJsonEndpoints(self.daemon_json, self.restarts.append, self._reload),
+                    info=InfoEndpoint(lambda: {"application": {"name": loaded.app_name}}),
+                ),
             )
         )
 

@@ -272,3 +272,32 @@ def test_a_netrc_entry_is_never_sent(asking: tuple[type[Asking], str], tmp_path:
     monkeypatch.setenv("NETRC", str(netrc))
     assert _real_front(url, auth="digest").settings() == {"Status": "0 RUNNING"}
     assert all(header.startswith("Digest ") for header in handler.received)
+
+
+RECORDED_LIST = (Path(__file__).parent / "fixtures" / "vapix" / "applications-list.xml").read_bytes()
+
+
+def test_the_application_state_from_list_cgi() -> None:
+    """A camera's recorded list (other applications, no dockerdwrapper) and acap-http's."""
+    assert vapix.application_state(RECORDED_LIST, "TrafficWiz") == "Stopped"
+    assert vapix.application_state(RECORDED_LIST) is None
+    ours = b'<reply result="ok">\n <application Name="dockerdwrapper" Status="Running" />\n</reply>'
+    assert vapix.application_state(ours) == "Running"
+    with pytest.raises(vapix.FrontError, match="no XML"):
+        vapix.application_state(b"<html>")
+    with pytest.raises(vapix.FrontError, match=r"list\.cgi answered"):
+        vapix.application_state(b'<reply result="error"><error type="4"/></reply>')
+
+
+def test_control_sends_the_action_and_names_the_cameras_error() -> None:
+    front, recorded = _front({("GET", vapix.APPLICATIONS_CONTROL): Answer(200, b"OK\r\n")})
+    front.control("stop")
+    assert recorded.sent[0][1] == "/axis-cgi/applications/control.cgi?action=stop&package=dockerdwrapper"
+    front, _ = _front({("GET", vapix.APPLICATIONS_CONTROL): Answer(200, b"Error: 8\r\n")})
+    with pytest.raises(vapix.FrontError, match=r"Error: 8 \(the application could not start"):
+        front.control("start")
+
+
+def test_a_user_below_admin_reads_no_application_state() -> None:
+    front, _ = _front({("GET", vapix.APPLICATIONS_LIST): Answer(403, b"no")})
+    assert front.application() is None

@@ -32,6 +32,7 @@ from werkzeug.wrappers import Request
 from acap_http import tls
 from acap_http.errors import InvalidPem
 from acap_http.handlers.param_cgi import ParamCgi
+from acap_http.handlers.param_tree import ParamTree
 from acap_http.logs import DockerdStyleFormatter
 from acap_http.manifest import ACCESS_ENV, Manifest, ParamDecl
 from acap_http.params import ParamStore
@@ -237,14 +238,14 @@ def test_typed_values(tmp_path_factory: pytest.TempPathFactory, text: str, numbe
     error line per refused pair and nothing applied; never a 5xx."""
     store = ParamStore.from_manifest(TYPED, tmp_path_factory.mktemp("typed"))
     before = store.values()
-    app = ParamCgi(store, "fuzzed")
+    app = ParamCgi(ParamTree(store, "fuzzed", {}))
     query = urlencode({"action": "update", "root.fuzzed.Text": text, "root.fuzzed.Number": number})
     environ = {"REQUEST_URI": f"{PARAM_CGI}?{query}", "REMOTE_USER": "admin", ACCESS_ENV: "admin"}
     answer = app(Request(EnvironBuilder(path=PARAM_CGI, query_string=query, environ_base=environ).get_environ()))
     assert answer.status_code == 200 and _unsafe(answer.get_data(as_text=True)) == []
     if answer.get_data(as_text=True) != "OK\r\n":
         assert store.values() == before
-    listed = ParamCgi(store, "fuzzed")._list(None)
+    listed = app._list(None)
     assert len("\r\n".join(listed).splitlines()) == len(store.specs)
 
 

@@ -59,3 +59,12 @@ def test_the_manifest_lists_its_groups() -> None:
     assert parse(document).groups == ("sdk", "storage")
     del document["resources"]
     assert parse(document).groups == ()
+
+
+def test_a_group_another_app_user_maps_too_is_mapped() -> None:
+    """Two app users of one host (acap-http fleet), both members of sdk: each maps it."""
+    theirs = hostgroups.rewritten(OTHERS, "acap-fleet1", 1201, [("sdk", 998)])
+    ours = hostgroups.rewritten(theirs, USER, UID, [("sdk", 998), ("storage", 996)])
+    assert "acap-fleet1:998:1" in ours.splitlines() and f"{USER}:998:1" in ours.splitlines()
+    with pytest.raises(SetupError, match="lies in the subordinate gids"):
+        hostgroups.rewritten(ours, USER, UID, [("sdk", 998), ("wide", 100010)])

@@ -8,11 +8,14 @@ from pathlib import Path
 import pytest
 from werkzeug.test import Client
 
-from acap_http import config, manifest
-from acap_http.app import AcapApp
+from acap_http import config, device, manifest
+from acap_http.app import AcapApp, Endpoints
 from acap_http.handlers.daemon_json import DaemonJsonEndpoints
+from acap_http.handlers.discovery import Discovery
 from acap_http.handlers.info import InfoEndpoint
+from acap_http.handlers.param_api import ParamApi
 from acap_http.handlers.param_cgi import ParamCgi
+from acap_http.handlers.param_tree import ParamTree
 from acap_http.handlers.tls_files import TlsEndpoints
 from acap_http.manifest import ACCESS_ENV
 from acap_http.params import ParamStore
@@ -31,18 +34,29 @@ ALL = (
 )
 
 
-def _others(root: Path) -> tuple[DaemonJsonEndpoints, InfoEndpoint]:
-    """The endpoints the manifest declares besides param.cgi's and the TLS files'."""
+DEVICE = device.Identity.of_host()
+
+
+def camera_app(loaded: manifest.Manifest, store: ParamStore, root: Path) -> AcapApp:
+    """The app as served, but for the application's control: param.cgi over the application's
+    group and the device's, the Param API, discovery, and the manifest's endpoints."""
+    tree = ParamTree(store, loaded.app_name, device.parameter_groups(DEVICE))
     daemon_json = DaemonJson(root / "localdata", lambda data: None)
-    return DaemonJsonEndpoints(daemon_json, lambda why: None, lambda why: True), InfoEndpoint(dict)
+    return AcapApp(loaded, Endpoints(
+        tls_files=TlsEndpoints(TlsStore(root / "localdata"), lambda reason: None, tls_in_use=lambda: True),
+        param_cgi=ParamCgi(tree),
+        daemon_json=DaemonJsonEndpoints(daemon_json, lambda why: None, lambda why: True),
+        info=InfoEndpoint(dict),
+        param_api=ParamApi(tree),
+        discovery=Discovery(DEVICE),
+    ))  # fmt: skip
 
 
 class Camera:
     def __init__(self, root: Path) -> None:
         loaded = manifest.load(config.CHECKOUT_DIR / "manifest" / "manifest.json")
         self.store = ParamStore.from_manifest(loaded, root)
-        tls_files = TlsEndpoints(TlsStore(root / "localdata"), lambda reason: None, tls_in_use=lambda: True)
-        self.client = Client(AcapApp(loaded, tls_files, ParamCgi(self.store, loaded.app_name), *_others(root)))
+        self.client = Client(camera_app(loaded, self.store, root))
 
     def get(self, query: str, level: str = "admin") -> tuple[int, str]:
         environ = {"REQUEST_URI": f"{URL}?{query}", "REMOTE_USER": level, ACCESS_ENV: level}
@@ -65,7 +79,6 @@ def camera(tmp_path: Path) -> Camera:
     [
         ("action=list&group=root.dockerdwrapper", ALL),
         ("action=list&group=dockerdwrapper", ALL),
-        ("action=list", ALL),
         ("action=list&group=root.dockerdwrapper.UseTLS", "root.dockerdwrapper.UseTLS=yes\r\n"),
         ("action=list&group=dockerdwrapper.usetls", "root.dockerdwrapper.UseTLS=yes\r\n"),
         (
@@ -132,10 +145,10 @@ def test_refused_update_changes_nothing(camera: Camera, pairs: str, errors: list
 @pytest.mark.parametrize(
     ("query", "answer"),
     [
-        ("", "# Error: No action given (use action=list or action=update)\r\n"),
+        ("", "# Error: No action given (use action=list, action=listdefinitions or action=update)\r\n"),
         (
             "action=remove&group=root.dockerdwrapper",
-            "# Error: Unknown action 'remove' (use action=list or action=update)\r\n",
+            "# Error: Unknown action 'remove' (use action=list, action=listdefinitions or action=update)\r\n",
         ),
         ("action=update", "# Error: No parameters to update\r\n"),
     ],
@@ -156,7 +169,7 @@ def test_only_admin_updates(camera: Camera, level: str) -> None:
 
 def test_other_methods_are_405(camera: Camera) -> None:
     """param.cgi takes GET and POST only."""
-    response = camera.client.delete(URL, environ_base={"REQUEST_URI": URL})
+    response = camera.client.delete(URL, environ_base={"REQUEST_URI": URL, "REMOTE_USER": "admin", ACCESS_ENV: "admin"})
     assert response.status_code == 405
 
 
@@ -170,8 +183,7 @@ def test_a_parameter_added_to_the_manifest_is_served_without_code(tmp_path: Path
     path.write_text(json.dumps(document))
     loaded = manifest.load(path)
     store = ParamStore.from_manifest(loaded, tmp_path)
-    tls_files = TlsEndpoints(TlsStore(tmp_path / "localdata"), lambda reason: None, tls_in_use=lambda: True)
-    client = Client(AcapApp(loaded, tls_files, ParamCgi(store, loaded.app_name), *_others(tmp_path)))
+    client = Client(camera_app(loaded, store, tmp_path))
 
     def get(query: str) -> str:
         environ = {"REQUEST_URI": f"{URL}?{query}", "REMOTE_USER": "admin", ACCESS_ENV: "admin"}

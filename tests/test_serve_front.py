@@ -151,6 +151,38 @@ def test_levels_follow_the_manifest(
     assert _call(front[0], path, user, query=query)[0][:3] == expected
 
 
+@pytest.mark.parametrize(
+    ("user", "asked", "query", "expected"),
+    [
+        ("viewer", "GET /axis-cgi/applications/list.cgi", "", "401"),
+        ("operator", "POST /axis-cgi/applications/list.cgi", "", "401"),
+        ("admin", "POST /axis-cgi/applications/list.cgi", "", "200"),
+        ("operator", "GET /axis-cgi/applications/control.cgi", "action=stop&package=dockerdwrapper", "401"),
+        ("admin", "GET /axis-cgi/applications/control.cgi", "action=stop&package=dockerdwrapper", "200"),
+        ("viewer", "POST /axis-cgi/apidiscovery.cgi", "", "200"),
+        ("viewer", "POST /axis-cgi/basicdeviceinfo.cgi", "", "200"),
+        ("viewer", "GET /config/rest/param/v2beta/dockerdwrapper", "", "200"),
+        ("viewer", "GET /config/rest/param/v2beta", "", "200"),
+        ("viewer", "PATCH /config/rest/param/v2beta/dockerdwrapper", "", "401"),
+        ("operator", "PUT /config/rest/param/v2beta/dockerdwrapper/UseTLS", "", "401"),
+        ("admin", "PATCH /config/rest/param/v2beta/dockerdwrapper", "", "200"),
+        ("viewer", "GET /config/discover/apis", "", "200"),
+        ("admin", "GET /config/rest/param/v2betaX", "", "404"),
+        ("admin", "GET /config/rest/time/v2", "", "404"),
+        ("admin", "GET /axis-cgi/systemready.cgi", "", "404"),
+        # The query as the app reads it: escapes decoded, the first of a repeated name.
+        ("viewer", "GET " + PARAM, "action=upd%61te&root.dockerdwrapper.UseTLS=no", "401"),
+        ("viewer", "GET " + PARAM, "action=update&action=list&root.dockerdwrapper.UseTLS=no", "401"),
+        ("viewer", "GET " + PARAM, "action=list&action=update", "200"),
+    ],
+)
+def test_the_cameras_endpoints_follow_the_access_table(
+    front: tuple[auth.Front, Recorder, Clock], user: str, asked: str, query: str, expected: str
+) -> None:
+    method, path = asked.split(" ", 1)
+    assert _call(front[0], path, user, query=query, method=method)[0][:3] == expected
+
+
 def test_a_body_over_the_limit_is_413(front: tuple[auth.Front, Recorder, Clock]) -> None:
     app, recorder, _ = front
     assert _call(app, TLS, "admin", method="POST", length=str(auth.MAX_BODY + 1))[0].startswith("413")

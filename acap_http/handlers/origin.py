@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 
 from werkzeug.wrappers import Request
 
+from acap_http import access
 from acap_http.escape import printable
-from acap_http.handlers.param_cgi import PARAM_CGI_PATH
 from acap_http.handlers.responses import HttpError
 
 logger = logging.getLogger(__name__)
@@ -25,16 +25,19 @@ FOREIGN_FETCH_SITES = frozenset({"cross-site", "same-site"})
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-def changes_state(request: Request, path: str) -> bool:
-    """POST and DELETE do; so does a param.cgi update, which VAPIX also takes by GET."""
+def changes_state(request: Request, rule: access.Rule | None) -> bool:
+    """POST, PUT, PATCH and DELETE do; so does what the access table calls a change by GET: a
+    param.cgi update, a control.cgi start or stop."""
     if request.method not in SAFE_METHODS:
         return True
-    return path == PARAM_CGI_PATH and request.args.get("action") == "update"
+    return rule is not None and rule.changes(
+        request.method, access.query_arguments(request.environ.get("QUERY_STRING", ""))
+    )
 
 
-def refuse_cross_site(request: Request, path: str) -> None:
+def refuse_cross_site(request: Request, path: str, rule: access.Rule | None) -> None:
     """HttpError 403 for a state-changing request a browser sent from another origin."""
-    if not changes_state(request, path):
+    if not changes_state(request, rule):
         return
     fetch_site = request.headers.get("Sec-Fetch-Site", "").strip().lower()
     sent_origin = request.headers.get("Origin")
@@ -47,7 +50,7 @@ def refuse_cross_site(request: Request, path: str) -> None:
     else:
         return
     logger.warning("Refused a cross-site %s %s (%s)", request.method, printable(path), why)
-    prefix = "# Error: " if path == PARAM_CGI_PATH else ""
+    prefix = "# Error: " if path == access.PARAM_CGI else ""
     raise HttpError(403, f"{prefix}Refused: a change requested by a page of another site ({why})")
 
 

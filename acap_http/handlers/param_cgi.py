@@ -1,7 +1,9 @@
-"""``/axis-cgi/param.cgi``: VAPIX ``list`` and ``update`` of the application's parameters.
+"""``/axis-cgi/param.cgi``: VAPIX ``list``, ``listdefinitions`` and ``update``.
 
-Answers are ``200 text/plain`` as on a camera, errors included, one line each:
-``root.<app>.<Name>=<value>``, ``OK``, or ``# Error: …``.
+Answers are ``200`` as on a camera, errors included: ``text/plain`` lines
+``root.<Group>.<Name>=<value>``, ``OK``, or ``# Error: …``; the definitions are ``text/xml``
+(``param_definitions``). Any user lists the application's group and the device's read-only
+groups (``param_tree``); updating the application's parameters needs an admin.
 """
 
 from __future__ import annotations
@@ -13,38 +15,48 @@ from urllib.parse import parse_qsl
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Request, Response
 
+from acap_http import identity
 from acap_http.escape import printable
+from acap_http.handlers import param_definitions
+from acap_http.handlers.param_tree import ROOT, Entry, ParamTree
 from acap_http.handlers.responses import HttpError, text_response
 from acap_http.manifest import ACCESS_ENV, Access
 from acap_http.params import ParamStore
 
 logger = logging.getLogger(__name__)
 
-PARAM_CGI_PATH = "/axis-cgi/param.cgi"
-ROOT = "root."
 MAX_BODY = 64 * 1024
 NOT_ARGUMENTS = frozenset({"action", "usergroup"})  # request keys that are not parameters
+XML_FORMAT = "xmlschema"
+ACTIONS = "use action=list, action=listdefinitions or action=update"
 
 
 @dataclass(frozen=True)
 class ParamCgi:
-    store: ParamStore
-    app_name: str
+    tree: ParamTree
+    model: str = "acap-http"  # what the definitions name as the device's model
+
+    @property
+    def store(self) -> ParamStore:
+        return self.tree.store
 
     def __call__(self, request: Request) -> Response:
-        arguments = MultiDict([*request.args.items(multi=True), *_body_arguments(request)])
+        arguments = request_arguments(request)
         action = arguments.get("action", "")
         if action == "list":
             self._require(request, action, Access.VIEWER)
             lines = self._list(arguments.get("group"))
+        elif action == "listdefinitions":
+            self._require(request, action, Access.VIEWER)
+            return self._definitions(request, arguments.get("group"), arguments.get("listformat", XML_FORMAT))
         elif action == "update":
             self._require(request, action, Access.ADMIN)
             lines = self._update([(k, v) for k, v in arguments.items(multi=True) if k not in NOT_ARGUMENTS])
         else:
             lines = [
-                f"# Error: Unknown action '{printable(action)}' (use action=list or action=update)"
+                f"# Error: Unknown action '{printable(action)}' ({ACTIONS})"
                 if action
-                else "# Error: No action given (use action=list or action=update)"
+                else f"# Error: No action given ({ACTIONS})"
             ]
         return text_response(200, "\r\n".join(lines))
 
@@ -61,33 +73,35 @@ class ParamCgi:
             )
             raise HttpError(403, f"# Error: User '{user}' may not do this; it needs the {needed.word} level")
 
-    def _list(self, groups: str | None) -> list[str]:
-        lines = []
-        for group in (groups or self.app_name).split(","):
-            found = self._resolve(group.strip())
+    def _selected(self, groups: str | None) -> list[Entry | str]:
+        """The entries the comma-separated ``groups`` name (all without), in order, with an error
+        line in place of each that names nothing."""
+        if not groups:
+            return list(self.tree.everything())
+        selected: list[Entry | str] = []
+        for group in groups.split(","):
+            found = self.tree.select(group.strip())
             if found is None:
-                lines.append(f"# Error: Error -1 getting param in group '{printable(group)}'")
+                selected.append(f"# Error: Error -1 getting param in group '{printable(group)}'")
             else:
-                values = self.store.values()
-                lines += [f"{ROOT}{self.app_name}.{name}={values[name]}" for name in found]
-        return lines
+                selected += [entry for entry in found if entry not in selected]
+        return selected
 
-    def _resolve(self, group: str) -> list[str] | None:
-        """The parameter names a group or parameter path stands for, or None if none."""
-        name = self._local_name(group)
-        if name is None:
-            return None
-        if not name:
-            return [spec.name for spec in self.store.specs.values() if not spec.hidden]
-        spec = self.store.find(name)
-        return [spec.name] if spec else None
+    def _list(self, groups: str | None) -> list[str]:
+        return [
+            f"{ROOT}{item.path}={item.value}" if isinstance(item, Entry) else item for item in self._selected(groups)
+        ]
 
-    def _local_name(self, path: str) -> str | None:
-        """``[root.]<app>[.<Name>]`` -> ``<Name>`` (empty for the group), None for other groups."""
-        if path.casefold().startswith(ROOT):
-            path = path[len(ROOT) :]
-        app, _, name = path.partition(".")
-        return name if app.casefold() == self.app_name.casefold() else None
+    def _definitions(self, request: Request, groups: str | None, listformat: str) -> Response:
+        if listformat != XML_FORMAT:
+            error = f"# Error: Unknown listformat '{printable(listformat)}' (use listformat={XML_FORMAT})"
+            return text_response(200, error)
+        selected = self._selected(groups)
+        entries = [item for item in selected if isinstance(item, Entry)]
+        if not entries:  # nothing to describe: the error lines, as list answers them
+            return text_response(200, "\r\n".join(item for item in selected if isinstance(item, str)))
+        body = param_definitions.document(entries, self.model, identity.VERSION, request.host)
+        return Response(body, status=200, content_type="text/xml; charset=utf-8")
 
     def _update(self, pairs: list[tuple[str, str]]) -> list[str]:
         if not pairs:
@@ -96,7 +110,7 @@ class ParamCgi:
         keys: dict[str, str] = {}  # parameter name -> the request's key, for error lines
         refused = []
         for key, value in pairs:
-            name = self._local_name(key)
+            name = self.tree.app_name_of(key)
             if name:
                 changes[name], keys[name] = value, key
             else:
@@ -114,9 +128,14 @@ class ParamCgi:
         return ["OK"]
 
 
+def request_arguments(request: Request) -> MultiDict[str, str]:
+    """A VAPIX CGI's arguments: the query's, then a POST body's, read as form data whatever its
+    Content-Type says (VAPIX clients, Home Assistant's axis library among them, post
+    ``action=list&…`` as text/plain)."""
+    return MultiDict([*request.args.items(multi=True), *_body_arguments(request)])
+
+
 def _body_arguments(request: Request) -> list[tuple[str, str]]:
-    """The arguments of a POST body, read as form data whatever its Content-Type says: VAPIX
-    clients (Home Assistant's axis library among them) post ``action=list&…`` as text/plain."""
     if request.method != "POST":
         return []
     request.max_content_length = MAX_BODY

@@ -18,8 +18,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from acap_http import access
 from acap_http.escape import printable
-from acap_http.handlers.param_cgi import PARAM_CGI_PATH
 from acap_http.manifest import ACCESS_ENV, Access, Manifest
 from acap_http.servers import peers
 from acap_http.servers.throttle import LoginThrottle, Ticket, retry_after, source_key
@@ -48,7 +48,7 @@ class Front:
     ) -> None:  # fmt: skip
         self._app = app
         self._users = users
-        self._levels = {manifest.endpoint_path(endpoint): endpoint.access for endpoint in manifest.endpoints}
+        self._table = access.rules(manifest)
         self._lock = threading.Lock()
         self._verified: OrderedDict[tuple[str, bytes], None] = OrderedDict()  # (user, sha256 of password)
         self._throttle = LoginThrottle(frozenset(users), clock)
@@ -83,7 +83,7 @@ class Front:
     def _refusal(self, environ: WSGIEnvironment) -> Refusal | None:
         """Why the request does not reach the app (status, message, headers); None: it does, as its user."""
         path = environ.get("PATH_INFO", "")
-        needed = self._needed(path, environ.get("QUERY_STRING", ""))
+        needed = self._needed(path, environ)
         if needed is None:
             return "404 Not Found", "Not found", []
         user = self._login(environ)
@@ -121,11 +121,14 @@ class Front:
             return "401 Unauthorized", "Authentication required", CHALLENGE
         return user
 
-    def _needed(self, path: str, query: str) -> Access | None:
-        if path == PARAM_CGI_PATH:
-            update = "action=update" in query.split("&")
-            return Access.ADMIN if update else Access.VIEWER
-        return self._levels.get(path)
+    def _needed(self, path: str, environ: WSGIEnvironment) -> Access | None:
+        """The level the access table asks of this request; None: no such path here."""
+        rule = access.rule_for(self._table, path)
+        if rule is None:
+            return None
+        return rule.needed(
+            environ.get("REQUEST_METHOD", "GET"), access.query_arguments(environ.get("QUERY_STRING", ""))
+        )
 
     def _source(self, environ: WSGIEnvironment) -> str:
         """Whom failures are counted against: the address (an IPv6 /64), or a local user of this host."""

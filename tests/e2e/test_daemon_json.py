@@ -5,42 +5,21 @@ through both; what dockerd or the product refuses is a 400, nothing stored, dock
 from __future__ import annotations
 
 import json
-import shutil
-import tarfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.front import Answer, Front
-from tests.e2e.test_containers_survive import IMAGE, TICKER, Mode
+from tests.e2e.front import Answer
+from tests.e2e.running import IMAGE, TICKER, Mode, running_mode
 
 URL = "/local/dockerdwrapper/daemon.json"
 
 
 @pytest.fixture(scope="module", params=["rootful", "rootless"])
 def mode(request: pytest.FixtureRequest, e2e_root: Path) -> Iterator[Mode]:
-    root = e2e_root / f"daemon-json-{request.param}"
-    root.mkdir(mode=0o755)
-    front = Front(app_dir=root / "app", log_path=root / "up.log",
-                  extra_args=("--rootful",) if request.param == "rootful" else ())  # fmt: skip
-    front.start()
-    made = Mode(front, request.param, root)
-    mark = front.mark()
-    made.upload_set(made.authority.server_set(key=made.key))
-    front.wait_status("0 RUNNING", since=mark)
-    image = root / "busybox.tar"
-    with tarfile.open(image, "w") as tar:
-        tar.add(shutil.which("busybox") or "/bin/busybox", arcname="bin/busybox")
-        for tool in ("sh", "echo", "sleep"):
-            info = tarfile.TarInfo(f"bin/{tool}")
-            info.type, info.linkname = tarfile.SYMTYPE, "busybox"
-            tar.addfile(info)
-    assert made.docker("import", str(image), IMAGE).returncode == 0
-    yield made
-    if front.process is not None and front.process.poll() is None:
-        front.stop()
+    yield from running_mode(e2e_root / f"daemon-json-{request.param}", request.param, ("sh", "echo", "sleep"))
 
 
 def _put(mode: Mode, document: object | bytes) -> Answer:

@@ -9,11 +9,9 @@ from __future__ import annotations
 import json
 import os
 import pwd
-import shutil
 import signal
 import socket
 import subprocess
-import tarfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +20,7 @@ import pytest
 
 from tests import pki
 from tests.e2e.front import Front, docker, dockerd_pids, processes_mentioning
+from tests.e2e.running import busybox_image
 
 APP_USER = "acap-dockerdwrapper"
 TLS, PLAIN = "tcp://127.0.0.1:2376", "tcp://127.0.0.1:2375"
@@ -115,10 +114,7 @@ def test_upload_starts_tls_dockerd(daemon: Daemon) -> None:
 def test_a_container_runs_over_tls(daemon: Daemon) -> None:
     """A static busybox imported as an image runs, and its output comes back over TLS."""
     daemon.running()
-    busybox = shutil.which("busybox") or "/bin/busybox"
-    image = daemon.root / "busybox.tar"
-    with tarfile.open(image, "w") as tar:
-        tar.add(busybox, arcname="bin/busybox")
+    image = busybox_image(daemon.root / "busybox.tar")
     imported = daemon.docker("import", str(image), "acap-http-test/busybox:latest", host=TLS, certs=daemon.client)
     assert imported.returncode == 0, imported.stderr
     command = ["/bin/busybox", "echo", "hello from a container"]
@@ -226,10 +222,7 @@ def test_cgroups_where_the_mode_has_them(daemon: Daemon) -> None:
     """Rootful containers get cgroups: --memory 64m is enforced (read inside the container, cgroup v1
     or v2) and docker top lists the process. Rootless ones get none, and the log said so at the start."""
     daemon.running()
-    busybox = shutil.which("busybox") or "/bin/busybox"
-    image = daemon.root / "busybox-cgroups.tar"
-    with tarfile.open(image, "w") as tar:
-        tar.add(busybox, arcname="bin/busybox")
+    image = busybox_image(daemon.root / "busybox-cgroups.tar")
     assert daemon.docker("import", str(image), "acap-http-test/cgroups", host=TLS, certs=daemon.client).returncode == 0
     driver = daemon.docker("info", "--format", "{{.CgroupDriver}}", host=TLS, certs=daemon.client).stdout.strip()
     if daemon.mode == "rootless":

@@ -96,3 +96,48 @@ def test_a_host_that_does_not_come_back_stops_the_rotation(fleet: Fleet) -> None
     assert third.name not in recap
     assert (_served(third), dockerd_pids(third.app_dir)) == untouched
     assert _served(first) != renewed_from
+
+
+APP_PLAYBOOK = """
+- name: The script for a camera - stop, change a setting, start, wait
+  hosts: all
+  gather_facts: false
+  module_defaults:
+    group/acap_http.dockerdwrapper.all:
+      url: "{{ acap_http_url }}"
+      password: "{{ acap_http_password }}"
+  tasks:
+    - acap_http.dockerdwrapper.app: {state: stopped}
+    - acap_http.dockerdwrapper.info: {}
+      register: stopped
+    - acap_http.dockerdwrapper.param: {settings: {DockerdLogLevel: info}}
+    - acap_http.dockerdwrapper.app: {state: started}
+    # 0 after a rotation; 3 on a host that has no TLS set yet: either way, started again.
+    - acap_http.dockerdwrapper.status: {codes: [0, 3], wait_timeout: 120}
+      register: running
+    - acap_http.dockerdwrapper.app: {state: started}
+      register: again
+    - acap_http.dockerdwrapper.param: {settings: {DockerdLogLevel: warn}}
+    - ansible.builtin.assert:
+        that:
+          - stopped.application == 'Stopped' and stopped.status.code == -1
+          - running.application == 'Running'
+          - not again.changed
+"""
+
+
+def test_the_app_module_stops_and_starts_each_host(fleet: Fleet, tmp_path: Path) -> None:
+    """Stop (Status -1), a setting, start (Status settled again), on every host through the application
+    API; starting a running application again changes nothing."""
+    playbook = tmp_path / "app.yml"
+    playbook.write_text(APP_PLAYBOOK)
+    env = {k: v for k, v in os.environ.items() if k not in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")}
+    env |= {"ANSIBLE_HOME": str(fleet.base / "ansible-home"), "ANSIBLE_NOCOLOR": "1"}
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(fleet.inventory_path), str(playbook)],
+        capture_output=True, text=True, env=env, timeout=600, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    recap = {host: int(changed) for host, _, changed, *_ in RECAP.findall(done.stdout)}
+    assert recap == {"acap1": 4, "acap2": 4, "acap3": 4}, done.stdout
+    assert all(len(dockerd_pids(each.app_dir)) == 1 for each in fleet.instances)

@@ -7,42 +7,23 @@ from __future__ import annotations
 import grp
 import json
 import os
-import shutil
 import stat
 import subprocess
-import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.front import Front
-from tests.e2e.test_containers_survive import IMAGE, Mode
+from tests.e2e.running import IMAGE, Mode, running_mode
 
 DEVICE_GROUP = "acap-test-devices"
 
 
 @pytest.fixture(scope="module")
 def mode(e2e_root: Path) -> Iterator[Mode]:
-    root = e2e_root / "host-groups"
-    root.mkdir(mode=0o755)
-    front = Front(app_dir=root / "app", log_path=root / "up.log", extra_args=("--group", DEVICE_GROUP))
-    front.start()
-    made = Mode(front, "rootless", root)
-    mark = front.mark()
-    made.upload_set(made.authority.server_set(key=made.key))
-    front.wait_status("0 RUNNING", since=mark)
-    image = root / "busybox.tar"
-    with tarfile.open(image, "w") as tar:
-        tar.add(shutil.which("busybox") or "/bin/busybox", arcname="bin/busybox")
-        for tool in ("sh", "cat", "echo", "id"):
-            info = tarfile.TarInfo(f"bin/{tool}")
-            info.type, info.linkname = tarfile.SYMTYPE, "busybox"
-            tar.addfile(info)
-    assert made.docker("import", str(image), IMAGE).returncode == 0
-    yield made
-    if front.process is not None and front.process.poll() is None:
-        front.stop()
+    yield from running_mode(
+        e2e_root / "host-groups", "rootless", ("sh", "cat", "echo", "id"), ("--group", DEVICE_GROUP)
+    )
 
 
 def _run(mode: Mode, *args: str) -> subprocess.CompletedProcess[str]:

@@ -2,7 +2,8 @@
 # Copyright: acap-http developers
 # Apache License 2.0 (see LICENSE in the acap-http project)
 """The Docker ACAP HTTP API as the modules use it: param.cgi list and update, the TLS files
-(one at a time on a camera, as a set on acap-http), and the set summary; and the pure decisions
+(one at a time on a camera, as a set on acap-http), the set summary, and the VAPIX application
+API (list.cgi, control.cgi) to see and start or stop the application; and the pure decisions
 the modules make from its answers (what differs, what to send), kept apart so they are tested
 against recorded answers."""
 
@@ -13,6 +14,7 @@ import hashlib
 import json
 import os
 import re
+import xml.etree.ElementTree as ET
 from urllib.parse import urlencode, urlsplit
 
 from ansible.module_utils.common.text.converters import to_text
@@ -30,6 +32,18 @@ from urllib.error import HTTPError
 APP = "dockerdwrapper"
 GROUP = "root." + APP
 PARAM_CGI = "/axis-cgi/param.cgi"
+APPLICATIONS_LIST = "/axis-cgi/applications/list.cgi"
+APPLICATIONS_CONTROL = "/axis-cgi/applications/control.cgi"
+# control.cgi's answers other than OK (VAPIX Application API).
+CONTROL_ERRORS = {
+    "4": "the application is not installed",
+    "5": "the application is already being started or stopped",
+    "6": "the application is already running",
+    "7": "the application is not running",
+    "8": "the application could not start (see its log)",
+    "9": "too many applications are running",
+    "10": "the device refused it",
+}
 TLS_FILES = ("ca.pem", "server-cert.pem", "server-key.pem")
 RESTART_HEADER = "X-Dockerd-Restart"
 
@@ -98,6 +112,20 @@ def parse_status(text):
     if not match:
         return None, text
     return int(match.group(1)), match.group(2)
+
+
+def application_state(body, name=APP):
+    """The Status list.cgi gives the application (Running, Stopped, Idle), or None if not listed."""
+    try:
+        reply = ET.fromstring(body)
+    except ET.ParseError:
+        raise FrontError("list.cgi answered no XML: %s" % to_text(body)[:200].strip())
+    if reply.get("result") != "ok":
+        raise FrontError("list.cgi answered %s" % to_text(body)[:200].strip())
+    for application in reply.iter("application"):
+        if application.get("Name") == name:
+            return application.get("Status")
+    return None
 
 
 def certificate_fingerprints(pem):
@@ -296,10 +324,32 @@ class Front:
         if status != 200 or text != "OK":
             raise FrontError("param.cgi update answered %d: %s" % (status, text))
 
+    def application(self):
+        """The application's state in list.cgi (Running, Stopped), or None where it cannot be read (a
+        user below admin, a front without the application API)."""
+        status, body, dummy = self._open("GET", APPLICATIONS_LIST)
+        if status in (401, 403, 404):
+            return None
+        if status != 200:
+            raise FrontError("list.cgi answered %d: %s" % (status, to_text(body).strip()))
+        return application_state(body)
+
+    def control(self, action):
+        """control.cgi's start, stop or restart of the application; FrontError with the camera's error."""
+        query = urlencode([("action", action), ("package", APP)])
+        status, body, dummy = self._open("GET", APPLICATIONS_CONTROL + "?" + query)
+        text = to_text(body).strip()
+        if status == 200 and text == "OK":
+            return
+        code = text.partition("Error:")[2].strip()
+        raise FrontError("control.cgi %s answered %d: %s%s" % (
+            action, status, text, " (%s)" % CONTROL_ERRORS[code] if code in CONTROL_ERRORS else ""))  # fmt: skip
+
     def tls_summary(self):
-        """The stored set's summary, or None where there is none (a camera: no such endpoint)."""
+        """The stored set's summary, or None where there is none (a camera: no such endpoint) or none to
+        be had now (a stopped application's pages answer 503, as on a camera)."""
         status, body, dummy = self._open("GET", "/local/%s/tls" % APP)
-        if status == 404:
+        if status in (404, 503):
             return None
         if status != 200:
             raise FrontError("GET /local/%s/tls answered %d: %s" % (APP, status, to_text(body).strip()))

@@ -10,8 +10,9 @@ module: info
 short_description: Docker ACAP's settings, Status and TLS set, for reports and conditions
 version_added: 0.1.0
 description:
-  - Lists the settings and Status through C(/axis-cgi/param.cgi), and on acap-http reads the summary of the
-    stored TLS set (a camera has none to give).
+  - Lists the settings and Status through C(/axis-cgi/param.cgi), the application's state through
+    C(/axis-cgi/applications/list.cgi) (an admin's), and on acap-http reads the summary of the stored TLS set
+    (a camera has none to give).
 author: acap-http developers (@acap-http)
 extends_documentation_fragment:
   - acap_http.dockerdwrapper.front
@@ -47,9 +48,15 @@ status:
   returned: always
   type: dict
   sample: {"code": 0, "text": "RUNNING"}
+application:
+  description: The application's state in list.cgi (C(Running), C(Stopped)); null where the user may not read it
+    (below admin).
+  returned: always
+  type: str
+  sample: Running
 tls:
   description: The stored TLS set as C(GET /local/dockerdwrapper/tls) describes it (no key material);
-    null on a camera, which has no such summary.
+    null on a camera, which has no such summary, and while the application is stopped.
   returned: always
   type: dict
 days_left:
@@ -75,6 +82,7 @@ def main():
     front = open_front(module)
     try:
         settings = front.settings()
+        application = front.application()
         summary = front.tls_summary()
     except FrontError as err:
         module.fail_json(msg=str(err))
@@ -83,6 +91,7 @@ def main():
         changed=False,
         settings=settings,
         status=dict(code=code, text=text),
+        application=application,
         tls=summary,
         days_left=days_left(summary) if summary else {},
     )

@@ -12,6 +12,8 @@ version_added: 0.1.0
 description:
   - Reads the C(Status) parameter every second until its code is one of O(codes), or fails at O(timeout)
     with the Status text and what it means.
+  - Reads the application's state too (C(/axis-cgi/applications/list.cgi), as an admin may). A stopped application
+    fails at once unless C(-1) is awaited, as it will not start by itself.
   - Changes nothing.
 author: acap-http developers (@acap-http)
 extends_documentation_fragment:
@@ -56,6 +58,11 @@ hint:
   description: What that Status means and what to do.
   returned: always
   type: str
+application:
+  description: The application's state in list.cgi (C(Running), C(Stopped)); null where the user may not read it.
+  returned: always
+  type: str
+  sample: Running
 waited:
   description: Seconds waited.
   returned: always
@@ -80,23 +87,26 @@ def main():
     )
     front = open_front(module)
     began = time.monotonic()
-    code, text = None, ""
+    code, text, application = None, "", None
     while True:
         try:
             code, text = front.status()
+            application = front.application()
         except FrontError as err:
             text = str(err)  # a restarting front: ask again until the time is up
         waited = round(time.monotonic() - began, 1)
+        found = dict(status=dict(code=code, text=text), hint=HINTS.get(code, ""), application=application, waited=waited)
         if code in module.params["codes"]:
-            module.exit_json(changed=False, status=dict(code=code, text=text), hint=HINTS.get(code, ""), waited=waited)
+            module.exit_json(changed=False, **found)
+        if application == "Stopped" and -1 not in module.params["codes"]:
+            module.fail_json(msg="the application is stopped (Status %s %s): start it (the app module)" % (code, text),
+                             **found)  # fmt: skip
         if waited >= module.params["wait_timeout"]:
             shown = "%s %s" % (code, text) if code is not None else text
             module.fail_json(
                 msg="Status is %s after %.0f s, not one of %s: %s"
                 % (shown, waited, module.params["codes"], HINTS.get(code, "see the application log")),
-                status=dict(code=code, text=text),
-                hint=HINTS.get(code, ""),
-                waited=waited,
+                **found
             )
         time.sleep(1)
 
