@@ -44,9 +44,9 @@ def test_list_whole_group_in_manifest_order(front: Front) -> None:
 def test_list_one_and_unknown(front: Front) -> None:
     """One name lists one line; an unknown group is the VAPIX error line."""
     assert _get(front, f"action=list&group={GROUP}.UseTLS") == (200, f"{GROUP}.UseTLS=yes\r\n")
-    assert _get(front, "action=list&group=root.Brand") == (
+    assert _get(front, "action=list&group=root.Network") == (
         200,
-        "# Error: Error -1 getting param in group 'root.Brand'\r\n",
+        "# Error: Error -1 getting param in group 'root.Network'\r\n",
     )
 
 
