@@ -18,6 +18,7 @@ from acap_http.supervisor.phases import TRANSITIONS, Backoff, IllegalTransition,
 from acap_http.supervisor.runner import Exit, Process, Runner
 from acap_http.supervisor.sdcard import CardPlace
 from acap_http.supervisor.settings import Settings
+from acap_http.supervisor.stack import StackError
 
 PLAIN = Settings(use_tls=False, tcp_socket=True, ipc_socket=False, dockerd_log_level="warn", sd_card=False)
 CARD = Settings(use_tls=False, tcp_socket=True, ipc_socket=False, dockerd_log_level="warn", sd_card=True)
@@ -95,6 +96,7 @@ class FakeStack:
         self.containerd: Process | None = None
         self.data_root: Path | None = None
         self.keeps_containers = True  # containerd 1.6, or cgroups: it finds the containers again
+        self.namespaces_gone = False  # the holder on its way out: seen alive, nothing can enter it
 
     def containerd_keeps_containers(self) -> bool:
         return self.keeps_containers
@@ -104,6 +106,9 @@ class FakeStack:
         return [process for process in (self.containerd, self.holder) if process is not None]
 
     def up(self, data_root: Path) -> None:
+        if self.namespaces_gone and self.containerd is None:
+            self.namespaces_gone = False
+            raise StackError("containerd did not come up (exit code 1)")
         self.holder = self.holder or self.runner.start(Command(("holder",), {}), self.on_exit, name="namespace holder")
         self.containerd = self.containerd or self.runner.start(Command(("c",), {}), self.on_exit, name="containerd")
         self.data_root = data_root
@@ -342,6 +347,23 @@ def test_containerd_dying_with_the_holder_is_a_full_restart(machine: Machine) ->
     machine.supervisor.pump()
     assert len(machine.runner.named("namespace holder")) == 2
     assert [p.name for p in machine.runner.started if p.alive] == ["namespace holder", "containerd", "dockerd"]
+    assert machine.status() is Status.RUNNING
+
+
+def test_containerd_that_cannot_come_up_again_is_a_full_restart(machine: Machine) -> None:
+    """A kill of the holder heard first as containerd's death, while the holder still looks alive: the
+    new containerd cannot enter the namespaces; everything restarts, as for a dead holder (no Status 2)."""
+    machine.begin()
+    holder = machine.stack.holder
+    assert isinstance(holder, FakeProcess)
+    machine.stack.namespaces_gone = True
+    machine.stack.containerd.end(KILLED)  # type: ignore[union-attr]
+    machine.supervisor.pump()
+    assert holder.signals == ["KILL"]
+    machine.at(2.0)
+    assert len(machine.runner.named("namespace holder")) == 2
+    assert [p.name for p in machine.runner.started if p.alive] == ["namespace holder", "containerd", "dockerd"]
+    assert Status.DOCKERD_RUNTIME_ERROR not in machine.statuses
     assert machine.status() is Status.RUNNING
 
 

@@ -250,11 +250,17 @@ class Supervisor(EventLoop[Event]):
             # dockerd would reconnect by itself, after a backoff of its own: a restart is quicker.
             logger.warning("containerd stopped (%s); starting it again, then dockerd", exit)
             assert self.stack.data_root is not None
-            self.stack.up(self.stack.data_root)
-            if self._dockerd is not None:
-                self._timers["start"] = self._now()
-            return
-        if process.name == "containerd" and self.stack.holder_alive():
+            try:
+                self.stack.up(self.stack.data_root)
+            except StackError as err:
+                # The holder was on its way out (a kill of the holder can reach us as containerd's
+                # death first): its namespaces are gone, so everything starts again.
+                logger.error("containerd did not come up again (%s): restarting everything", err)
+            else:
+                if self._dockerd is not None:
+                    self._timers["start"] = self._now()
+                return
+        elif process.name == "containerd" and self.stack.holder_alive():
             # A new containerd would drop the running containers while they run on, unseen: stop them all.
             logger.error("containerd stopped (%s); started again, it would not find the running containers: "
                          "restarting everything, the containers are killed with it", exit)  # fmt: skip
