@@ -27,6 +27,7 @@ import psutil
 
 from acap_http.status import Status
 from bench.probes import wait_until
+from bench.targets import Targets
 from tests import multipart, pki
 from tests.e2e.front import NO_DOCKERD, accepts
 from tests.fastcgi import fastcgi_request
@@ -110,7 +111,7 @@ class Run:
         self.process.wait(60)
 
 
-def measure(root: Path) -> None:
+def measure(root: Path, targets: Targets) -> None:
     """Print the floor, the idle memory and the start-up of ``run``, against the targets."""
     print("\nacap-http run's weight (resident memory, MiB)")
     floors: dict[str, float] = {}
@@ -142,12 +143,13 @@ def measure(root: Path) -> None:
         stored.stop()
     startup_ms = statistics.median(starts) * 1000
     print(f"  run, idle, no TLS files, no dockerd      {bare:6.1f}")
-    print(f"  run, idle, stored set, dockerd running   {with_set:6.1f}   target at most {TARGET_RSS_MIB:.0f}: "
-          f"{'met' if with_set <= TARGET_RSS_MIB else 'NOT met'}")  # fmt: skip
+    memory = targets.check(f"idle memory {with_set:.1f} MiB > {TARGET_RSS_MIB:.0f}", with_set <= TARGET_RSS_MIB)
+    startup = targets.check(f"start-up {startup_ms:.0f} ms > {TARGET_STARTUP_MS:.0f}", startup_ms <= TARGET_STARTUP_MS)
+    print(f"  run, idle, stored set, dockerd running   {with_set:6.1f}   target at most {TARGET_RSS_MIB:.0f}: {memory}")
     print(f"  run, idle, after uploading a set         {after_upload:6.1f}   (cryptography loaded to check it)")
     print(f"  run, start-up to socket accepting: median {startup_ms:.0f} ms of {STARTS} "
           f"({' '.join(f'{s * 1000:.0f}' for s in starts)}); target at most {TARGET_STARTUP_MS:.0f} ms: "
-          f"{'met' if startup_ms <= TARGET_STARTUP_MS else 'NOT met'}")  # fmt: skip
+          f"{startup}")  # fmt: skip
 
 
 def main() -> int:
@@ -155,11 +157,12 @@ def main() -> int:
         print("run as root: acap-http run as root starts dockerd", file=sys.stderr)
         return 1
     root = Path(tempfile.mkdtemp(prefix="acap-http-footprint-"))
+    targets = Targets()
     try:
-        measure(root)
+        measure(root, targets)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    return 0
+    return targets.verdict()
 
 
 if __name__ == "__main__":
