@@ -5,6 +5,7 @@ one of its processes dies. No real time passes: the clock is moved, then ``pump`
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -36,10 +37,13 @@ class Clock:
 class FakeProcess(Process):
     """A process that runs until the test (or a SIGTERM, when it obeys) ends it."""
 
-    def __init__(self, name: str, pid: int, on_exit: Callable[[Process, Exit], None], obeys_term: bool) -> None:
+    def __init__(
+        self, name: str, pid: int, on_exit: Callable[[Process, Exit], None], obeys_term: bool, journal: list[str]
+    ) -> None:
         self.name, self.pid, self._on_exit, self.obeys_term = name, pid, on_exit, obeys_term
         self.exit: Exit | None = None
         self.signals: list[str] = []
+        self.journal = journal  # every signal of every process, in the order sent
 
     @property
     def alive(self) -> bool:
@@ -57,11 +61,13 @@ class FakeProcess(Process):
 
     def terminate(self) -> None:
         self.signals.append("TERM")
+        self.journal.append(f"{self.name} TERM")
         if self.obeys_term:
             self.end(CLEAN_EXIT)
 
     def kill(self) -> None:
         self.signals.append("KILL")
+        self.journal.append(f"{self.name} KILL")
         self.end(KILLED)
 
     def end(self, exit: Exit) -> None:
@@ -73,13 +79,14 @@ class FakeProcess(Process):
 class FakeRunner(Runner):
     def __init__(self) -> None:
         self.started: list[FakeProcess] = []
+        self.journal: list[str] = []
         self.obeys_term = True
         self._pids = itertools.count(100)
 
     def start(
         self, command: Command, on_exit: Callable[[Process, Exit], None], *, name: str = "", owns_tree: bool = True
     ) -> Process:
-        process = FakeProcess(name or command.argv[0], next(self._pids), on_exit, self.obeys_term)
+        process = FakeProcess(name or command.argv[0], next(self._pids), on_exit, self.obeys_term, self.journal)
         self.started.append(process)
         return process
 
@@ -159,10 +166,14 @@ class Machine:
             card=self.card,  # type: ignore[arg-type]
             clock=self.clock,
             watch_ready=lambda process, ready: ready() if self.answering else None,
-            stop_containers=lambda grace: 0,
+            stop_containers=self._stop_containers,
         )
         self.stack = FakeStack(self.runner, self.supervisor._post_exit)
         self.supervisor.stack = self.stack
+
+    def _stop_containers(self, grace: float) -> int:
+        self.runner.journal.append(f"containers stop ({grace:g} s)")
+        return 1
 
     def begin(self) -> None:
         self.supervisor._post_restart("application started", at_once=True)
@@ -178,6 +189,15 @@ class Machine:
 
     def status(self) -> Status:
         return self.statuses[-1]
+
+
+def eventually_pumped(machine: Machine, condition: Callable[[], bool]) -> None:
+    """Pump the supervisor until ``condition`` (a step of it runs in a thread: the containers' stop)."""
+    deadline = time.monotonic() + 10
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        machine.supervisor.pump()
+        time.sleep(0.005)
 
 
 @pytest.fixture
@@ -303,8 +323,13 @@ def test_shutdown_stops_dockerd_then_containerd_then_the_holder(machine: Machine
     machine.begin()
     machine.supervisor._events.put(Shutdown())
     machine.supervisor.pump()
-    assert all(not process.alive for process in machine.runner.started)
-    assert [p.name for p in machine.runner.started if p.signals] == ["namespace holder", "containerd", "dockerd"]
+    eventually_pumped(machine, lambda: not any(process.alive for process in machine.runner.started))
+    assert machine.runner.journal == [
+        "containers stop (11 s)",
+        "dockerd TERM",
+        "containerd TERM",
+        "namespace holder TERM",
+    ]
     assert machine.status() is Status.NOT_STARTED and machine.supervisor.stopped
 
 
