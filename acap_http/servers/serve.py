@@ -152,10 +152,11 @@ class Service(BaseApplication):  # type: ignore[misc]
             "timeout": 0,
             "graceful_timeout": GRACEFUL_TIMEOUT,
             "keepalive": 5,
-            # The Apache front's limits: the request line, the header fields.
+            # The Apache front's limits: 8,190 bytes of request line and of each header field (gunicorn
+            # counts a field's CR LF, Apache does not), 100 fields.
             "limit_request_line": 8190,
             "limit_request_fields": 100,
-            "limit_request_field_size": 8190,
+            "limit_request_field_size": 8190 + 2,
             # TLS: gunicorn checks the files are there (the master, root, reads them); the worker uses
             # the context built here, and never has to read the key.
             "certfile": str(self._tls_files[0]),

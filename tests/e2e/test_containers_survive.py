@@ -200,6 +200,38 @@ def _leftovers(mode: Mode) -> list[str]:
     return found
 
 
+def test_the_applications_stop_is_docker_stop_first(mode: Mode, workload: Workload) -> None:
+    """The application's stop stops the containers as docker stop does, their own stop signal
+    first (a trap answers it and exits 42, where a SIGKILL would give 137), then dockerd, then
+    containerd, then the holder, in that order in the log."""
+    trapped = mode.docker(
+        "run", "-d", "--stop-signal", "USR1", "--stop-timeout", "8", "--network", "none", IMAGE,
+        "sh", "-c", "trap 'echo stopped by USR1; exit 42' USR1; echo ready; while :; do sleep 0.1; done",
+    )  # fmt: skip
+    assert trapped.returncode == 0, trapped.stderr
+    container = trapped.stdout.strip()
+    deadline = time.monotonic() + 10
+    while "ready" not in mode.docker("logs", container).stdout:
+        assert time.monotonic() < deadline, "the trapping container did not start"
+        time.sleep(0.05)
+    mark = mode.front.mark()
+    assert mode.front.stop() == 0
+    log = mode.front.log()[mark:]
+    steps = ["Stopping 3 running containers", "Stopping dockerd (", "Stopping containerd (",
+             "Stopping namespace holder ("]  # fmt: skip
+    assert all(step in log for step in steps), log
+    assert [log.index(step) for step in steps] == sorted(log.index(step) for step in steps), log
+    mark = mode.front.mark()
+    mode.front.start()
+    mode.front.wait_status("0 RUNNING", since=mark)
+    mode.wait_docker()
+    try:
+        assert mode.docker("inspect", "-f", "{{.State.ExitCode}}", container).stdout.strip() == "42"
+        assert mode.docker("logs", container).stdout.split() == ["ready", "stopped", "by", "USR1"]
+    finally:
+        mode.docker("rm", "-f", container)
+
+
 @pytest.mark.parametrize("how", ["SIGTERM to up", "SIGKILL to the app"])
 def test_the_application_stopping_leaves_nothing(mode: Mode, workload: Workload, how: str) -> None:
     """The application's stop ends the containers, dockerd, containerd and the holder: no process

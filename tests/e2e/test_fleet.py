@@ -16,6 +16,7 @@ import pytest
 
 from acap_http.config import CHECKOUT_DIR
 from acap_http.servers.fleet import Fleet, Instance
+from tests import pki
 from tests.e2e.front import dockerd_pids
 
 PLAYBOOK = CHECKOUT_DIR / "ansible" / "playbooks" / "rotate.yml"
@@ -30,15 +31,20 @@ def fleet(e2e_root: Path) -> Iterator[Fleet]:
     made.stop()
 
 
-def rotate(fleet: Fleet, *extra: str) -> tuple[int, dict[str, dict[str, int]], str]:
-    """Run the playbook; its exit code, the recap per host, and what it printed."""
+def run_playbook(fleet: Fleet, playbook: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """ansible-playbook on the fleet's inventory, as an operator runs it."""
     env = {k: v for k, v in os.environ.items() if k not in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")}
     env |= {"ANSIBLE_HOME": str(fleet.base / "ansible-home"), "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"}
-    done = subprocess.run(
-        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(fleet.inventory_path), str(PLAYBOOK),
-         "-e", f"rotate_pki_dir={fleet.base / 'pki'}", *extra],
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(fleet.inventory_path), str(playbook),
+         *extra],
         capture_output=True, text=True, env=env, timeout=600, check=False,
     )  # fmt: skip
+
+
+def rotate(fleet: Fleet, *extra: str) -> tuple[int, dict[str, dict[str, int]], str]:
+    """Run the playbook; its exit code, the recap per host, and what it printed."""
+    done = run_playbook(fleet, PLAYBOOK, "-e", f"rotate_pki_dir={fleet.base / 'pki'}", *extra)
     recap = {
         host: dict(zip(("ok", "changed", "unreachable", "failed"), map(int, numbers), strict=True))
         for host, *numbers in RECAP.findall(done.stdout)
@@ -131,13 +137,68 @@ def test_the_app_module_stops_and_starts_each_host(fleet: Fleet, tmp_path: Path)
     API; starting a running application again changes nothing."""
     playbook = tmp_path / "app.yml"
     playbook.write_text(APP_PLAYBOOK)
-    env = {k: v for k, v in os.environ.items() if k not in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")}
-    env |= {"ANSIBLE_HOME": str(fleet.base / "ansible-home"), "ANSIBLE_NOCOLOR": "1"}
-    done = subprocess.run(
-        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(fleet.inventory_path), str(playbook)],
-        capture_output=True, text=True, env=env, timeout=600, check=False,
-    )  # fmt: skip
+    done = run_playbook(fleet, playbook)
     assert done.returncode == 0, done.stdout + done.stderr
     recap = {host: int(changed) for host, _, changed, *_ in RECAP.findall(done.stdout)}
     assert recap == {"acap1": 4, "acap2": 4, "acap3": 4}, done.stdout
     assert all(len(dockerd_pids(each.app_dir)) == 1 for each in fleet.instances)
+
+
+CHECK_PLAYBOOK = """
+- name: Every module in check mode changes nothing; the status module's failure after its timeout
+  hosts: acap1
+  gather_facts: false
+  module_defaults:
+    group/acap_http.dockerdwrapper.all:
+      url: "{{ acap_http_url }}"
+      password: "{{ acap_http_password }}"
+  tasks:
+    - acap_http.dockerdwrapper.info: {}
+      register: before
+    - acap_http.dockerdwrapper.app: {state: stopped}
+      check_mode: true
+      register: would_stop
+    - acap_http.dockerdwrapper.param: {settings: {DockerdLogLevel: debug}}
+      check_mode: true
+      register: would_set
+    - acap_http.dockerdwrapper.tls: {ca: "{{ set_dir }}/ca.pem", cert: "{{ set_dir }}/server-cert.pem",
+                                     key: "{{ set_dir }}/server-key.pem"}
+      check_mode: true
+      register: would_send
+    - acap_http.dockerdwrapper.status: {codes: [0]}
+      check_mode: true
+      register: running
+    - acap_http.dockerdwrapper.info: {}
+      check_mode: true
+      register: after
+    - acap_http.dockerdwrapper.status: {codes: [6], wait_timeout: 2}
+      register: never
+      ignore_errors: true
+    - ansible.builtin.assert:
+        that:
+          - would_stop.changed and would_set.changed and would_send.changed
+          - would_send.sent | length == 3 and would_send.restart == ''
+          - not running.changed and running.status.code == 0
+          - after.application == 'Running' and after.status.code == 0
+          - after.settings == before.settings and after.tls == before.tls
+          - never.failed and never.waited >= 2
+          - never.msg.startswith('Status is 0 RUNNING after 2 s, not one of [6]')
+"""
+
+
+def test_check_mode_changes_nothing_and_a_status_that_never_comes_fails(fleet: Fleet, tmp_path: Path) -> None:
+    """Each module that claims check mode says what it would change and changes nothing (the app runs,
+    the settings, the set and dockerd are the same); the status module fails, naming what it saw, once
+    its time is up."""
+    set_dir = tmp_path / "set"
+    set_dir.mkdir()
+    for name, data in pki.Authority().server_set().by_name().items():
+        (set_dir / name).write_bytes(data)
+    first = fleet.instances[0]
+    before = (_served(first), dockerd_pids(first.app_dir))
+    playbook = tmp_path / "check.yml"
+    playbook.write_text(CHECK_PLAYBOOK)
+    done = run_playbook(fleet, playbook, "-e", f"set_dir={set_dir}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Status is 0 RUNNING after 2 s, not one of [6]" in done.stdout
+    assert (_served(first), dockerd_pids(first.app_dir)) == before

@@ -14,22 +14,25 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
+
 from acap_http.config import CHECKOUT_DIR
 from tests.e2e.front import free_port
 
 CLI = (sys.executable, "-m", "acap_http")
+# The hardening options the README's service section lists, as it writes them.
+README_HARDENING = [
+    "PrivateTmp=yes", "ProtectSystem=strict", "ProtectClock=yes", "ProtectKernelLogs=yes",
+    "ProtectKernelModules=yes", "ProtectKernelTunables=yes", "ProtectControlGroups=yes",
+    "ProtectProc=invisible", "LockPersonality=yes", "RestrictRealtime=yes", "UMask=0022",
+]  # fmt: skip
 
 
 def _tree(root: Path) -> set[str]:
     return {str(path.relative_to(root)) for path in root.rglob("*")}
 
 
-def test_install_run_uninstall(e2e_root: Path) -> None:
-    """Install, run the unit's command, uninstall: only the data stay."""
-    tmp_path = e2e_root / "install"  # the app's user must reach the data: under a directory others may enter
-    tmp_path.mkdir(mode=0o755)
-    places = {name: tmp_path / name for name in ("prefix", "data", "etc", "units")}
-    port = free_port()
+def _install(places: dict[str, Path], port: int) -> subprocess.CompletedProcess[str]:
     installed = subprocess.run(
         [*CLI, "install", "--prefix", str(places["prefix"]), "--app-dir", str(places["data"]),
          "--config-dir", str(places["etc"]), "--unit-dir", str(places["units"]), "--listen", f"127.0.0.1:{port}",
@@ -37,23 +40,36 @@ def test_install_run_uninstall(e2e_root: Path) -> None:
         capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     assert installed.returncode == 0, installed.stdout + installed.stderr
-    unit = places["units"] / "acap-http.service"
-    assert f"the admin's password is in {places['etc'] / 'admin.password'}" in installed.stdout
-    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in places["etc"].iterdir()} == {
-        "users": 0o600, "admin.password": 0o600, "operator.password": 0o600, "viewer.password": 0o600,
-        "tls-key.pem": 0o600, "tls-cert.pem": 0o644, "installed.json": 0o600,
-    }  # fmt: skip
-    assert stat.S_IMODE(places["etc"].stat().st_mode) == 0o700
-    if shutil.which("systemd-analyze"):
-        verified = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, check=False)
-        assert verified.returncode == 0, verified.stderr
-    assert "ExecStartPre" not in unit.read_text()
+    return installed
 
-    # The unit's command, as systemd would run it: ready, and answering over HTTPS.
-    (command,) = [
-        line.removeprefix("ExecStart=") for line in unit.read_text().splitlines() if line.startswith("ExecStart=")
-    ]
-    notify_path = tmp_path / "notify.sock"
+
+def _check_unit(unit: Path, places: dict[str, Path]) -> None:
+    """systemd-analyze verifies it, and it holds each hardening option the README lists, as written."""
+    assert shutil.which("systemd-analyze"), "tools/setup-host installs systemd, which has systemd-analyze"
+    verified = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, check=False)
+    assert verified.returncode == 0, verified.stderr
+    lines = unit.read_text().splitlines()
+    assert not [line for line in lines if line.startswith("ExecStartPre")]
+    for option in [*README_HARDENING, "Type=notify", "Restart=on-failure", "TimeoutStopSec=75"]:
+        assert option in lines, f"{option} is not in the unit"
+    assert f"ReadWritePaths={places['data']} /run/user" in lines
+
+
+def _status(places: dict[str, Path], port: int) -> str:
+    password = (places["etc"] / "admin.password").read_text().strip()
+    listed = subprocess.run(
+        ["curl", "-sS", "--cacert", str(places["etc"] / "tls-cert.pem"), "--anyauth", "-u", f"admin:{password}",
+         f"https://127.0.0.1:{port}/axis-cgi/param.cgi?action=list&group=root.dockerdwrapper.Status"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return listed.stdout.strip()
+
+
+def _run_the_units_command(unit: Path, places: dict[str, Path], port: int, notify_path: Path) -> None:
+    """The unit's command, as systemd would run it: READY=1 once, answering over HTTPS, gunicorn's
+    reload and worker-count signals ignored (the same worker, still answering), SIGTERM a clean end."""
+    (command,) = [line.removeprefix("ExecStart=") for line in unit.read_text().splitlines()
+                  if line.startswith("ExecStart=")]  # fmt: skip
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
         notify.bind(str(notify_path))
         notify_path.chmod(0o777)
@@ -62,19 +78,49 @@ def test_install_run_uninstall(e2e_root: Path) -> None:
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
         try:
             notes: list[str] = []
-            while not any("READY=1" in note for note in notes):
+            while not any("READY=1" in note.split("\n") for note in notes):
                 notes.append(notify.recv(4096).decode())
             assert any("STATUS=3 TLS CERT MISSING" in note for note in notes)
-            password = (places["etc"] / "admin.password").read_text().strip()
-            listed = subprocess.run(
-                ["curl", "-sS", "--cacert", str(places["etc"] / "tls-cert.pem"), "--anyauth", "-u", f"admin:{password}",
-                 f"https://127.0.0.1:{port}/axis-cgi/param.cgi?action=list&group=root.dockerdwrapper.Status"],
-                capture_output=True, text=True, check=True,
-            )  # fmt: skip
-            assert listed.stdout.strip() == "root.dockerdwrapper.Status=3 TLS CERT MISSING"
+            assert _status(places, port) == "root.dockerdwrapper.Status=3 TLS CERT MISSING"
+            master = psutil.Process(service.pid)
+            workers = {child.pid for child in master.children()}
+            for signum in (signal.SIGHUP, signal.SIGUSR2, signal.SIGTTIN, signal.SIGTTOU):
+                service.send_signal(signum)
+            assert _status(places, port) == "root.dockerdwrapper.Status=3 TLS CERT MISSING"
+            assert {child.pid for child in master.children()} == workers and service.poll() is None
+            notify.settimeout(1.0)  # what else it said meanwhile: never READY=1 again
+            try:
+                while True:
+                    notes.append(notify.recv(4096).decode())
+            except TimeoutError:
+                pass
+            assert sum(note.split("\n").count("READY=1") for note in notes) == 1, notes
         finally:
             service.send_signal(signal.SIGTERM)
             assert service.wait(90) == 0
+
+
+def test_install_run_uninstall(e2e_root: Path) -> None:
+    """Install, install again (users and TLS pair kept), run the unit's command, uninstall: only the
+    data stay."""
+    tmp_path = e2e_root / "install"  # the app's user must reach the data: under a directory others may enter
+    tmp_path.mkdir(mode=0o755)
+    places = {name: tmp_path / name for name in ("prefix", "data", "etc", "units")}
+    port = free_port()
+    installed = _install(places, port)
+    unit = places["units"] / "acap-http.service"
+    assert f"the admin's password is in {places['etc'] / 'admin.password'}" in installed.stdout
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in places["etc"].iterdir()} == {
+        "users": 0o600, "admin.password": 0o600, "operator.password": 0o600, "viewer.password": 0o600,
+        "tls-key.pem": 0o600, "tls-cert.pem": 0o644, "installed.json": 0o600,
+    }  # fmt: skip
+    assert stat.S_IMODE(places["etc"].stat().st_mode) == 0o700
+    _check_unit(unit, places)
+    kept = {name: (places["etc"] / name).read_bytes() for name in ("users", "admin.password", "tls-key.pem",
+                                                                    "tls-cert.pem")}  # fmt: skip
+    _install(places, port)
+    assert {name: (places["etc"] / name).read_bytes() for name in kept} == kept
+    _run_the_units_command(unit, places, port, tmp_path / "notify.sock")
 
     before = _tree(tmp_path)
     removed = subprocess.run(

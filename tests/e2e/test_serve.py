@@ -163,18 +163,62 @@ def test_client_text_cannot_forge_a_log_line(served: Served) -> None:
     assert not re.search(r"^INFO\[forged\]", log, re.MULTILINE)
 
 
-def test_a_reload_signal_is_refused(served: Served) -> None:
-    """SIGHUP would start a second application beside the first: ignored, said why; the same dockerd runs."""
+@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGUSR2, signal.SIGTTIN, signal.SIGTTOU],
+                         ids=lambda signum: signal.Signals(signum).name)  # fmt: skip
+def test_reload_and_worker_count_signals_are_ignored(served: Served, signum: int) -> None:
+    """SIGHUP (reload), SIGUSR2 (a new binary), SIGTTIN and SIGTTOU (a worker more or less) would start
+    a second application beside the first, or stop the only one: ignored, said why; the same worker
+    and the same dockerd run, and the front answers."""
     assert served.process is not None
-    before = dockerd_pids(served.app_dir)
-    served.process.send_signal(signal.SIGHUP)
+    name = signal.Signals(signum).name
+    before, worker = dockerd_pids(served.app_dir), served.worker()
+    mark = len(served.log.read_text())
+    served.process.send_signal(signum)
     deadline = time.monotonic() + 10
-    while "Ignored SIGHUP" not in served.log.read_text():
+    while f"Ignored {name}" not in served.log.read_text()[mark:]:
         assert time.monotonic() < deadline, served.log.read_text()[-2000:]
         time.sleep(0.1)
-    time.sleep(1.0)
-    assert dockerd_pids(served.app_dir) == before
-    assert served.log.read_text().count("Booting worker with pid") == 2  # the first and the killed one's successor
+    assert served.status()
+    assert dockerd_pids(served.app_dir) == before and served.worker() == worker
+    assert "Booting worker" not in served.log.read_text()[mark:]
+
+
+def _raw_status(port: int, request: bytes) -> int:
+    """The status code gunicorn answers one request written byte for byte over TLS."""
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    with context.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=30), server_hostname="x") as tls:
+        tls.sendall(request)
+        answer = b""
+        while b"\r\n" not in answer:
+            chunk = tls.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+    return int(answer.split(b" ", 2)[1])
+
+
+def test_the_apache_fronts_request_limits_hold(served: Served) -> None:
+    """As Apache's front: a request line of 8,190 bytes, 100 header fields and a field of 8,190 bytes
+    (its CR LF aside) are read (401: no login); one byte more of the line is a 414, one field more or
+    one byte more of a field a 431."""
+    end = b"Connection: close\r\n\r\n"
+
+    def line(length: int) -> bytes:
+        head, tail = b"GET /axis-cgi/param.cgi?action=list&x=", b" HTTP/1.1"
+        return head + b"a" * (length - len(head) - len(tail)) + tail + b"\r\n"
+
+    def fields(count: int) -> bytes:  # Host and Connection among them
+        return b"Host: x\r\n" + b"".join(b"X-F%d: a\r\n" % index for index in range(count - 2)) + end
+
+    short = line(60)
+    assert _raw_status(served.port, line(8190) + b"Host: x\r\n" + end) == 401
+    assert _raw_status(served.port, line(8191) + b"Host: x\r\n" + end) == 414
+    assert _raw_status(served.port, short + fields(100)) == 401
+    assert _raw_status(served.port, short + fields(101)) == 431
+    field = b"X-Long: " + b"a" * (8190 - len(b"X-Long: ")) + b"\r\n"
+    assert _raw_status(served.port, short + b"Host: x\r\n" + field + end) == 401
+    assert _raw_status(served.port, short + b"Host: x\r\n" + field[:-2] + b"a\r\n" + end) == 431
 
 
 def _trickle(port: int, stop: threading.Event) -> None:
