@@ -25,6 +25,7 @@ class Restart:
     reason: str
     seq: int
     at_once: bool  # the first start waits for nothing; a change waits a moment for others of its burst
+    posted: float = 0.0  # when the change was made (the supervisor's clock)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """One thread that takes events and timers one at a time: the supervisor's frame.
 
 Other threads only ``post``. The thread sleeps until an event arrives or the
-next timer is due, then ``pump``s: every queued event and every due timer,
+next timer is due, then ``pump``s: every queued event, then every due timer,
 in order, without waiting. Tests call ``pump`` themselves with a fake clock,
 so that time passes only when they say so.
 """
@@ -56,21 +56,23 @@ class EventLoop(Generic[E]):
             self.pump(event)
 
     def pump(self, event: E | None = None) -> None:
-        """Take ``event``, every event queued and every timer due now; never waits."""
-        pending = [] if event is None else [event]
+        """Take ``event``, every event queued and every timer due now; never waits. Events come
+        first: a timer acts on what was decided before it, and news queued meanwhile (a change
+        posted while dockerd stopped) may change what it should do."""
+        if event is not None:
+            self._guarded(self._handle, event)
         while True:
-            while pending:
-                self._guarded(self._handle, pending.pop(0))
-            due = sorted((when, name) for name, when in self._timers.items() if when <= self._now())
-            if due:
-                name = due[0][1]
-                del self._timers[name]
-                self._guarded(self._timer, name)
-                continue
             try:
-                pending.append(self._events.get_nowait())
+                self._guarded(self._handle, self._events.get_nowait())
+                continue
             except queue.Empty:
+                pass
+            due = sorted((when, name) for name, when in self._timers.items() if when <= self._now())
+            if not due:
                 return
+            name = due[0][1]
+            del self._timers[name]
+            self._guarded(self._timer, name)
 
     def _guarded(self, handler: Callable[[E], None] | Callable[[str], None], what: object) -> None:
         try:
