@@ -51,11 +51,10 @@ def validate(tls_file: TlsFile, data: bytes) -> bytes:
     """Return ``data`` as it should be stored, or raise InvalidPem saying why not."""
     text = _as_text(data)
     blocks = parse_pem(text)
-    if tls_file.content is Content.CERTIFICATES:
-        for block in blocks:
-            _certificate(block)
-    else:
+    if tls_file.content is Content.PRIVATE_KEY:
         _private_key(blocks)
+    else:
+        _certificates(blocks, tls_file.content)
     normalised = text.replace("\r\n", "\n")
     if not normalised.endswith("\n"):
         normalised += "\n"
@@ -203,9 +202,17 @@ def serial_is_positive(der: bytes) -> bool:
     return der[contents] & 0x80 == 0 and any(der[contents:end])
 
 
-def read_certificates(data: bytes) -> list[x509.Certificate]:
+def read_certificates(data: bytes, content: Content) -> list[x509.Certificate]:
     """Every certificate of a PEM file, read in full and fit for dockerd, or InvalidPem saying why not."""
-    return [_certificate(block) for block in parse_pem(_as_text(data))]
+    return _certificates(parse_pem(_as_text(data)), content)
+
+
+def _certificates(blocks: list[PemBlock], content: Content) -> list[x509.Certificate]:
+    """A CA file's keys only verify signatures; a certificate file's first key also signs handshakes."""
+    return [
+        _certificate(block, signs_handshakes=content is Content.CERTIFICATES and index == 0)
+        for index, block in enumerate(blocks)
+    ]
 
 
 def read_private_key(data: bytes) -> PrivateKeyTypes:
@@ -213,7 +220,7 @@ def read_private_key(data: bytes) -> PrivateKeyTypes:
     return _private_key(parse_pem(_as_text(data)))
 
 
-def _certificate(block: PemBlock) -> x509.Certificate:
+def _certificate(block: PemBlock, *, signs_handshakes: bool) -> x509.Certificate:
     if block.label != CERTIFICATE_LABEL:
         raise InvalidPem(_wrong_label(block, "a CERTIFICATE"))
     if block.headers:
@@ -229,7 +236,7 @@ def _certificate(block: PemBlock) -> x509.Certificate:
         raise InvalidPem(f"The block on line {block.line} is not an X.509 certificate.") from None
     try:
         describe_certificate(certificate)
-        refusal = key_refusal(public_key(certificate))
+        refusal = key_refusal(public_key(certificate), signs_handshakes=signs_handshakes)
     except Unreadable as err:
         raise InvalidPem(f"The certificate on line {block.line} {err}.") from None
     if refusal:

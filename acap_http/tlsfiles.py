@@ -13,7 +13,8 @@ __all__ = ["TLS_FILES", "Content", "TlsFile"]
 
 
 class Content(enum.Enum):
-    CERTIFICATES = "certificates"
+    AUTHORITIES = "CA certificates"  # their keys only verify signatures
+    CERTIFICATES = "certificates"  # the first one's key signs TLS handshakes, the rest verify
     PRIVATE_KEY = "private key"
 
 
@@ -34,7 +35,7 @@ TLS_FILES: Mapping[str, TlsFile] = MappingProxyType(
     {
         tls_file.name: tls_file
         for tls_file in (
-            TlsFile("ca.pem", "CA certificate", Content.CERTIFICATES, 0o644, "--tlscacert"),
+            TlsFile("ca.pem", "CA certificate", Content.AUTHORITIES, 0o644, "--tlscacert"),
             TlsFile("server-cert.pem", "server certificate", Content.CERTIFICATES, 0o644, "--tlscert"),
             TlsFile("server-key.pem", "server key", Content.PRIVATE_KEY, 0o600, "--tlskey"),
         )

@@ -21,6 +21,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from acap_http import tls
 from acap_http.errors import InvalidPem
+from acap_http.tlsfiles import Content
 from acap_http.x509info import describe_certificate, key_shape, subject_alternative_names
 
 CA, SERVER_CERT, SERVER_KEY = "ca.pem", "server-cert.pem", "server-key.pem"
@@ -44,9 +45,9 @@ class Finding:
         return f"{self.level.value.upper():4} {self.message}"
 
 
-def load_certificates(data: bytes) -> list[x509.Certificate]:
+def load_certificates(data: bytes, content: Content = Content.CERTIFICATES) -> list[x509.Certificate]:
     """The certificates of a stored file, read as an upload is (InvalidPem if they cannot be)."""
-    return tls.read_certificates(data)
+    return tls.read_certificates(data, content)
 
 
 def load_key(data: bytes) -> PrivateKeyTypes:
@@ -59,7 +60,7 @@ def dockerd_refusal(files: Mapping[str, bytes]) -> str | None:
     if not all(name in files for name in (CA, SERVER_CERT, SERVER_KEY)):
         return None
     try:
-        load_certificates(files[CA])
+        load_certificates(files[CA], Content.AUTHORITIES)
     except InvalidPem as err:
         return f"{CA} cannot be used: {err}"
     try:
@@ -90,7 +91,7 @@ def findings(
     if missing:
         return [Finding(Level.FAIL, f"missing: {', '.join(missing)}")]
     try:
-        authorities = load_certificates(files[CA])
+        authorities = load_certificates(files[CA], Content.AUTHORITIES)
         server = load_certificates(files[SERVER_CERT])[0]
         key = load_key(files[SERVER_KEY])
     except InvalidPem as err:
@@ -193,7 +194,9 @@ def summary(files: Mapping[str, bytes | None], now: datetime.datetime | None = N
         entry: dict[str, object] = {"present": data is not None}
         if data is not None:
             try:
-                entry |= _describe_key(load_key(data)) if name == SERVER_KEY else _describe_certs(data, now)
+                entry |= (
+                    _describe_key(load_key(data)) if name == SERVER_KEY else _describe_certs(data, _content(name), now)
+                )
             except InvalidPem as err:
                 entry["error"] = str(err)
                 unusable.append(Finding(Level.FAIL, f"{name} cannot be used: {err}"))
@@ -208,8 +211,12 @@ def summary(files: Mapping[str, bytes | None], now: datetime.datetime | None = N
     return result
 
 
-def _describe_certs(data: bytes, now: datetime.datetime) -> dict[str, object]:
-    certificates = load_certificates(data)
+def _content(name: str) -> Content:
+    return Content.AUTHORITIES if name == CA else Content.CERTIFICATES
+
+
+def _describe_certs(data: bytes, content: Content, now: datetime.datetime) -> dict[str, object]:
+    certificates = load_certificates(data, content)
     described = []
     for certificate in certificates:
         facts = describe_certificate(certificate)

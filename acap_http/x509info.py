@@ -6,19 +6,23 @@ dockerd and the docker CLI are Go programs; their ``crypto/tls`` and
 against the real dockerd and docker CLI in ``tests/e2e/test_key_rules.py``:
 
 - RSA of 1024 to 8192 bits: yes (``certs check`` fails it under 2048: too weak).
-- RSA under 1024 bits: no; Go 1.24 and later (the docker CLI) refuse such keys.
+- RSA under 1024 bits: no. As the server's key it cannot sign a TLS 1.3 handshake
+  (RSA-PSS wants a larger one); as a CA's key Go up to its 1.24 defaults verifies with it,
+  but such a key can be factored, and whoever factors it signs client certificates
+  dockerd trusts. Go 1.24 and later refuse it where the program asks for 1.24's defaults.
 - RSA over 8192 bits: no; Go's crypto/tls refuses a peer's certificate with one
   (and checking such a key costs seconds: it is refused before anything is computed).
 - RSA with a public exponent under 3 or over 2^31 - 1: no; Go's crypto/rsa refuses it.
 - ECDSA on P-256, P-384, P-521: yes.
-- ECDSA on any other curve (P-192, P-224, secp256k1, brainpool): no; Go does not
-  parse the key, or cannot sign a handshake with it.
+- ECDSA on P-224: as a CA's key yes (Go's crypto/x509 verifies signatures with it),
+  as a key that signs handshakes (the server's) no: Go's crypto/tls cannot.
+- ECDSA on any other curve (P-192, secp256k1, brainpool): no; Go does not parse the key.
 - Ed25519: yes.
 - Ed448, X25519, X448, DSA: no; Go's ``tls.X509KeyPair`` reads RSA, ECDSA and
   Ed25519 keys only.
 
-The same rule holds for the CA's key: a client certificate it signed must be
-verifiable by dockerd, and the server certificate by the docker CLI.
+The same rules hold for the CA's key, which only verifies: a client certificate
+it signed must be verifiable by dockerd, and the server certificate by the docker CLI.
 """
 
 from __future__ import annotations
@@ -29,8 +33,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x448, x25519
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
-# Go's crypto/tls signs handshakes with ECDSA on these curves only (named as cryptography names them).
+# Go's crypto/tls signs handshakes with ECDSA on these curves only (named as cryptography names them);
+# its crypto/x509 verifies signatures on P-224 too.
 GO_CURVES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
+GO_VERIFY_CURVES = {"secp224r1": "P-224", **GO_CURVES}
 GO_MIN_RSA_BITS = 1024
 GO_MAX_RSA_BITS = 8192  # crypto/tls's limit on a peer's RSA key
 GO_MAX_RSA_EXPONENT = 2**31 - 1
@@ -70,15 +76,20 @@ def key_shape(public: PublicKeyTypes) -> dict[str, object]:
     return {"key_type": _kind(public), "key_size": None}
 
 
-def key_refusal(public: PublicKeyTypes) -> str | None:
-    """Why dockerd cannot serve TLS with this key (or verify with it), per the table; None if it can."""
+def key_refusal(public: PublicKeyTypes, *, signs_handshakes: bool = True) -> str | None:
+    """Why dockerd cannot serve TLS with this key (or, for a CA's, verify with it), per the table; None if it can."""
     if isinstance(public, rsa.RSAPublicKey):
         return _rsa_refusal(public)
     if isinstance(public, ec.EllipticCurvePublicKey):
-        if public.curve.name not in GO_CURVES:
+        if signs_handshakes and public.curve.name not in GO_CURVES:
             return (
                 f"an EC key on curve {public.curve.name}; dockerd (Go's crypto/tls) serves TLS with "
                 f"{', '.join(GO_CURVES.values())} only"
+            )
+        if public.curve.name not in GO_VERIFY_CURVES:
+            return (
+                f"an EC key on curve {public.curve.name}; Go's crypto/x509 (dockerd, the docker CLI) "
+                f"verifies signatures with {', '.join(GO_VERIFY_CURVES.values())} only"
             )
         return None
     if isinstance(public, ed25519.Ed25519PublicKey):
@@ -90,8 +101,8 @@ def key_refusal(public: PublicKeyTypes) -> str | None:
 def _rsa_refusal(public: rsa.RSAPublicKey) -> str | None:
     if public.key_size < GO_MIN_RSA_BITS:
         return (
-            f"an RSA key of {public.key_size} bits; Go (the docker CLI, dockerd) refuses RSA keys "
-            f"under {GO_MIN_RSA_BITS} bits"
+            f"an RSA key of {public.key_size} bits; a key under {GO_MIN_RSA_BITS} bits can be factored "
+            "(and Go 1.24 refuses it)"
         )
     if public.key_size > GO_MAX_RSA_BITS:
         return (

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
@@ -90,7 +90,9 @@ def certificate(
     if server or client:
         usage = [ExtendedKeyUsageOID.SERVER_AUTH] if server else [ExtendedKeyUsageOID.CLIENT_AUTH]
         builder = builder.add_extension(x509.ExtendedKeyUsage(usage), critical=False)
-    return builder.sign(signer, hashes.SHA256())
+    # Ed25519 and Ed448 sign the whole message: they take no separate hash.
+    pure = isinstance(signer, ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey)
+    return builder.sign(signer, None if pure else hashes.SHA256())
 
 
 def _general_name(host: str) -> x509.GeneralName:
@@ -134,8 +136,8 @@ def server_set(host: str = "127.0.0.1") -> ServerSet:
 class Authority:
     """A test CA that signs server and client certificates."""
 
-    def __init__(self, name: str = "test CA") -> None:
-        self.key = rsa_key()
+    def __init__(self, name: str = "test CA", key: CertificateIssuerPrivateKeyTypes | None = None) -> None:
+        self.key: CertificateIssuerPrivateKeyTypes = key or rsa_key()
         self.cert = certificate(name, self.key, ca=True)
 
     def server_set(self, host: str = "127.0.0.1", key: rsa.RSAPrivateKey | None = None) -> ServerSet:

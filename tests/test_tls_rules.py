@@ -113,6 +113,13 @@ CASES = {
     "P-224 key": Case(KEY, lambda: pki.key_pem(ec.generate_private_key(ec.SECP224R1())), "curve secp224r1"),
     "secp256k1 certificate": Case(CERT, lambda: _leaf(ec.generate_private_key(ec.SECP256K1())), "curve secp256k1"),
     "brainpool CA": Case(CA, lambda: _leaf(ec.generate_private_key(ec.BrainpoolP384R1())), "curve brainpoolP384r1"),
+    # A CA's key only verifies: Go's crypto/x509 verifies on P-224, its crypto/tls cannot sign a handshake there.
+    "P-224 CA": Case(CA, lambda: _leaf(ec.generate_private_key(ec.SECP224R1())), None),
+    "P-224 certificate": Case(CERT, lambda: _leaf(ec.generate_private_key(ec.SECP224R1())), "curve secp224r1"),
+    "P-224 intermediate after the server's certificate": Case(
+        CERT, lambda: _leaf(pki.rsa_key()) + _leaf(ec.generate_private_key(ec.SECP224R1())), None
+    ),
+    "P-192 CA": Case(CA, lambda: _leaf(ec.generate_private_key(ec.SECP192R1())), "verifies signatures with P-224"),
     "RSA 512 key": Case(KEY, _rsa512, "RSA key of 512 bits"),
     "RSA 512 certificate": Case(CERT, lambda: _leaf(_key_of(_rsa512())), "RSA key of 512 bits"),
     "Ed448 key": Case(KEY, lambda: pki.key_pem(ed448.Ed448PrivateKey.generate()), "a key of type Ed448"),
