@@ -477,3 +477,27 @@ def test_no_card_after_five_seconds_is_status_5(tmp_path: Path) -> None:
     assert machine.status() is Status.DOCKERD_STOPPED
     machine.at(0.1)
     assert machine.status() is Status.NO_SD_CARD and machine.runner.started == []
+
+
+def test_a_pulled_card_stops_the_containers_as_docker_stop_does_then_the_stack(tmp_path: Path) -> None:
+    """The card goes: its containers are stopped as docker stop does (dockerd still knows them),
+    then dockerd, containerd and the holder; Status 5."""
+    machine = Machine(tmp_path, card=True)
+    machine.settings = CARD
+    assert machine.card is not None
+    machine.card.place = CardPlace(Path("/"), tmp_path / "area")  # a mount point the check finds in the table
+    machine.card.present = True
+    machine.begin()
+    machine.at(0.1)
+    assert machine.status() is Status.RUNNING
+    machine.card.present = False
+    machine.supervisor.card_changed(False)
+    machine.supervisor.pump()
+    eventually_pumped(machine, lambda: not any(process.alive for process in machine.runner.started))
+    assert machine.runner.journal == [
+        "containers stop (11 s)",
+        "dockerd TERM",
+        "containerd TERM",
+        "namespace holder TERM",
+    ]
+    assert machine.status() is Status.NO_SD_CARD

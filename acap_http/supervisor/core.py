@@ -447,10 +447,13 @@ class Supervisor(EventLoop[Event]):
             self._timers["start"] = self._now()
             self._transition(Phase.WAITING, "SD card back")
         elif not present:
-            # Gone: dockerd stops before its storage is missed, and containerd, whose root is there too.
+            # Gone: the containers stop as docker stop does (dockerd keeps them in memory, and their
+            # processes run on), then dockerd, before its storage is missed, and containerd, whose root
+            # is there too.
             logger.info("SD card gone; stopping dockerd")
             self._full = True
-            self._stop([*self._dockerd_steps(), *self.stack.processes], After.IDLE, Status.NO_SD_CARD)
+            steps = [*self._dockerd_steps(with_containers=True), *self.stack.processes]
+            self._stop(steps, After.IDLE, Status.NO_SD_CARD)
 
     def _transition(self, to: Phase, why: str) -> None:
         check_transition(self.phase, to)

@@ -19,6 +19,7 @@ import pytest
 
 from acap_http.supervisor.sdcard import CardPlace, CardWatcher
 from tests.e2e.front import Front, docker, processes_mentioning
+from tests.e2e.running import busybox_image
 
 APP_USER = "acap-dockerdwrapper"
 MKFS = {"ext4": ["mkfs.ext4", "-q", "-F"], "vfat": ["mkfs.vfat"], "exfat": ["mkfs.exfat"]}
@@ -113,8 +114,11 @@ class Bay:
         if fs_type == "ext4" and (self.front.status() != "0 RUNNING" or "Status=" in self.front.log()[mark:]):
             self.front.wait_status("0 RUNNING", since=mark)
 
+    def docker(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return docker(*args, host="tcp://127.0.0.1:2375", config=self.root / "cfg")
+
     def data_root(self) -> str:
-        done = docker("info", "--format", "{{.DockerRootDir}}", host="tcp://127.0.0.1:2375", config=self.root / "cfg")
+        done = self.docker("info", "--format", "{{.DockerRootDir}}")
         assert done.returncode == 0, done.stderr
         return done.stdout.strip()
 
@@ -158,6 +162,55 @@ def test_sd_card_off_uses_localdata(bay: Bay) -> None:
     assert bay.data_root() == str(bay.front.localdata / "data")
     bay.front.wait_status("0 RUNNING", since=bay.front.update(SDCardSupport="yes"))
     assert bay.data_root() == str(bay.area / "data")
+
+
+# The container answers its stop signal (USR1) in its log and in a file on the host, which outlives the card.
+TRAP = "trap 'echo stopped by USR1 | tee /mark/stopped; exit 42' USR1; echo ready; while :; do sleep 0.1; done"
+
+
+def _trapping_container(bay: Bay, name: str) -> tuple[str, Path]:
+    """A container on the card's data-root that answers its stop signal by exiting 42; and its host file."""
+    image = busybox_image(bay.root / "busybox.tar", ("sh", "echo", "sleep", "tee"))
+    assert bay.docker("import", str(image), "acap-http-test/card").returncode == 0
+    mark = bay.root / f"mark-{name}"
+    mark.mkdir(mode=0o777)
+    mark.chmod(0o777)  # the container's root may be an unprivileged user on the host
+    started = bay.docker("run", "-d", "--stop-signal", "USR1", "--stop-timeout", "8", "--network", "none",
+                         "-v", f"{mark}:/mark", "acap-http-test/card", "sh", "-c", TRAP)  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    container = started.stdout.strip()
+    deadline = time.monotonic() + 10
+    while "ready" not in bay.docker("logs", container).stdout:
+        assert time.monotonic() < deadline, "the container did not start"
+        time.sleep(0.05)
+    return container, mark / "stopped"
+
+
+def test_containers_on_the_card_stop_when_it_is_switched_off_or_pulled(bay: Bay) -> None:
+    """SDCardSupport switched off, or the card pulled: the running containers, which live on the
+    card's data-root, are stopped as docker stop does (their own stop signal, answered), not killed
+    and not left running on a data-root dockerd no longer uses."""
+    bay.ready("ext4")
+    container, stopped = _trapping_container(bay, "switched")
+    bay.front.wait_status("0 RUNNING", since=bay.front.update(SDCardSupport="no"))
+    assert stopped.read_text() == "stopped by USR1\n"
+    assert processes_mentioning("stopped by USR1") == []
+    bay.front.wait_status("0 RUNNING", since=bay.front.update(SDCardSupport="yes"))
+    inspected = bay.docker("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", container)
+    assert inspected.stdout.split() == ["exited", "42"], inspected.stdout + inspected.stderr
+    assert bay.docker("logs", container).stdout.split() == ["ready", "stopped", "by", "USR1"]
+    bay.docker("rm", "-f", container)
+
+    container, stopped = _trapping_container(bay, "pulled")
+    mark = bay.pull()
+    bay.front.wait_status("5 NO SD CARD", since=mark)
+    assert stopped.exists(), bay.front.log()[mark:]
+    assert stopped.read_text() == "stopped by USR1\n"
+    assert processes_mentioning("stopped by USR1") == []
+    bay.front.wait_status("0 RUNNING", since=bay.insert("ext4"))
+    # What dockerd wrote of the stop went nowhere: the card was gone. It was not running, and is not.
+    inspected = bay.docker("inspect", "-f", "{{.State.Status}}", container)
+    assert inspected.stdout.split() == ["exited"], inspected.stdout + inspected.stderr
 
 
 @pytest.mark.parametrize("fs_type", ["vfat", "exfat"])
