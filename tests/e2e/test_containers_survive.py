@@ -5,6 +5,7 @@ its SIGKILL, live-restore off) stops them, and leaves nothing behind."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import pwd
@@ -114,6 +115,22 @@ def test_use_tls_off_and_on_again(mode: Mode, workload: Workload) -> None:
     workload.assert_alive()
     mode.restarted(lambda: mode.front.update(UseTLS="yes"), host=TLS_HOST)
     workload.assert_alive()
+
+
+def test_the_socket_settings_and_the_application_log_level(mode: Mode, workload: Workload) -> None:
+    """IPCSocket on, TCPSocket off (docker over the unix socket alone), both back, ApplicationLogLevel
+    to debug and back: each a restart of dockerd, the containers run on through all six."""
+    unix = f"unix://{_runtime_dir(mode)}/docker.sock"
+    for settings, host in (
+        ({"IPCSocket": "yes"}, TLS_HOST),
+        ({"TCPSocket": "no"}, unix),
+        ({"TCPSocket": "yes"}, TLS_HOST),
+        ({"IPCSocket": "no"}, TLS_HOST),
+        ({"ApplicationLogLevel": "debug"}, TLS_HOST),
+        ({"ApplicationLogLevel": "info"}, TLS_HOST),
+    ):
+        mode.restarted(functools.partial(mode.front.update, **settings), host=host)
+        workload.assert_alive()
 
 
 def test_a_daemon_json_change(mode: Mode, workload: Workload) -> None:
