@@ -37,6 +37,7 @@ from acap_http.escape import printable
 from acap_http.safedir import LinkRefused, SafeDir
 from acap_http.servers import app_user
 from acap_http.servers.auth import Front
+from acap_http.servers.heads import HeadReadingWorker
 from acap_http.servers.notify import Notifier
 from acap_http.servers.users import HashedUser, read_passwords, read_users_file, users_file
 from acap_http.status import Status
@@ -143,7 +144,7 @@ class Service(BaseApplication):  # type: ignore[misc]
             "bind": [f"[{self._options.host}]:{self._options.port}" if ":" in self._options.host
                      else f"{self._options.host}:{self._options.port}"],
             "workers": 1,
-            "worker_class": "gthread",
+            "worker_class": _Worker,
             "threads": THREADS,
             # No heartbeat deadline: the worker holds the application, and so dockerd and the
             # containers, which a worker killed for a late heartbeat (a request that held the GIL)
@@ -236,12 +237,18 @@ class Service(BaseApplication):  # type: ignore[misc]
                 application.stop()
 
 
+class _Worker(HeadReadingWorker):
+    """gthread, reading each request's head without a thread: a client silent for READ_TIMEOUT is cut."""
+
+    silence = READ_TIMEOUT
+
+
 class TimedSocket(ssl.SSLSocket):
     """A TLS connection whose blocking reads wait at most READ_TIMEOUT for data.
 
-    gunicorn's threads read blocking (``setblocking(True)``, no deadline): a client that
-    stops half-way through its headers would hold a thread for good, and 16 such clients
-    the whole front. Here blocking means blocking with a deadline.
+    gunicorn's threads read a request's body blocking (``setblocking(True)``, no deadline): a
+    client that stops half-way through its body would hold a thread for good. Here blocking
+    means blocking with a deadline. (The head is read by the worker's poller, without a thread.)
     """
 
     def setblocking(self, flag: bool) -> None:

@@ -52,10 +52,10 @@ class Served:
                 env=env, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
 
-    def notes_until(self, text: str, timeout: float = 60) -> list[str]:
-        """The notifications received until one holds ``text``."""
+    def notes_until(self, text: str, timeout: float = 60, since: int = 0) -> list[str]:
+        """The notifications received until one holds ``text`` (one from ``since`` on)."""
         deadline = time.monotonic() + timeout
-        while not any(text in note for note in self.notes):
+        while not any(text in note for note in self.notes[since:]):
             assert time.monotonic() < deadline, f"{text!r} not notified; got {self.notes}\n{self.log.read_text()}"
             with contextlib.suppress(TimeoutError):
                 self.notes.append(self.notify.recv(4096).decode())
