@@ -156,16 +156,32 @@ def test_refused_upload_keeps_previous_file(harness: Harness, files: pki.ServerS
     assert harness.store.read("server-key.pem") == files.server_key
 
 
-def test_store_failure_is_500(harness: Harness, files: pki.ServerSet, monkeypatch: pytest.MonkeyPatch) -> None:
-    """When the file cannot be written the original 500 sentence comes back and no restart is asked."""
+@pytest.mark.parametrize(
+    "case",
+    [
+        (OSError(28, "No space left on device"), 507, ": no space is left on the disk; the stored files are kept"),
+        (OSError(30, "Read-only file system"), 507, ": the disk is read-only; the stored files are kept"),
+        (OSError(5, "Input/output error"), 507, ": the disk fails (input/output error); the stored files are kept"),
+        (OSError(13, "Permission denied"), 500, "; the stored files are kept"),
+    ],
+    ids=["full", "read-only", "failing", "other"],
+)
+def test_a_store_that_fails_answers_why_and_keeps_the_file(
+    harness: Harness, files: pki.ServerSet, monkeypatch: pytest.MonkeyPatch, case: tuple[OSError, int, str]
+) -> None:
+    """When the file cannot be written: the original sentence, the disk's fault (507) if it is one,
+    what is kept; the stored file unchanged and no restart asked."""
+    error, status, said = case
+    harness.upload("ca.pem", files.ca)
+    before, restarts = harness.store.read("ca.pem"), len(harness.restarts)
 
-    def full_disk(*args: object, **kwargs: object) -> None:
-        raise OSError(28, "No space left on device")
+    def failing(*args: object, **kwargs: object) -> None:
+        raise error
 
-    monkeypatch.setattr(os, "replace", full_disk)
-    response = harness.upload("ca.pem", files.ca)
-    assert (response.status_code, response.text) == (500, "Failed to copy file to localdata\r\n")
-    assert harness.restarts == []
+    monkeypatch.setattr(os, "replace", failing)
+    response = harness.upload("ca.pem", pki.server_set().ca)
+    assert (response.status_code, response.text) == (status, f"Failed to copy file to localdata{said}\r\n")
+    assert harness.store.read("ca.pem") == before and len(harness.restarts) == restarts
 
 
 def test_over_the_cap_is_413(harness: Harness) -> None:

@@ -10,7 +10,6 @@ or ``unchanged``. A refusal is 400 with one line, and nothing is stored.
 
 from __future__ import annotations
 
-import errno
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from werkzeug.wrappers import Request, Response
 
 from acap_http.escape import printable
 from acap_http.handlers.multipart import UploadLimits, read_file_parts
-from acap_http.handlers.responses import HttpError
+from acap_http.handlers.responses import HttpError, write_failure
 from acap_http.handlers.tls_files import RESTART_HEADER, UNCHANGED
 from acap_http.supervisor import daemon_json
 from acap_http.supervisor.daemon_json import DaemonJson, NoPrevious, Refused, Replaced
@@ -27,7 +26,6 @@ from acap_http.supervisor.daemon_json import DaemonJson, NoPrevious, Refused, Re
 logger = logging.getLogger(__name__)
 
 RELOADED, RESTARTED = "reloaded", "restarted"
-FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 @dataclass(frozen=True)
@@ -71,9 +69,7 @@ class DaemonJsonEndpoints:
             raise HttpError(404, str(err)) from None
         except OSError as err:
             logger.error("Could not store daemon.json in %s: %s", self.store.files.directory, err)
-            if err.errno in FULL:
-                raise HttpError(507, "Failed to store daemon.json: no space left; the stored one is kept") from None
-            raise HttpError(500, "Failed to store daemon.json; the stored one is kept") from None
+            raise HttpError(*write_failure(err, "Failed to store daemon.json", "the stored one is kept")) from None
         response = Response(status=204)
         response.headers[RESTART_HEADER] = self._apply(replaced)
         return response

@@ -23,6 +23,7 @@ from acap_http import access
 from acap_http.escape import printable
 from acap_http.handlers.param_tree import Entry, ParamTree
 from acap_http.handlers.paths import request_path
+from acap_http.handlers.responses import write_failure
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ class ParamApi:
             self._tree.store.update(changes)
         except OSError as err:
             logger.error("Could not save parameters to %s: %s", self._tree.store.path, err)
-            raise Refusal(500, "Could not save the parameters") from None
+            raise Refusal(*write_failure(err, "Could not save the parameters", "the settings are unchanged")) from None
 
 
 def _flatten(segments: list[str], data: object) -> Iterable[tuple[str, object]]:

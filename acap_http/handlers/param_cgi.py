@@ -19,7 +19,7 @@ from acap_http import identity
 from acap_http.escape import printable
 from acap_http.handlers import param_definitions
 from acap_http.handlers.param_tree import ROOT, Entry, ParamTree
-from acap_http.handlers.responses import HttpError, text_response
+from acap_http.handlers.responses import HttpError, text_response, write_failure
 from acap_http.manifest import ACCESS_ENV, Access
 from acap_http.params import ParamStore
 
@@ -124,7 +124,8 @@ class ParamCgi:
             self.store.update(changes)
         except OSError as err:
             logger.error("Could not save parameters to %s: %s", self.store.path, err)
-            raise HttpError(500, "# Error: Could not save the parameters") from None
+            status, line = write_failure(err, "Could not save the parameters", "the settings are unchanged")
+            raise HttpError(status, f"# Error: {line}") from None
         return ["OK"]
 
 

@@ -19,7 +19,7 @@ from werkzeug.wrappers import Request, Response
 from acap_http.errors import InvalidPem
 from acap_http.escape import printable
 from acap_http.handlers.multipart import FilePart, UploadLimits, read_file_parts
-from acap_http.handlers.responses import HttpError
+from acap_http.handlers.responses import HttpError, write_failure
 from acap_http.tlsfiles import TLS_FILES
 from acap_http.tlsstore import Change, TlsStore
 
@@ -61,7 +61,7 @@ class TlsEndpoints:
             raise HttpError(404, NOT_FOUND) from None
         except OSError as err:
             logger.error("Could not remove %s from %s: %s", name, self.store.directory, err)
-            raise HttpError(500, f"Failed to remove file from localdata: {err.strerror}") from None
+            raise HttpError(*write_failure(err, "Failed to remove file from localdata", "the file is kept")) from None
         # As in the original, a removal does not restart dockerd: it keeps the
         # files it has loaded until something else restarts it.
         return Response(status=204)
@@ -84,7 +84,7 @@ class TlsEndpoints:
             raise HttpError(400, str(err)) from None
         except OSError as err:
             logger.error("Could not store %s in %s: %s", ", ".join(files), self.store.directory, err)
-            raise HttpError(500, COPY_FAILED) from None
+            raise HttpError(*write_failure(err, COPY_FAILED, "the stored files are kept")) from None
         response = Response(status=204)
         if change is Change.UNCHANGED:
             response.headers[RESTART_HEADER] = UNCHANGED
