@@ -5,8 +5,9 @@ PYTHON ?= $(shell command -v /usr/bin/python3 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
+PYTEST_ARGS ?=
 
-.PHONY: run test lint sanity bench fuzz fleet rotate fleet-bench setup host install uninstall clean
+.PHONY: run test lint sanity bench soak fuzz fleet rotate fleet-bench setup host install uninstall clean
 N ?= 3
 FLEET_DIR ?= var/fleet
 PREFIX ?= /opt/acap-http
@@ -15,7 +16,7 @@ run: setup
 	$(BIN)/acap-http up $(ARGS)
 
 test: setup lint sanity
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_ARGS)
 
 # ansible-test sanity on the collection (acap_http.dockerdwrapper).
 sanity: setup
@@ -24,6 +25,12 @@ sanity: setup
 # Not part of test: it times real dockerd restarts and prints ratios.
 bench: setup
 	$(BIN)/python -m bench.restart $(ARGS)
+
+# Not part of test: up, rootless, three containers, random operations and failures for SOAK_MINUTES,
+# checked after each (SOAK_SEED repeats a run); it exits non-zero naming each target missed.
+SOAK_MINUTES ?= 10
+soak: setup
+	SOAK_MINUTES=$(SOAK_MINUTES) $(BIN)/python -m bench.soak
 
 # Not part of test: the property tests of the HTTP surface, with new seeds, for FUZZ_MINUTES.
 FUZZ_MINUTES ?= 10

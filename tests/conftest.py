@@ -2,6 +2,9 @@
 that the machine has what the collected tests need, so that nothing is skipped in silence
 and nothing fails obscurely half way.
 
+The tests run in a random order (``tests/order.py``, loaded below), its seed in the header:
+``--seed N`` repeats an order, ``--seed none`` keeps the written one.
+
 ``ci`` (the default, inside ``make test``) keeps the property tests to a few seconds each;
 ``make fuzz`` runs them again and again with new seeds and more examples
 (``HYPOTHESIS_PROFILE=fuzz``).
@@ -16,6 +19,8 @@ import subprocess
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+pytest_plugins = ["tests.order"]
 
 settings.register_profile(
     "ci", max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True

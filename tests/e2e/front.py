@@ -146,10 +146,11 @@ class Front:
             assert time.monotonic() < deadline, f"Status is {current!r}, not {expected!r}:\n{self.app_log()}"
             time.sleep(0.1)
 
-    def restart_dockerd(self) -> int:
-        """Change a setting (DockerdLogLevel, info <-> warn), which restarts dockerd; the log mark before."""
+    def restart_dockerd(self, **settings: str) -> int:
+        """Change a setting (DockerdLogLevel, info <-> warn), which restarts dockerd, with ``settings``
+        in the same update; the log mark before."""
         listed = self.curl(path=f"/axis-cgi/param.cgi?action=list&group={GROUP}.DockerdLogLevel")
-        return self.update(DockerdLogLevel="info" if listed.body.strip().endswith("=warn") else "warn")
+        return self.update(DockerdLogLevel="info" if listed.body.strip().endswith("=warn") else "warn", **settings)
 
     def wait_log(self, text: str, since: int, timeout: float = 30) -> None:
         """Until ``text`` is in the log after the mark ``since``."""

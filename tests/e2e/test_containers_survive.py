@@ -81,13 +81,16 @@ def mode(request: pytest.FixtureRequest, e2e_root: Path) -> Iterator[Mode]:
 
 @pytest.fixture
 def workload(mode: Mode) -> Iterator[Workload]:
-    """A fresh workload on a dockerd with the defaults: TLS on 2376, live-restore from us."""
-    (mode.front.localdata / "daemon.json").write_text("{}\n")
-    if mode.host != TLS_HOST or mode.front.status() != "0 RUNNING":
+    """A fresh workload on a dockerd with the defaults: TLS on 2376, live-restore from us; whatever
+    the test before left (another daemon.json, TLS off, the application stopped)."""
+    if mode.front.process is None or mode.front.process.poll() is not None:
+        mode.front.start()
+    daemon_json = mode.front.localdata / "daemon.json"
+    changed = not daemon_json.exists() or daemon_json.read_text() != "{}\n"
+    daemon_json.write_text("{}\n")
+    if changed or mode.host != TLS_HOST or mode.front.status() != "0 RUNNING":
         mode.host = TLS_HOST
-        mark = mode.front.mark()
-        mode.front.update(UseTLS="yes", DockerdLogLevel="warn")
-        mode.front.wait_status("0 RUNNING", since=mark)
+        mode.front.wait_status("0 RUNNING", since=mode.front.restart_dockerd(UseTLS="yes"))
     mode.wait_docker()
     made = Workload(mode)
     yield made
@@ -209,11 +212,16 @@ def _runtime_dir(mode: Mode) -> Path:
 
 
 def _leftovers(mode: Mode) -> list[str]:
-    """Processes of this product's dockerd left running: of the app user (rootless), or on its paths."""
+    """Processes of this product's dockerd left running: of the app user (rootless), or on its paths;
+    not the application of another front of the session that runs as the same user (and no dockerd)."""
     found = processes_mentioning(str(mode.front.app_dir)) + processes_mentioning(str(_runtime_dir(mode)))
     if mode.mode == "rootless":
         users = subprocess.run(["ps", "-u", APP_USER, "-o", "pid=,args="], capture_output=True, text=True, check=False)
-        found += users.stdout.splitlines()
+        found += [
+            line
+            for line in users.stdout.splitlines()
+            if "acap_http run" not in line or f"--app-dir {mode.front.app_dir} " in f"{line} "
+        ]
     return found
 
 
@@ -252,7 +260,8 @@ def test_the_applications_stop_is_docker_stop_first(mode: Mode, workload: Worklo
 @pytest.mark.parametrize("how", ["SIGTERM to up", "SIGKILL to the app"])
 def test_the_application_stopping_leaves_nothing(mode: Mode, workload: Workload, how: str) -> None:
     """The application's stop ends the containers, dockerd, containerd and the holder: no process
-    of the dockerd user remains, shims included; after a SIGKILL of the app too. (Last: it stops up.)"""
+    of the dockerd user remains, shims included; after a SIGKILL of the app too. (The next test's
+    workload starts up again.)"""
     if how == "SIGTERM to up":
         mark = mode.front.mark()
         assert mode.front.stop() == 0
@@ -267,4 +276,3 @@ def test_the_application_stopping_leaves_nothing(mode: Mode, workload: Workload,
     while _leftovers(mode):
         assert time.monotonic() < deadline, _leftovers(mode)
         time.sleep(0.1)
-    mode.front.start()  # for the next parameter

@@ -64,9 +64,11 @@ class Daemon:
         return self.docker("version", "--format", "{{.Server.Version}}", host=TLS, certs=certs or self.client)
 
     def without_files(self) -> None:
+        """The defaults (TLS on TCP 2376, no IPC) and no TLS files: Status 3."""
         for name in ("ca.pem", "server-cert.pem", "server-key.pem"):
             self.front.curl("-X", "DELETE", path=f"/local/dockerdwrapper/{name}")
-        self.front.wait_status("3 TLS CERT MISSING", since=self.front.restart_dockerd())
+        mark = self.front.restart_dockerd(TCPSocket="yes", UseTLS="yes", IPCSocket="no")
+        self.front.wait_status("3 TLS CERT MISSING", since=mark)
 
 
 @pytest.fixture(scope="module", params=["rootful", "rootless"])

@@ -172,11 +172,13 @@ def test_client_text_cannot_forge_a_log_line(served: Served) -> None:
 
 @pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGUSR2, signal.SIGTTIN, signal.SIGTTOU],
                          ids=lambda signum: signal.Signals(signum).name)  # fmt: skip
-def test_reload_and_worker_count_signals_are_ignored(served: Served, signum: int) -> None:
+def test_reload_and_worker_count_signals_are_ignored(served: Served, signum: int, tmp_path: Path) -> None:
     """SIGHUP (reload), SIGUSR2 (a new binary), SIGTTIN and SIGTTOU (a worker more or less) would start
     a second application beside the first, or stop the only one: ignored, said why; the same worker
     and the same dockerd run, and the front answers."""
     assert served.process is not None
+    if served.status() != "0 RUNNING":  # settled, with a dockerd: none may start or stop meanwhile
+        test_the_readme_commands_over_https(served, tmp_path)
     name = signal.Signals(signum).name
     before, worker = dockerd_pids(served.app_dir), served.worker()
     mark = len(served.log.read_text())
