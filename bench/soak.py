@@ -74,6 +74,7 @@ class Soak:
     done: Counter[str] = field(default_factory=Counter)
     lost: list[str] = field(default_factory=list)
     stopped_as_said: int = 0
+    missing: set[int] = field(default_factory=set)  # the ticker's lines found missing so far
     failed: list[str] = field(default_factory=list)
 
     # The docker CLI, over whichever socket the settings give.
@@ -94,6 +95,7 @@ class Soak:
     # The containers.
     def start_workload(self) -> None:
         self.ticker, self.port = _workload(self.root / "docker", self.client)
+        self.missing = set()
         sleeper = self.docker("run", "-d", "--stop-timeout", "1", "--network", "none", IMAGE, "sleep", "1000000")
         assert sleeper.returncode == 0, sleeper.stderr
         self.sleeper = sleeper.stdout.strip()
@@ -114,15 +116,16 @@ class Soak:
             if now[name] != pid:
                 self.lost.append(f"{name[:12]}: pid {pid} became {now[name] or 'none'}, after {operation}")
         lines = [int(line) for line in self.docker("logs", self.ticker).stdout.split()]
-        missing = sorted(set(range(1, max(lines, default=0) + 1)) - set(lines))
-        if missing:
-            self.lost.append(f"ticker: {len(missing)} lines missing from {missing[0]}, after {operation}")
+        missing = sorted(set(range(1, max(lines, default=0) + 1)) - set(lines) - self.missing)
+        if missing:  # each line once: the ones missed before are known
+            shown = ", ".join(map(str, missing[:10])) + (", …" if len(missing) > 10 else "")
+            self.lost.append(f"ticker: line(s) {shown} of its output missing, after {operation}")
+            self.missing |= set(missing)
         try:
             wait_until(lambda: _http_ok(self.port), timeout=10)
         except TimeoutError:
             self.lost.append(f"web: the published port {self.port} does not answer, after {operation}")
-        if self.lost:  # said once; the next checks compare with the containers as they are now
-            self.pids = now
+        self.pids = now  # a changed pid is said once; the next checks compare with the containers as they are
 
     # The operations.
     def settled(self, mark: int, operation: str) -> None:
@@ -137,6 +140,11 @@ class Soak:
             for container in (self.ticker, self.sleeper):
                 self.docker("rm", "-f", container)
             self.docker("rm", "-f", *self.docker("ps", "-aq", "--filter", f"publish={self.port}").stdout.split())
+            if not self.use_tls:  # the workload is made over TLS
+                self.use_tls, mark = True, self.front.mark()
+                self.update(UseTLS="yes")
+                self.front.wait_status("0 RUNNING", since=mark, timeout=120)
+                wait_until(self.answers, timeout=120)
             self.start_workload()
             return
         self.check(operation)
