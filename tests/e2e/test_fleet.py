@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -57,16 +58,32 @@ def _pids(fleet: Fleet) -> dict[str, list[int]]:
     return {each.name: dockerd_pids(each.app_dir) for each in fleet.instances}
 
 
+def _curl(each: Instance, path: str, *args: str) -> str:
+    return subprocess.run(
+        ["curl", "-sS", "--anyauth", "-u", f"admin:{each.password_file.read_text().strip()}", *args, each.url + path],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+
+
 def _served(each: Instance) -> str:
     """The fingerprint of the server certificate the instance stores."""
-    summary = json.loads(
-        subprocess.run(
-            ["curl", "-sS", "--anyauth", "-u", f"admin:{each.password_file.read_text().strip()}",
-             f"{each.url}/local/dockerdwrapper/tls"],
-            capture_output=True, text=True, check=True,
-        ).stdout
-    )  # fmt: skip
+    summary = json.loads(_curl(each, "/local/dockerdwrapper/tls"))
     return str(summary["server-cert.pem"]["certificates"][0]["sha256_fingerprint"])
+
+
+def _with_a_set(each: Instance, directory: Path) -> None:
+    """A TLS set stored and dockerd running on ``each``, whether a rotation ran before or not."""
+    if "certificates" not in json.loads(_curl(each, "/local/dockerdwrapper/tls"))["server-cert.pem"]:
+        directory.mkdir()
+        args = []
+        for name, data in pki.Authority().server_set(each.address).by_name().items():
+            (directory / name).write_bytes(data)
+            args += ["-F", f"{name}=@{directory / name}"]
+        _curl(each, "/local/dockerdwrapper/tls", *args, "-X", "POST")
+    deadline = time.monotonic() + 60
+    while "Status=0 RUNNING" not in _curl(each, "/axis-cgi/param.cgi?action=list&group=root.dockerdwrapper.Status"):
+        assert time.monotonic() < deadline, f"{each.name} did not reach Status 0"
+        time.sleep(0.2)
 
 
 def test_rotation_then_a_rerun_changes_nothing(fleet: Fleet) -> None:
@@ -199,6 +216,7 @@ def test_check_mode_changes_nothing_and_a_status_that_never_comes_fails(fleet: F
     for name, data in pki.Authority().server_set().by_name().items():
         (set_dir / name).write_bytes(data)
     first = fleet.instances[0]
+    _with_a_set(first, tmp_path / "stored")
     before = (_served(first), dockerd_pids(first.app_dir))
     playbook = tmp_path / "check.yml"
     playbook.write_text(CHECK_PLAYBOOK)
