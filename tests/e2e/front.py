@@ -240,9 +240,20 @@ def processes_mentioning(text: str) -> list[str]:
 
 
 def dockerd_pids(app_dir: Path) -> list[int]:
-    """The dockerd processes (not rootlesskit) working on ``app_dir``'s data."""
+    """The dockerd processes (not rootlesskit) working on ``app_dir``'s data.
+
+    A child dockerd forks (iptables, docker-proxy, …) shows dockerd's command line until it execs:
+    a process whose parent is a dockerd found is such a child, not a second dockerd."""
     found = processes_mentioning(f"--data-root {app_dir}")
-    return [int(pid) for pid, command in (line.split(": ", 1) for line in found) if command.startswith("dockerd ")]
+    pids = {int(pid) for pid, command in (line.split(": ", 1) for line in found) if command.startswith("dockerd ")}
+    return sorted(pid for pid in pids if _parent(pid) not in pids)
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        return psutil.Process(pid).ppid()
+    except psutil.Error:
+        return None
 
 
 def accepts(path: Path) -> bool:

@@ -71,6 +71,11 @@ def _served(each: Instance) -> str:
     return str(summary["server-cert.pem"]["certificates"][0]["sha256_fingerprint"])
 
 
+def _status(each: Instance) -> str:
+    listed = _curl(each, "/axis-cgi/param.cgi?action=list&group=root.dockerdwrapper.Status")
+    return listed.strip().partition("=")[2]
+
+
 def _with_a_set(each: Instance, directory: Path) -> None:
     """A TLS set stored and dockerd running on ``each``, whether a rotation ran before or not."""
     if "certificates" not in json.loads(_curl(each, "/local/dockerdwrapper/tls"))["server-cert.pem"]:
@@ -81,7 +86,7 @@ def _with_a_set(each: Instance, directory: Path) -> None:
             args += ["-F", f"{name}=@{directory / name}"]
         _curl(each, "/local/dockerdwrapper/tls", *args, "-X", "POST")
     deadline = time.monotonic() + 60
-    while "Status=0 RUNNING" not in _curl(each, "/axis-cgi/param.cgi?action=list&group=root.dockerdwrapper.Status"):
+    while _status(each) != "0 RUNNING":
         assert time.monotonic() < deadline, f"{each.name} did not reach Status 0"
         time.sleep(0.2)
 
@@ -159,10 +164,15 @@ def test_the_app_module_stops_and_starts_each_host(fleet: Fleet, tmp_path: Path)
     assert done.returncode == 0, done.stdout + done.stderr
     recap = {host: int(changed) for host, _, changed, *_ in RECAP.findall(done.stdout)}
     assert recap == {"acap1": 4, "acap2": 4, "acap3": 4}, done.stdout
-    # One dockerd again where a TLS set is stored (a rotation ran before), none where none is (Status 3).
+    # One dockerd again where a TLS set is stored (a rotation ran before), none where none is (Status 3),
+    # once the restart for the last setting is done.
     for each in fleet.instances:
         has_set = all((each.app_dir / "localdata" / name).exists() for name in TLS_FILES)
-        assert len(dockerd_pids(each.app_dir)) == (1 if has_set else 0), each.name
+        expected = (1, "0 RUNNING") if has_set else (0, "3 TLS CERT MISSING")
+        deadline = time.monotonic() + 60
+        while (found := (len(dockerd_pids(each.app_dir)), _status(each))) != expected:
+            assert time.monotonic() < deadline, (each.name, found)
+            time.sleep(0.2)
 
 
 CHECK_PLAYBOOK = """
