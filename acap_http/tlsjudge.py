@@ -14,21 +14,30 @@ import json
 import logging
 import subprocess
 import sys
+import threading
 from collections.abc import Mapping
 
 logger = logging.getLogger(__name__)
 
 CHILD_TIMEOUT = 30.0
+KEPT = 64  # verdicts kept: the sets in use and those just uploaded; every rotation brings a new one
 _verdicts: dict[str, str | None] = {}  # content digest -> refusal, or None when dockerd would take it
+_lock = threading.Lock()
 
 
 def refusal(files: Mapping[str, bytes]) -> str | None:
     """Why dockerd would refuse ``files``, or None."""
     key = _digest(files)
-    if key not in _verdicts:
-        in_process = "cryptography" in sys.modules
-        _verdicts[key] = _here(files) if in_process else _in_child(files)
-    return _verdicts[key]
+    with _lock:
+        if key in _verdicts:
+            return _verdicts[key]
+    in_process = "cryptography" in sys.modules
+    verdict = _here(files) if in_process else _in_child(files)
+    with _lock:
+        _verdicts[key] = verdict
+        while len(_verdicts) > KEPT:
+            del _verdicts[next(iter(_verdicts))]  # the oldest
+    return verdict
 
 
 def _digest(files: Mapping[str, bytes]) -> str:

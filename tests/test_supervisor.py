@@ -38,6 +38,7 @@ class NoStack:
 
     def __init__(self, build: Callable[[Settings], Command]) -> None:
         self.data_root: Path | None = None
+        self.holder_pid = 0  # nothing to hold the containers' output of
         self.dockerd_command = build
 
     @property

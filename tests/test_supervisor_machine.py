@@ -102,6 +102,7 @@ class FakeStack:
         self.holder: Process | None = None
         self.containerd: Process | None = None
         self.data_root: Path | None = None
+        self.holder_pid = 0
         self.keeps_containers = True  # containerd 1.6, or cgroups: it finds the containers again
         self.namespaces_gone = False  # the holder on its way out: seen alive, nothing can enter it
 
@@ -139,6 +140,20 @@ class FakeStack:
         pass
 
 
+class FakeHold:
+    """The containers' output held at the shims while dockerd stops, written into the journal."""
+
+    def __init__(self, journal: list[str]) -> None:
+        self.journal = journal
+
+    def hold(self) -> bool:
+        self.journal.append("output held")
+        return True
+
+    def release(self) -> None:
+        self.journal.append("output released")
+
+
 class Card:
     def __init__(self, root: Path) -> None:
         self.place = CardPlace(root / "card", root / "card" / "area")
@@ -167,6 +182,8 @@ class Machine:
             clock=self.clock,
             watch_ready=lambda process, ready: ready() if self.answering else None,
             stop_containers=self._stop_containers,
+            hold_output=lambda: FakeHold(self.runner.journal),
+            in_background=lambda name, work: work(),  # its news is queued, and taken in the same pump
         )
         self.stack = FakeStack(self.runner, self.supervisor._post_exit)
         self.supervisor.stack = self.stack
@@ -236,6 +253,62 @@ def test_a_restart_replaces_dockerd_only(machine: Machine) -> None:
     assert first.signals == ["TERM"] and second.alive
     assert [p.name for p in machine.runner.started].count("containerd") == 1
     assert machine.statuses == [Status.DOCKERD_STOPPED, Status.RUNNING, Status.DOCKERD_STOPPED, Status.RUNNING]
+
+
+def test_a_restart_holds_the_containers_output_while_dockerd_stops(machine: Machine) -> None:
+    """With live-restore the containers run on through a restart: their output is held at the shims
+    before dockerd's TERM (so that it logs all it took before it exits), and flows again once it has
+    exited, before the next dockerd starts."""
+    machine.begin()
+    machine.supervisor.request_restart("UseTLS changed")
+    machine.supervisor.pump()
+    machine.at(0.2)
+    assert machine.runner.journal == ["output held", "dockerd TERM", "output released"]
+    assert machine.dockerds()[1].alive
+
+
+def test_without_live_restore_nothing_is_held(machine: Machine, tmp_path: Path) -> None:
+    """ "live-restore": false: dockerd stops the containers itself, logging their output to the end;
+    holding it would keep them from stopping. What counts is what the running dockerd started with."""
+    (tmp_path / "localdata").mkdir()
+    (tmp_path / "localdata" / "daemon.json").write_text('{"live-restore": false}\n')
+    machine.begin()
+    (tmp_path / "localdata" / "daemon.json").write_text("{}\n")  # the next dockerd's, not this one's
+    machine.supervisor.request_restart("daemon.json changed")
+    machine.supervisor.pump()
+    machine.at(0.2)
+    assert machine.runner.journal == ["dockerd TERM"]
+    machine.supervisor.request_restart("UseTLS changed")
+    machine.supervisor.pump()
+    machine.at(0.2)
+    assert machine.runner.journal == ["dockerd TERM", "output held", "dockerd TERM", "output released"]
+
+
+def test_output_held_is_released_when_dockerd_dies_meanwhile(machine: Machine) -> None:
+    """dockerd dies while its output is held (a kill): the hold ends with it, and the late news of
+    the hold starts no step of a later stop."""
+    late: list[Callable[[], None]] = []
+    machine.supervisor._in_background = lambda name, work: late.append(work)  # the hold's news comes later
+    machine.begin()
+    machine.supervisor.request_restart("UseTLS changed")
+    machine.supervisor.pump()
+    machine.at(0.2)
+    dockerd = machine.dockerds()[0]
+    assert machine.runner.journal == [] and dockerd.alive
+    dockerd.end(KILLED)
+    machine.supervisor.pump()
+    assert machine.runner.journal == ["output released"]
+    machine.at(0.2)
+    assert machine.dockerds()[1].alive
+    machine.supervisor.request_restart("UseTLS changed")
+    machine.supervisor.pump()
+    machine.at(0.2)  # the next stop waits for its own hold
+    late[0]()  # the first hold's news, at last: not this stop's
+    machine.supervisor.pump()
+    assert machine.dockerds()[1].signals == []
+    late[1]()
+    machine.supervisor.pump()
+    assert machine.dockerds()[1].signals == ["TERM"] and machine.dockerds()[2].alive
 
 
 def test_a_burst_of_changes_is_one_restart(machine: Machine) -> None:

@@ -44,6 +44,24 @@ def test_a_verdict_is_kept_by_content(monkeypatch: pytest.MonkeyPatch) -> None:
     assert len(asked) == 2
 
 
+def test_the_verdicts_kept_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rotation a day for years does not grow the process: the oldest verdicts go first."""
+    asked: list[bytes] = []
+
+    def judge(files: dict[str, bytes]) -> str:
+        asked.append(files["ca.pem"])
+        return "refused"
+
+    monkeypatch.setattr(tlsjudge, "_here", judge)
+    monkeypatch.setattr(tlsjudge, "_in_child", judge)
+    for number in range(tlsjudge.KEPT + 10):
+        tlsjudge.refusal({**GOOD, "ca.pem": b"%d" % number})
+    assert len(tlsjudge._verdicts) == tlsjudge.KEPT
+    tlsjudge.refusal({**GOOD, "ca.pem": b"%d" % (tlsjudge.KEPT + 9)})  # the newest: kept
+    tlsjudge.refusal({**GOOD, "ca.pem": b"0"})  # the oldest: judged again
+    assert asked[-1] == b"0" and len(asked) == tlsjudge.KEPT + 11
+
+
 def test_a_failing_child_is_judged_here(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "executable", "/nonexistent/python")
     assert tlsjudge._in_child(MISMATCHED) == "server-key.pem does not match server-cert.pem"

@@ -28,17 +28,19 @@ from pathlib import Path
 from acap_http import mounts
 from acap_http.config import STOP_GRACE
 from acap_http.status import Status
-from acap_http.supervisor import docker_api, housekeeping, sdcard
+from acap_http.supervisor import docker_api, housekeeping, output, sdcard
 from acap_http.supervisor.command import Host
 from acap_http.supervisor.daemon_json import live_restore_on
 from acap_http.supervisor.events import (
     CONTAINERS,
+    OUTPUT,
     After,
     Answering,
     CardChanged,
     ContainersStopped,
     Event,
     Exited,
+    OutputHeld,
     Reload,
     Restart,
     Shutdown,
@@ -72,6 +74,8 @@ class Supervisor(EventLoop[Event]):
         clock: Callable[[], float] = time.monotonic,
         watch_ready: Callable[[Process, Callable[[], None]], None] | None = None,
         stop_containers: Callable[[float], int] | None = None,
+        hold_output: Callable[[], output.Hold] | None = None,
+        in_background: Callable[[str, Callable[[], None]], None] | None = None,
     ) -> None:
         super().__init__("supervisor", clock)  # timers: "start", "kill", "card"
         self._read_settings = read_settings
@@ -82,6 +86,10 @@ class Supervisor(EventLoop[Event]):
         self._answers = answers or (lambda: docker_api.answers(host.control_socket))
         self._watch_ready = watch_ready or partial(docker_api.watch_ready, self._answers)
         self._stop_containers = stop_containers or partial(docker_api.stop_containers, host.control_socket)
+        self._hold_output = hold_output or (lambda: output.OutputHold(self.stack.holder_pid, self.stack.data_root))
+        # Steps that wait on others (the containers' stop, dockerd logging what it took) run here
+        # and post their news, so that this thread waits for nothing.
+        self._in_background = in_background or _in_a_thread
         self._backoff = backoff or Backoff()
         self._coalesce = coalesce
         # After a stop for a change, the start waits until changes have been quiet this long: a
@@ -98,6 +106,8 @@ class Supervisor(EventLoop[Event]):
         self._status: Status | None = None
         self._blocked: Status | None = None  # why an idle supervisor waits for the operator
         self._dockerd: Process | None = None
+        self._live_restore = True  # the running dockerd's: it leaves the containers running when it stops
+        self._hold: output.Hold | None = None  # the containers' output, held while dockerd stops
         self._running_settings: Settings | None = None
         self._applied = 0
         self._crashes = 0
@@ -174,6 +184,14 @@ class Supervisor(EventLoop[Event]):
             case ContainersStopped(count) if self._stopping is None and self.phase is Phase.STOPPING:
                 logger.info("Stopped %d containers", count) if count else None
                 self._next_step()
+            case OutputHeld(hold, logged) if hold is self._hold and self._stopping is None:
+                if not logged:
+                    logger.warning(
+                        "dockerd was still logging the containers' output %.0f s after it was held "
+                        "back; stopping it anyway: lines it had not logged yet are lost",
+                        output.LIMIT,
+                    )
+                self._next_step()
             case Shutdown():
                 self._timers.clear()
                 if self.phase is Phase.STOPPING:
@@ -202,6 +220,7 @@ class Supervisor(EventLoop[Event]):
         if self.phase is Phase.RUNNING and self._dockerd is not None:
             self.stack.refresh_config()
             logger.info("dockerd reloads its configuration (SIGHUP): %s", reason)
+            self._live_restore = live_restore_on(self.host.daemon_json)
             self._dockerd.signal(signal.SIGHUP)
         else:
             self._post_restart(reason, at_once=False)  # not running now: the next start reads it
@@ -232,14 +251,18 @@ class Supervisor(EventLoop[Event]):
     def _forget(self, process: Process) -> None:
         if process is self._dockerd:
             self._dockerd = None
+            self._release_output()
             housekeeping.release_mounts(self.host, self.stack.data_root)
         elif process in self.stack.processes:
             self.stack.lost(process)
 
     def _dockerd_exited(self, exit: Exit) -> None:
         self._dockerd = None
+        holding = self._release_output()
         housekeeping.release_mounts(self.host, self.stack.data_root)
         if self.phase is Phase.STOPPING:
+            if holding and self._stopping is None:
+                self._next_step()  # it went while its output was held: the hold's news is no longer awaited
             return  # a step that was not dockerd: the plan goes on
         if exit.failed:
             logger.error(
@@ -360,6 +383,7 @@ class Supervisor(EventLoop[Event]):
             self._stop(list(self.stack.processes), After.IDLE, Status.DOCKERD_RUNTIME_ERROR)
             return
         self._dockerd, self._started_at, self._running_settings = process, self._now(), settings
+        self._live_restore = live_restore_on(self.host.daemon_json)
         self._transition(Phase.STARTING, f"dockerd started (pid {process.program_pid})")
         self._watch_ready(process, lambda: self.post(Answering(process)))
 
@@ -387,11 +411,14 @@ class Supervisor(EventLoop[Event]):
     def _dockerd_steps(self, with_containers: bool = False) -> list[Step]:
         if self._dockerd is None:
             return []
+        if not self._live_restore:
+            return [self._dockerd]  # it stops the containers itself, their output logged to the end
         # With live-restore dockerd leaves containers running when it stops; at the ends that
         # must stop them, they are stopped first, as docker stop does, each with its own timeout.
-        if with_containers and self.phase is Phase.RUNNING and live_restore_on(self.host.daemon_json):
+        if with_containers and self.phase is Phase.RUNNING:
             return [CONTAINERS, self._dockerd]
-        return [self._dockerd]
+        # They run on: their output waits at the shims until dockerd has logged all it took.
+        return [OUTPUT, self._dockerd]
 
     def _stop(self, steps: list[Step], after: After, blocked: Status | None = None) -> None:
         self._steps, self._after, self._blocked = list(steps), after, blocked
@@ -403,7 +430,13 @@ class Supervisor(EventLoop[Event]):
         while self._steps:
             step = self._steps.pop(0)
             if step == CONTAINERS:
-                threading.Thread(target=self._stop_all_containers, name="stop-containers", daemon=True).start()
+                self._in_background("stop-containers", self._stop_all_containers)
+                return
+            if step == OUTPUT:
+                if self._dockerd is None:
+                    continue
+                self._hold = self._hold_output()
+                self._in_background("hold-output", partial(self._hold_and_tell, self._hold))
                 return
             if isinstance(step, Process) and step.alive:
                 logger.info("Stopping %r", step)
@@ -418,7 +451,19 @@ class Supervisor(EventLoop[Event]):
     def _stop_all_containers(self) -> None:
         self.post(ContainersStopped(self._stop_containers(self._stop_grace - 2)))
 
+    def _hold_and_tell(self, hold: output.Hold) -> None:
+        self.post(OutputHeld(hold, hold.hold()))
+
+    def _release_output(self) -> bool:
+        """dockerd is gone: the containers' output flows again, into the FIFOs the next one reads.
+        Whether it was held."""
+        hold, self._hold = self._hold, None
+        if hold is not None:
+            hold.release()
+        return hold is not None
+
     def _stopped(self) -> None:
+        self._release_output()
         if self._after is After.END:
             self._transition(Phase.STOPPED, "application stopping")
         elif self._after is After.RETRY:
@@ -463,3 +508,7 @@ class Supervisor(EventLoop[Event]):
         if status is not self._status:
             self._status = status
             self._set_status(status)
+
+
+def _in_a_thread(name: str, work: Callable[[], None]) -> None:
+    threading.Thread(target=work, name=name, daemon=True).start()

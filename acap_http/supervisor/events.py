@@ -18,6 +18,7 @@ class After(enum.Enum):
 
 
 CONTAINERS = "containers"  # a stop step: ask dockerd to stop the running containers first
+OUTPUT = "the containers' output"  # a stop step: hold it at the shims until dockerd has logged what it took
 
 
 @dataclass(frozen=True)
@@ -57,9 +58,15 @@ class ContainersStopped:
 
 
 @dataclass(frozen=True)
+class OutputHeld:
+    hold: object  # the hold it reports on (a late report of an earlier stop's is not this one's)
+    logged: bool  # dockerd logged all it had taken before the limit
+
+
+@dataclass(frozen=True)
 class Shutdown:
     pass
 
 
-Event = Restart | Reload | Exited | Answering | CardChanged | ContainersStopped | Shutdown
+Event = Restart | Reload | Exited | Answering | CardChanged | ContainersStopped | OutputHeld | Shutdown
 Step = str | Process

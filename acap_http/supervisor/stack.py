@@ -38,6 +38,7 @@ class StackLike(Protocol):
     """What the supervisor needs of the stack (``stack.Stack``; tests give a stand-in)."""
 
     data_root: Path | None
+    holder_pid: int  # a process in the containers' PID namespace (0: none)
 
     @property
     def processes(self) -> list[Process]: ...

@@ -145,6 +145,31 @@ def test_a_daemon_json_change(mode: Mode, workload: Workload) -> None:
     workload.assert_alive()
 
 
+CHATTY = "i=0; while :; do i=$((i+1)); echo $i; j=0; while [ $j -lt 8 ]; do j=$((j+1)); done; done"
+
+
+def test_chatty_containers_keep_every_line_across_restarts(mode: Mode, workload: Workload) -> None:
+    """Three containers printing tens of thousands of lines a second, through fifteen restarts. A
+    stopping dockerd leaves the containers running and exits without logging what it has read of
+    their output: the product holds the output back at the shims and stops dockerd only once it
+    has logged all it took, so no line goes missing (without that, most runs here lost lines)."""
+    started = [mode.docker("run", "-d", "--network", "none", IMAGE, "sh", "-c", CHATTY) for _ in range(3)]
+    assert all(each.returncode == 0 for each in started), [each.stderr for each in started]
+    chatty = [each.stdout.strip() for each in started]
+    try:
+        for _ in range(15):
+            mode.restarted(mode.front.restart_dockerd)
+        for container in chatty:
+            counted = [int(line) for line in mode.docker("logs", container).stdout.split()]
+            assert len(counted) > 10_000
+            missing = sorted(set(range(1, counted[-1] + 1)) - set(counted))
+            assert (missing, len(counted)) == ([], counted[-1]), f"{len(missing)} lines lost: {missing[:20]}"
+        assert "still logging" not in mode.front.log()
+        workload.assert_alive()
+    finally:
+        mode.docker("rm", "-f", *chatty)
+
+
 def test_live_restore_false_stops_them_as_before(mode: Mode, workload: Workload) -> None:
     """ "live-restore": false in daemon.json keeps the old behaviour: a restart stops the containers."""
     (mode.front.localdata / "daemon.json").write_text('{"live-restore": false}\n')
