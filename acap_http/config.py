@@ -65,3 +65,9 @@ def find_manifest(app_dir: Path) -> Path:
         if candidate.is_file():
             return candidate
     raise SetupError("no manifest found; looked at " + " and ".join(map(str, candidates)) + " (use --manifest)")
+
+
+# glibc gives each thread that allocates an arena of its own (up to 8 per core), and keeps
+# what is freed in each: a long-lived, many-threaded process grows by fragments. Two arenas
+# keep ``run`` and ``serve`` flat (``make soak``); set in the environment they start with.
+MALLOC_ARENAS = {"MALLOC_ARENA_MAX": "2"}

@@ -21,7 +21,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from acap_http import identity
+from acap_http import config, identity
 from acap_http import manifest as manifest_module
 from acap_http.config import AppPaths
 from acap_http.errors import SetupError
@@ -143,7 +143,7 @@ def _start_app(options: UpOptions, socket_path: Path, user: app_user.AppUser | N
     command += ["--manifest", str(options.manifest_path), "--docker-address", options.docker_address]
     if options.sd_card and options.sd_card_area:
         command += ["--sd-card-mount", str(options.sd_card), "--sd-card-area", str(options.sd_card_area)]
-    env = dict(os.environ, FCGI_SOCKET_NAME=str(socket_path))
+    env = {**config.MALLOC_ARENAS, **os.environ, "FCGI_SOCKET_NAME": str(socket_path)}
     for _, _, variable in USERS:
         env.pop(variable, None)  # the app has no use for them
     app = Child("acap-http run", command, env=env, user=(user.uid, user.gid) if user else None)

@@ -133,6 +133,7 @@ def unit(places: Places, listen_on: str, docker_address: str, groups: tuple[str,
         "NotifyAccess=all",
         f"ExecStart={' '.join(quote(argument) for argument in command(places, listen_on, docker_address, groups))}",
         "TimeoutStartSec=120",
+        *(f"Environment={name}={value}" for name, value in config.MALLOC_ARENAS.items()),
         # gunicorn gives the application's stop (containers, dockerd, containerd, the holder) and
         # the requests in flight SERVE_GRACEFUL_STOP, then kills the worker: more than that.
         f"TimeoutStopSec={config.SERVE_GRACEFUL_STOP + 15}",
