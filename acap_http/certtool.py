@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from acap_http import tlsset
+from acap_http import tlsfiles
 from acap_http.errors import AcapHttpError
 from acap_http.filestore import FileStore
 
@@ -25,7 +25,7 @@ LIFETIME = datetime.timedelta(days=365)
 FRONT_LIFETIME = datetime.timedelta(days=825)  # what macOS and iOS accept from a CA the user added
 WILDCARDS = frozenset({"0.0.0.0", "::"})
 # What `certs init` writes: the server's three files, the client's pair, and the CA's key.
-SERVER_FILES = (tlsset.CA, tlsset.SERVER_CERT, tlsset.SERVER_KEY)
+SERVER_FILES = (tlsfiles.CA, tlsfiles.SERVER_CERT, tlsfiles.SERVER_KEY)
 CLIENT_FILES = ("cert.pem", "key.pem")
 ALL_FILES = (*SERVER_FILES, "ca-key.pem", *CLIENT_FILES)
 
@@ -61,10 +61,10 @@ def init(hosts: list[str], out: Path, key_type: str = "rsa", force: bool = False
     client_key = new_key(key_type)
     client = _leaf("client", client_key, ca=ca, ca_key=ca_key, now=now, usage=ExtendedKeyUsageOID.CLIENT_AUTH, hosts=[])
     written = {
-        tlsset.CA: (_pem(ca), CERT_MODE),
+        tlsfiles.CA: (_pem(ca), CERT_MODE),
         "ca-key.pem": (_key_pem(ca_key), KEY_MODE),
-        tlsset.SERVER_CERT: (_pem(server), CERT_MODE),
-        tlsset.SERVER_KEY: (_key_pem(server_key), KEY_MODE),
+        tlsfiles.SERVER_CERT: (_pem(server), CERT_MODE),
+        tlsfiles.SERVER_KEY: (_key_pem(server_key), KEY_MODE),
         "cert.pem": (_pem(client), CERT_MODE),
         "key.pem": (_key_pem(client_key), KEY_MODE),
     }

@@ -23,7 +23,7 @@ from pathlib import Path
 from acap_http import config, identity, logs
 from acap_http.errors import AcapHttpError
 
-APP_USER = f"acap-{identity.NAME}"
+APP_USER = config.APP_USER
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,10 +11,10 @@ from contextlib import contextmanager
 import requests
 from requests.auth import AuthBase, HTTPBasicAuth, HTTPDigestAuth
 
-from acap_http import identity
+from acap_http import config, identity
 from acap_http.errors import AcapHttpError
 
-RESTART_HEADER = "X-Dockerd-Restart"
+RESTART_HEADER = config.RESTART_HEADER
 TIMEOUT = 30.0
 
 

@@ -15,13 +15,14 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
+from acap_http import config
 from acap_http.filestore import FileStore
 from acap_http.manifest import Manifest
 from acap_http.paramtypes import Choice, InvalidValue, ParamSpec, parse_spec
 
 logger = logging.getLogger(__name__)
 
-STORE_FILE = "params.json"
+STORE_FILE = config.PARAMS_FILE
 
 Observer = Callable[[frozenset[str]], None]
 """Told the names whose value an update really changed."""

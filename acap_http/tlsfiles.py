@@ -18,6 +18,9 @@ class Content(enum.Enum):
     PRIVATE_KEY = "private key"
 
 
+CA, SERVER_CERT, SERVER_KEY = "ca.pem", "server-cert.pem", "server-key.pem"
+
+
 @dataclass(frozen=True)
 class TlsFile:
     name: str
@@ -35,9 +38,9 @@ TLS_FILES: Mapping[str, TlsFile] = MappingProxyType(
     {
         tls_file.name: tls_file
         for tls_file in (
-            TlsFile("ca.pem", "CA certificate", Content.AUTHORITIES, 0o644, "--tlscacert"),
-            TlsFile("server-cert.pem", "server certificate", Content.CERTIFICATES, 0o644, "--tlscert"),
-            TlsFile("server-key.pem", "server key", Content.PRIVATE_KEY, 0o600, "--tlskey"),
+            TlsFile(CA, "CA certificate", Content.AUTHORITIES, 0o644, "--tlscacert"),
+            TlsFile(SERVER_CERT, "server certificate", Content.CERTIFICATES, 0o644, "--tlscert"),
+            TlsFile(SERVER_KEY, "server key", Content.PRIVATE_KEY, 0o600, "--tlskey"),
         )
     }
 )

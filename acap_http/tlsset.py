@@ -21,10 +21,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from acap_http import tls
 from acap_http.errors import InvalidPem
-from acap_http.tlsfiles import Content
+from acap_http.tlsfiles import CA, SERVER_CERT, SERVER_KEY, Content
 from acap_http.x509info import describe_certificate, key_shape, subject_alternative_names
 
-CA, SERVER_CERT, SERVER_KEY = "ca.pem", "server-cert.pem", "server-key.pem"
 MIN_RSA_BITS = 2048
 MIN_EC_BITS = 256
 EXPIRY_WARNING = datetime.timedelta(days=30)

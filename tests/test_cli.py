@@ -131,3 +131,17 @@ def test_check_finds_a_certificate_not_valid_yet(tmp_path: Path) -> None:
 
 def test_check_of_a_missing_directory(tmp_path: Path) -> None:
     _one_line_error(_check(tmp_path / "nothing"), "cannot read")
+
+
+def test_ups_parent_loads_neither_werkzeug_nor_the_parameter_store() -> None:
+    """``up``'s own process starts Apache and the application, nothing more: what it needs of
+    names and paths comes from light modules, so it does not carry the application's weight."""
+    script = (
+        "import sys\n"
+        "import acap_http.cli\n"
+        "from acap_http.servers.local_front import UpOptions, up\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('werkzeug', 'flup', 'cryptography')"
+        " or m in ('acap_http.params', 'acap_http.application')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout == "[]\n"

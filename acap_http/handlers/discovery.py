@@ -14,10 +14,11 @@ from collections.abc import Callable
 
 from werkzeug.wrappers import Request, Response
 
+from acap_http import config
 from acap_http.device import Identity
 from acap_http.escape import printable
 
-MAX_BODY = 64 * 1024
+MAX_BODY = config.HANDLER_MAX_BODY
 VERSION_UNSUPPORTED, NOT_JSON, UNKNOWN_METHOD = 2100, 2101, 2102
 SERVED_APIS = (
     {"id": "api-discovery", "version": "1.0", "name": "API Discovery Service"},

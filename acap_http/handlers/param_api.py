@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Request, Response
 
-from acap_http import access
+from acap_http import access, config
 from acap_http.escape import printable
 from acap_http.handlers.param_tree import Entry, ParamTree
 from acap_http.handlers.paths import request_path
@@ -27,7 +27,7 @@ from acap_http.handlers.responses import write_failure
 
 logger = logging.getLogger(__name__)
 
-MAX_BODY = 64 * 1024
+MAX_BODY = config.HANDLER_MAX_BODY
 MAX_DEPTH = 8  # groups and names below the API's root; the deepest parameter has 4
 SETTING_METHODS = frozenset({"PATCH", "PUT"})
 ALLOWED = "GET, HEAD, PATCH, PUT"

@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Request, Response
 
-from acap_http import identity
+from acap_http import config, identity
 from acap_http.escape import printable
 from acap_http.handlers import param_definitions
 from acap_http.handlers.param_tree import ROOT, Entry, ParamTree
@@ -25,7 +25,7 @@ from acap_http.params import ParamStore
 
 logger = logging.getLogger(__name__)
 
-MAX_BODY = 64 * 1024
+MAX_BODY = config.HANDLER_MAX_BODY
 NOT_ARGUMENTS = frozenset({"action", "usergroup"})  # request keys that are not parameters
 XML_FORMAT = "xmlschema"
 ACTIONS = "use action=list, action=listdefinitions or action=update"

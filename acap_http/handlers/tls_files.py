@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from werkzeug.wrappers import Request, Response
 
+from acap_http import config
 from acap_http.errors import InvalidPem
 from acap_http.escape import printable
 from acap_http.handlers.multipart import FilePart, UploadLimits, read_file_parts
@@ -34,7 +35,7 @@ RestartHook = Callable[[str], None]
 # On the 204 of an upload: "unchanged" when the content was stored already (nothing
 # written, no restart), or "refused: <reason>" when dockerd would not start with the
 # stored set (it is then not restarted, or, if it is not running, not started).
-RESTART_HEADER = "X-Dockerd-Restart"
+RESTART_HEADER = config.RESTART_HEADER
 UNCHANGED = "unchanged"
 
 

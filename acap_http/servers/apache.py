@@ -38,14 +38,12 @@ MODULES = (
     "alias",
     "rewrite",
 )
-REALM = "acap-http"
+REALM = config.REALM
 # Started as root, Apache's workers run as a user of their own, whose group alone may reach the
 # application's FastCGI socket: the app trusts the user and level the front passes, so any other
 # process able to connect (another site's workers as www-data, a PHP app) could claim the admin.
 RUN_AS = "acap-http-front"
-# The app caps a TLS upload at 64 KiB; the front refuses bodies far past that
-# without bothering the app.
-MAX_BODY = 1024 * 1024
+MAX_BODY = config.FRONT_MAX_BODY
 # How long Apache waits for an answer that waits for the application to stop (control.cgi's
 # stop and restart), a few of them queued one behind another.
 SLOW_ANSWER = 4 * int(config.APPLICATION_STOP)

@@ -15,16 +15,16 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from acap_http import hostgroups, identity
+from acap_http import hostgroups
+from acap_http.config import APP_USER, PARAMS_FILE
 from acap_http.errors import SetupError
 from acap_http.filestore import FileStore
-from acap_http.params import STORE_FILE
 from acap_http.safedir import LinkRefused, SafeDir, describe_link
 from acap_http.supervisor.command import runtime_dir_of
 
 logger = logging.getLogger(__name__)
 
-NAME = f"acap-{identity.NAME}"
+NAME = APP_USER
 SUBUID, SUBGID = Path("/etc/subuid"), hostgroups.SUBGID
 TUN = Path("/dev/net/tun")
 LOCALDATA = "localdata"
@@ -105,7 +105,7 @@ def hand_over(user: AppUser, app_dir: Path) -> list[str]:
         for directory in (top, localdata):
             os.fchown(directory.fd, user.uid, user.gid)
         for name in top.names():
-            if name.startswith(STORE_FILE):
+            if name.startswith(PARAMS_FILE):
                 refused += _give(top, name, user)
         for name in localdata.names():
             refused += _give(localdata, name, user)

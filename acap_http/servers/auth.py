@@ -18,7 +18,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from acap_http import access
+from acap_http import access, config
 from acap_http.escape import printable
 from acap_http.manifest import ACCESS_ENV, Access, Manifest
 from acap_http.servers import peers
@@ -30,8 +30,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-REALM = "acap-http"
-MAX_BODY = 1024 * 1024  # as the Apache front's LimitRequestBody
+REALM, MAX_BODY = config.REALM, config.FRONT_MAX_BODY  # as the Apache front's
 CHALLENGE = [("WWW-Authenticate", f'Basic realm="{REALM}", charset="UTF-8"')]
 Refusal = tuple[str, str, list[tuple[str, str]]]  # status, message, headers
 QUIET_FOR = 60.0  # seconds between two lines about refused logins from one source
