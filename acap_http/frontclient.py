@@ -1,6 +1,7 @@
 """A client of the product's front, as ``certs push`` (and an operator's script) uses it:
 whichever authentication the front asks for (digest from Apache or a camera, basic over
-TLS from ``serve``), param.cgi's Status, and the set upload."""
+verified TLS from ``serve``, never credentials from ~/.netrc, no redirect followed),
+param.cgi's Status, and the set upload."""
 
 from __future__ import annotations
 
@@ -28,11 +29,19 @@ def _reaching(url: str) -> Iterator[None]:
         raise AcapHttpError(f"cannot reach {url}: {reason}") from None
 
 
+class _Nobody(AuthBase):
+    """No credentials: set on the session so that requests never takes any from ~/.netrc."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        return request
+
+
 class Front:
     def __init__(self, url: str, user: str, password: str, *, verify: bool | str = True) -> None:
         self.url = url.rstrip("/")
         self.app_name = identity.NAME
         self._session = requests.Session()
+        self._session.auth = _Nobody()
         # Per request, not on the session: requests lets REQUESTS_CA_BUNDLE override a session's CA.
         self._verify = verify
         self._user, self._password = user, password
@@ -45,14 +54,22 @@ class Front:
             if self._auth is None:
                 self._auth = self._authentication(path)
             return self._session.request(
-                method, self.url + path, auth=self._auth, timeout=TIMEOUT, verify=self._verify, files=files
-            )
+                method, self.url + path, auth=self._auth, timeout=TIMEOUT, verify=self._verify, files=files,
+                allow_redirects=False,
+            )  # fmt: skip
 
     def _authentication(self, path: str) -> AuthBase:
-        """The scheme the front challenges with (as curl --anyauth does): digest, else basic."""
-        probe = self._session.get(self.url + path, timeout=TIMEOUT, verify=self._verify)
+        """The scheme the front challenges with (as curl --anyauth does): digest, else basic, and
+        basic only over HTTPS with the certificate verified: anywhere else the password would go
+        in clear to whoever asked for it."""
+        probe = self._session.get(self.url + path, timeout=TIMEOUT, verify=self._verify, allow_redirects=False)
         challenge = probe.headers.get("WWW-Authenticate", "")
         if challenge.lower().startswith("basic"):
+            if not self.url.lower().startswith("https://") or self._verify is False:
+                raise AcapHttpError(
+                    f"{self.url} asks for Basic authentication, which would send the password in clear: "
+                    "use https:// with the front's certificate verified"
+                )
             return HTTPBasicAuth(self._user, self._password)
         return HTTPDigestAuth(self._user, self._password)
 

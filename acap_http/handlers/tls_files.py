@@ -2,7 +2,7 @@
 
 POST of one file stores it, DELETE removes it; POST of ``tls`` stores the three
 as one set and GET describes them (JSON, never key material). Status codes and
-sentences are the original application's (SPEC section 3); the reasons
+sentences are the original Docker ACAP application's, word for word; the reasons
 appended to them are ours. Storing, validating and judging are the TLS
 store's; this module speaks HTTP and asks for restarts.
 """
