@@ -4,6 +4,7 @@ the settings that shape them; the original's pieces are pinned as literals here.
 from __future__ import annotations
 
 import itertools
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -116,20 +117,26 @@ def test_containerd_runs_inside_with_fixed_paths(rootless: bool) -> None:
     built = command.containerd(_host(rootless), HOLDER_PID)
     enter = ENTER_ROOTLESS if rootless else ENTER_ROOTFUL
     assert list(built.argv) == [*enter, "containerd", "--config", f"{RUN}/containerd/config.toml"]
-    assert command.containerd_config(_host(rootless), DATA) == (
-        "version = 2\n"
-        f'root = "{DATA}/containerd/daemon"\n'
-        f'state = "{RUN}/containerd/state"\n'
-        'disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.aufs", '
-        '"io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", '
-        '"io.containerd.snapshotter.v1.devmapper"]\n'
-        "oom_score = 0\n\n"
-        f'[grpc]\n  address = "{RUN}/containerd/containerd.sock"\n\n'
-        '[ttrpc]\n  address = ""\n\n'
-        '[debug]\n  address = ""\n  level = "warn"\n\n'
-        '[metrics]\n  address = ""\n\n'
-        f'[plugins."io.containerd.internal.v1.opt"]\n  path = "{DATA}/containerd/opt"\n'
-    )
+    assert tomllib.loads(command.containerd_config(_host(rootless), DATA)) == {
+        "version": 2,
+        "root": f"{DATA}/containerd/daemon",
+        "state": f"{RUN}/containerd/state",
+        "disabled_plugins": ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.aufs",
+                             "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs",
+                             "io.containerd.snapshotter.v1.devmapper"],
+        "oom_score": 0,
+        "grpc": {"address": f"{RUN}/containerd/containerd.sock"},
+        "ttrpc": {"address": ""},
+        "debug": {"address": "", "level": "warn"},
+        "metrics": {"address": ""},
+        "plugins": {"io.containerd.internal.v1.opt": {"path": f"{DATA}/containerd/opt"}},
+    }  # fmt: skip
+
+
+def test_containerd_config_holds_any_path() -> None:
+    """A path with a quote, a backslash or a newline is written as TOML means it, not as broken TOML."""
+    odd = Path('/srv/a "quoted"\\dir\nnext')
+    assert tomllib.loads(command.containerd_config(_host(True), odd))["root"] == f"{odd}/containerd/daemon"
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ lookup of the generated password), the docker endpoint and the addresses for the
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import queue
@@ -72,20 +73,23 @@ class Instance:
 
 
 def inventory(instances: list[Instance], python: str = sys.executable) -> str:
-    """The YAML inventory of the fleet (written by hand: no YAML library needed)."""
-    lines = ["# Written by acap-http fleet; rewritten at every start.", "all:", "  hosts:"]
-    for each in instances:
-        lines += [
-            f"    {each.name}:",
-            "      ansible_connection: local",
-            f"      ansible_python_interpreter: {python}",
-            f"      acap_http_url: {each.url}",
-            "      acap_http_user: admin",
-            f"      acap_http_password: \"{{{{ lookup('ansible.builtin.file', '{each.password_file}') }}}}\"",
-            f"      acap_http_docker_host: tcp://{each.address}:{DOCKER_PORT}",
-            f"      acap_http_addresses: [{each.address}]",
-        ]
-    return "\n".join(lines) + "\n"
+    """The fleet's Ansible inventory: YAML, written as JSON (which YAML reads as it is) by a serializer,
+    so that any path or address is quoted as the parser reads it."""
+    hosts = {
+        each.name: {
+            "ansible_connection": "local",
+            "ansible_python_interpreter": python,
+            "acap_http_url": each.url,
+            "acap_http_user": "admin",
+            # A Jinja string literal: JSON's quoting is one Jinja reads alike.
+            "acap_http_password": f"{{{{ lookup('ansible.builtin.file', {json.dumps(str(each.password_file))}) }}}}",
+            "acap_http_docker_host": f"tcp://{each.address}:{DOCKER_PORT}",
+            "acap_http_addresses": [each.address],
+        }
+        for each in instances
+    }
+    document = json.dumps({"all": {"hosts": hosts}}, indent=2)
+    return f"# Written by acap-http fleet; rewritten at every start.\n{document}\n"
 
 
 class Fleet:

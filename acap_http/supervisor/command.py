@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
+import tomli_w
+
 from acap_http.supervisor.settings import Settings
 from acap_http.tlsfiles import TLS_FILES
 
@@ -211,18 +213,19 @@ def containerd(host: Host, holder_pid: int) -> Command:
 def containerd_config(host: Host, data_root: Path) -> str:
     """containerd's configuration: fixed paths, so that a restarted containerd finds the shims
     of running containers (they call back to the address they started with)."""
-    disabled = ", ".join(f'"{plugin}"' for plugin in CONTAINERD_DISABLED)
-    return (
-        "version = 2\n"
-        f'root = "{data_root / "containerd" / "daemon"}"\n'
-        f'state = "{host.containerd_dir / "state"}"\n'
-        f"disabled_plugins = [{disabled}]\n"
-        "oom_score = 0\n\n"
-        f'[grpc]\n  address = "{host.containerd_socket}"\n\n'
-        '[ttrpc]\n  address = ""\n\n'
-        '[debug]\n  address = ""\n  level = "warn"\n\n'
-        '[metrics]\n  address = ""\n\n'
-        f'[plugins."io.containerd.internal.v1.opt"]\n  path = "{data_root / "containerd" / "opt"}"\n'
+    return tomli_w.dumps(
+        {
+            "version": 2,
+            "root": str(data_root / "containerd" / "daemon"),
+            "state": str(host.containerd_dir / "state"),
+            "disabled_plugins": list(CONTAINERD_DISABLED),
+            "oom_score": 0,
+            "grpc": {"address": str(host.containerd_socket)},
+            "ttrpc": {"address": ""},
+            "debug": {"address": "", "level": "warn"},
+            "metrics": {"address": ""},
+            "plugins": {"io.containerd.internal.v1.opt": {"path": str(data_root / "containerd" / "opt")}},
+        }
     )
 
 
