@@ -8,7 +8,6 @@ without its password being checked, and without holding a thread."""
 
 from __future__ import annotations
 
-import base64
 import ctypes
 import hashlib
 import logging
@@ -17,6 +16,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
+
+from werkzeug.datastructures import Authorization
 
 from acap_http import access, config
 from acap_http.escape import printable
@@ -191,15 +192,12 @@ def _shown(name: str) -> str:
 
 
 def _basic(header: str) -> tuple[str, str] | None:
-    """(name, password) of a Basic Authorization header, or None when there is none or it is unreadable."""
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "basic":
+    """(name, password) of a Basic Authorization header (werkzeug's parser, as the application's),
+    or None when there is none or it is unreadable."""
+    parsed = Authorization.from_header(header)
+    if parsed is None or parsed.type != "basic":
         return None
-    try:
-        name, sep, password = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
-    except ValueError:
-        return None
-    return (name, password) if sep else None
+    return parsed.username or "", parsed.password or ""
 
 
 # scrypt takes 16 MiB a check: two at a time (there are two cores to run them), and glibc is
