@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -50,10 +51,17 @@ def test_the_shims_are_stopped_until_released(shim: tuple[psutil.Process, Path])
     clock = Clock()
     hold = _hold(process, clock)
     assert hold.hold() is True
-    assert process.status() == psutil.STATUS_STOPPED
     assert output.SETTLED <= clock.now < output.SETTLED + 0.05  # nothing was waiting: done once settled
+    _becomes(process, stopped=True)  # a signal is taken when the process next runs
     hold.release()
-    assert process.status() != psutil.STATUS_STOPPED
+    _becomes(process, stopped=False)
+
+
+def _becomes(process: psutil.Process, *, stopped: bool) -> None:
+    deadline = time.monotonic() + 10
+    while (process.status() == psutil.STATUS_STOPPED) != stopped:
+        assert time.monotonic() < deadline, process.status()
+        time.sleep(0.01)
 
 
 def test_output_waiting_in_a_fifo_is_waited_for_up_to_the_limit(shim: tuple[psutil.Process, Path]) -> None:
@@ -94,6 +102,7 @@ def test_released_first_nothing_is_stopped(shim: tuple[psutil.Process, Path]) ->
     hold = _hold(process, Clock())
     hold.release()
     assert hold.hold() is True
+    time.sleep(0.05)  # a SIGSTOP sent would have been taken by now
     assert process.status() != psutil.STATUS_STOPPED
 
 
