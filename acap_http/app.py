@@ -28,7 +28,7 @@ from acap_http.handlers.paths import request_path
 from acap_http.handlers.responses import HttpError, text_response
 from acap_http.handlers.tls_files import TlsEndpoints
 from acap_http.manifest import ACCESS_ENV, Access, Manifest
-from acap_http.tlsfiles import TLS_FILES
+from acap_http.tls.files import TLS_FILES
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment

@@ -41,7 +41,7 @@ from acap_http.supervisor.core import Supervisor
 from acap_http.supervisor.daemon_json import DaemonJson
 from acap_http.supervisor.sdcard import CardPlace, CardWatcher
 from acap_http.supervisor.settings import STATUS, Settings, restart_on_changes
-from acap_http.tlsstore import TlsStore
+from acap_http.tls.store import TlsStore
 
 logger = logging.getLogger(__name__)
 

@@ -330,18 +330,18 @@ def _certs_parser(commands: Commands[argparse.ArgumentParser]) -> None:
 
 
 def certs_init_command(args: argparse.Namespace) -> int:
-    from acap_http import certcommands
+    from acap_http.tls import commands
 
-    return certcommands.init(args.host, args.out, args.key_type, args.force)
+    return commands.init(args.host, args.out, args.key_type, args.force)
 
 
 def certs_check_command(args: argparse.Namespace) -> int:
-    from acap_http import certcommands
+    from acap_http.tls import commands
 
-    return certcommands.check(args.dir, args.host)
+    return commands.check(args.dir, args.host)
 
 
 def certs_push_command(args: argparse.Namespace) -> int:
-    from acap_http import certcommands
+    from acap_http.tls import commands
 
-    return certcommands.push(args.url, args.user, args.dir, str(args.cacert) if args.cacert else True)
+    return commands.push(args.url, args.user, args.dir, str(args.cacert) if args.cacert else True)

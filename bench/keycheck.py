@@ -15,9 +15,9 @@ from collections.abc import Callable
 
 from cryptography.hazmat.primitives import serialization
 
-from acap_http import tls
 from acap_http.errors import InvalidPem
-from acap_http.tlsfiles import TLS_FILES
+from acap_http.tls import uploads
+from acap_http.tls.files import TLS_FILES
 from bench.targets import Targets
 from tests import pki
 
@@ -40,7 +40,7 @@ def measure(targets: Targets) -> None:
     largest = 0.0
     for bits in (2048, 4096, 8192):
         pem = pki.key_pem(pki.rsa_key(bits))
-        ours = _timed(functools.partial(tls.validate, KEY, pem))
+        ours = _timed(functools.partial(uploads.validate, KEY, pem))
         openssl = _timed(functools.partial(serialization.load_pem_private_key, pem, None), rounds=1)
         largest = ours if bits == 8192 else largest
         print(f"  RSA {bits:5} bits                   {ours * 1000:9.2f} ms {openssl * 1000:12.1f} ms "
@@ -49,7 +49,7 @@ def measure(targets: Targets) -> None:
 
     def refuse() -> None:
         try:
-            tls.validate(KEY, oversized)
+            uploads.validate(KEY, oversized)
         except InvalidPem:
             return
         raise AssertionError("a 16,384-bit key was accepted")

@@ -20,7 +20,7 @@ from acap_http.handlers.param_tree import ParamTree
 from acap_http.handlers.tls_files import TlsEndpoints
 from acap_http.params import ParamStore
 from acap_http.supervisor.daemon_json import DaemonJson
-from acap_http.tlsstore import TlsStore
+from acap_http.tls.store import TlsStore
 from tests import multipart, pki
 
 PREFIX = "/local/dockerdwrapper/"

@@ -27,7 +27,7 @@ from acap_http.handlers.tls_files import TlsEndpoints
 from acap_http.manifest import ACCESS_ENV
 from acap_http.params import ParamStore
 from acap_http.supervisor.daemon_json import DaemonJson
-from acap_http.tlsstore import TlsStore
+from acap_http.tls.store import TlsStore
 
 RECORDED = Path(__file__).parent / "fixtures" / "vapix"
 NS = "{http://www.axis.com/ParameterDefinitionsSchema}"

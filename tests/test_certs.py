@@ -16,22 +16,22 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from acap_http import certtool, tlsset
 from acap_http.errors import AcapHttpError
-from acap_http.tlsset import Level
+from acap_http.tls import judging, making
+from acap_http.tls.judging import Level
 from tests import pki
 
 
 @pytest.fixture(scope="module")
 def made(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("certs")
-    certtool.init(["camera.example", "192.0.2.10"], out, key_type="ec")
+    making.init(["camera.example", "192.0.2.10"], out, key_type="ec")
     return out
 
 
 def test_init_output_passes_check(made: Path) -> None:
     """Every finding on what init makes is OK, SANs included (and 127.0.0.1 always)."""
-    found = tlsset.findings(certtool.read_set(made), hosts=["camera.example", "192.0.2.10", "127.0.0.1"])
+    found = judging.findings(making.read_set(made), hosts=["camera.example", "192.0.2.10", "127.0.0.1"])
     assert [f for f in found if f.level is not Level.OK] == []
     assert len(found) >= 12
 
@@ -74,15 +74,15 @@ def test_init_modes_and_no_overwrite(made: Path) -> None:
     }
     before = (made / "server-cert.pem").read_bytes()
     with pytest.raises(AcapHttpError, match="--force"):
-        certtool.init(["other"], made, key_type="ec")
+        making.init(["other"], made, key_type="ec")
     assert (made / "server-cert.pem").read_bytes() == before
 
 
 def test_init_rsa_default_is_4096(tmp_path: Path) -> None:
     """Without --key-type the keys are RSA 4096, and --force replaces a set."""
-    certtool.init(["h"], tmp_path, key_type="ec")
-    certtool.init(["h"], tmp_path, force=True)
-    found = tlsset.findings(certtool.read_set(tmp_path))
+    making.init(["h"], tmp_path, key_type="ec")
+    making.init(["h"], tmp_path, force=True)
+    found = judging.findings(making.read_set(tmp_path))
     assert "server-key.pem is RSA 4096 bits" in [f.message for f in found]
 
 
@@ -127,7 +127,7 @@ def _bad_set(**changes: object) -> dict[str, bytes]:
 )
 def test_each_defect_is_found(changes: dict[str, object], failure: str) -> None:
     """certs check fails a crafted bad set with the finding that names its defect."""
-    found = tlsset.findings(_bad_set(**changes), hosts=["camera.example"])
+    found = judging.findings(_bad_set(**changes), hosts=["camera.example"])
     failures = [f.message for f in found if f.level is Level.FAIL]
     assert any(message.startswith(failure) or failure in message for message in failures), failures
 
@@ -136,23 +136,23 @@ def test_certificate_from_another_ca_is_found() -> None:
     """A server certificate the CA did not sign fails the issuance check."""
     files = _bad_set()
     files["ca.pem"] = pki.cert_pem(pki.Authority("someone else").cert)
-    failures = [f.message for f in tlsset.findings(files) if f.level is Level.FAIL]
+    failures = [f.message for f in judging.findings(files) if f.level is Level.FAIL]
     assert failures == ["server-cert.pem is not issued by any certificate in ca.pem"]
 
 
 def test_dockerd_refusal_is_only_what_dockerd_refuses() -> None:
     """dockerd refuses a key that does not match; it starts with an expired or SAN-less certificate."""
-    assert tlsset.dockerd_refusal(_bad_set(mismatched=True)) == "server-key.pem does not match server-cert.pem"
-    assert tlsset.dockerd_refusal(_bad_set(expired=True, no_san=True)) is None
+    assert judging.dockerd_refusal(_bad_set(mismatched=True)) == "server-key.pem does not match server-cert.pem"
+    assert judging.dockerd_refusal(_bad_set(expired=True, no_san=True)) is None
     incomplete = _bad_set(mismatched=True)
     del incomplete["ca.pem"]
-    assert tlsset.dockerd_refusal(incomplete) is None  # a missing file is Status 3's business
+    assert judging.dockerd_refusal(incomplete) is None  # a missing file is Status 3's business
 
 
 def test_summary_never_holds_key_material(made: Path) -> None:
     """The JSON summary describes each file, fingerprints and findings, and holds no private key."""
     files = {name: (made / name).read_bytes() for name in ("ca.pem", "server-cert.pem", "server-key.pem")}
-    summary = tlsset.summary(files)
+    summary = judging.summary(files)
     text = repr(summary)
     assert "PRIVATE KEY" not in text and "BEGIN" not in text
     assert summary["dockerd_would_start"] is True

@@ -20,7 +20,7 @@ import pytest
 from ansible_collections.acap_http.dockerdwrapper.plugins.module_utils import vapix
 from werkzeug.wrappers import Request
 
-from acap_http.tlsstore import TlsStore
+from acap_http.tls.store import TlsStore
 from tests import pki
 
 LISTED = (

@@ -29,15 +29,15 @@ from hypothesis import strategies as st
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
-from acap_http import tls
 from acap_http.errors import InvalidPem
 from acap_http.handlers.param_cgi import ParamCgi
 from acap_http.handlers.param_tree import ParamTree
 from acap_http.logs import DockerdStyleFormatter
 from acap_http.manifest import ACCESS_ENV, Manifest, ParamDecl
 from acap_http.params import ParamStore
-from acap_http.tlsfiles import TLS_FILES
-from acap_http.tlsstore import TlsStore
+from acap_http.tls import uploads
+from acap_http.tls.files import TLS_FILES
+from acap_http.tls.store import TlsStore
 from tests import multipart, pki
 from tests.test_hardening import PARAM_CGI, Front
 
@@ -106,11 +106,11 @@ def _stored(front: Front) -> dict[str, bytes]:
 def test_pem_validator(data: bytes, slot: str) -> None:
     """Either stored bytes (which validate again to themselves) or InvalidPem with a clean message."""
     try:
-        stored = tls.validate(TLS_FILES[slot], data)
+        stored = uploads.validate(TLS_FILES[slot], data)
     except InvalidPem as err:
         assert _unsafe(str(err)) == []
         return
-    assert tls.validate(TLS_FILES[slot], stored) == stored
+    assert uploads.validate(TLS_FILES[slot], stored) == stored
 
 
 @given(data=pem_like(), slot=st.sampled_from(list(TLS_FILES)))

@@ -8,9 +8,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from acap_http import certtool
 from acap_http.errors import SetupError
 from acap_http.servers import serve
+from acap_http.tls import making
 
 
 def _options(tmp_path: Path, cert: Path, key: Path) -> serve.ServeOptions:
@@ -18,7 +18,7 @@ def _options(tmp_path: Path, cert: Path, key: Path) -> serve.ServeOptions:
 
 
 def test_an_encrypted_key_is_refused_not_prompted_for(tmp_path: Path) -> None:
-    cert_pem, key_pem = certtool.front_pair("127.0.0.1")
+    cert_pem, key_pem = making.front_pair("127.0.0.1")
     key = serialization.load_pem_private_key(key_pem, password=None)
     encrypted = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
@@ -31,7 +31,7 @@ def test_an_encrypted_key_is_refused_not_prompted_for(tmp_path: Path) -> None:
 
 
 def test_a_key_of_another_certificate_is_refused(tmp_path: Path) -> None:
-    cert_pem, _ = certtool.front_pair("127.0.0.1")
+    cert_pem, _ = making.front_pair("127.0.0.1")
     other = ec.generate_private_key(ec.SECP256R1()).private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from acap_http import tls
 from acap_http.errors import InvalidPem
-from acap_http.tlsfiles import TLS_FILES, TlsFile
+from acap_http.tls import uploads
+from acap_http.tls.files import TLS_FILES, TlsFile
 from tests import pki
 
 CA = TLS_FILES["ca.pem"]
@@ -115,13 +115,13 @@ def test_pem_matrix(case: Case, material: Material) -> None:
     """Each entry of the PEM matrix is accepted or refused as dockerd would."""
     data = case.make(material)
     if case.refused_because is None:
-        stored = tls.validate(case.slot, data)
+        stored = uploads.validate(case.slot, data)
         expected = case.stored(material) if case.stored else data
         assert stored == expected
         assert stored.endswith(b"\n") and b"\r" not in stored
     else:
         with pytest.raises(InvalidPem) as refused:
-            tls.validate(case.slot, data)
+            uploads.validate(case.slot, data)
         assert case.refused_because in str(refused.value)
 
 
@@ -129,7 +129,7 @@ def test_bad_block_is_named_by_its_line(material: Material) -> None:
     """The reason points at the block that failed, not the whole file."""
     lines = material.ca.count(b"\n")
     with pytest.raises(InvalidPem, match=f"line {lines + 1}"):
-        tls.validate(CA, _bad_block_bundle(material))
+        uploads.validate(CA, _bad_block_bundle(material))
 
 
 def test_table_matches_dockerd_flags() -> None:

@@ -15,10 +15,10 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from cryptography.x509.oid import ExtensionOID
 
-from acap_http import tls
 from acap_http.errors import InvalidPem
-from acap_http.tlsfiles import TLS_FILES, TlsFile
-from acap_http.tlsstore import TlsStore
+from acap_http.tls import uploads
+from acap_http.tls.files import TLS_FILES, TlsFile
+from acap_http.tls.store import TlsStore
 from tests import pki
 
 CA = TLS_FILES["ca.pem"]
@@ -84,7 +84,7 @@ CASES = {
     "5-byte IP address in the SAN": Case(
         CERT, lambda: pki.with_raw_extension(SAN, b"\x30\x07\x87\x05\x01\x02\x03\x04\x05"), "cannot be read in full"
     ),
-    # The key rule table (x509info): what Go's crypto/tls serves TLS with.
+    # The key rule table (tls.certificates): what Go's crypto/tls serves TLS with.
     "P-256 key": Case(KEY, lambda: pki.key_pem(ec.generate_private_key(ec.SECP256R1())), None),
     "P-384 key": Case(KEY, lambda: pki.key_pem(ec.generate_private_key(ec.SECP384R1())), None),
     "P-521 certificate": Case(CERT, lambda: _leaf(ec.generate_private_key(ec.SECP521R1())), None),
@@ -151,10 +151,10 @@ def test_rules(case: Case) -> None:
     """Each case is accepted, or refused with its reason: never an unexpected exception."""
     data = case.make()
     if case.refused_because is None:
-        assert tls.validate(case.slot, data) == data
+        assert uploads.validate(case.slot, data) == data
     else:
         with pytest.raises(InvalidPem) as refused:
-            tls.validate(case.slot, data)
+            uploads.validate(case.slot, data)
         assert case.refused_because in str(refused.value)
 
 
@@ -186,4 +186,4 @@ def test_a_certificate_of_an_unknown_version_is_refused() -> None:
     der = pki.builder(signer).sign(signer, hashes.SHA256()).public_bytes(pki.Encoding.DER)
     damaged = der.replace(bytes.fromhex("a003020102"), bytes.fromhex("a003020101"), 1)
     with pytest.raises(InvalidPem, match=r"is not an X\.509 certificate"):
-        tls.validate(CERT, pki.der_pem(damaged))
+        uploads.validate(CERT, pki.der_pem(damaged))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from acap_http import tlsjudge
+from acap_http.tls import verdicts
 from tests import pki
 
 GOOD = pki.server_set().by_name()
@@ -19,14 +19,14 @@ MISMATCHED = {**GOOD, "server-key.pem": pki.server_set().server_key}
 
 @pytest.fixture(autouse=True)
 def fresh_verdicts() -> Iterator[None]:
-    tlsjudge._verdicts.clear()
+    verdicts._verdicts.clear()
     yield
-    tlsjudge._verdicts.clear()
+    verdicts._verdicts.clear()
 
 
 @pytest.mark.parametrize("files", [GOOD, MISMATCHED, {**GOOD, "ca.pem": b"not a PEM"}], ids=["good", "mismatch", "bad"])
 def test_the_child_says_what_this_process_would(files: dict[str, bytes]) -> None:
-    assert tlsjudge._in_child(files) == tlsjudge._here(files)
+    assert verdicts._in_child(files) == verdicts._here(files)
 
 
 def test_a_verdict_is_kept_by_content(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -36,11 +36,11 @@ def test_a_verdict_is_kept_by_content(monkeypatch: pytest.MonkeyPatch) -> None:
         asked.append(dict(files))
         return "refused"
 
-    monkeypatch.setattr(tlsjudge, "_here", judge)
-    monkeypatch.setattr(tlsjudge, "_in_child", judge)
-    assert tlsjudge.refusal(GOOD) == tlsjudge.refusal(dict(GOOD)) == "refused"
+    monkeypatch.setattr(verdicts, "_here", judge)
+    monkeypatch.setattr(verdicts, "_in_child", judge)
+    assert verdicts.refusal(GOOD) == verdicts.refusal(dict(GOOD)) == "refused"
     assert len(asked) == 1
-    assert tlsjudge.refusal(MISMATCHED) == "refused"
+    assert verdicts.refusal(MISMATCHED) == "refused"
     assert len(asked) == 2
 
 
@@ -52,19 +52,19 @@ def test_the_verdicts_kept_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
         asked.append(files["ca.pem"])
         return "refused"
 
-    monkeypatch.setattr(tlsjudge, "_here", judge)
-    monkeypatch.setattr(tlsjudge, "_in_child", judge)
-    for number in range(tlsjudge.KEPT + 10):
-        tlsjudge.refusal({**GOOD, "ca.pem": b"%d" % number})
-    assert len(tlsjudge._verdicts) == tlsjudge.KEPT
-    tlsjudge.refusal({**GOOD, "ca.pem": b"%d" % (tlsjudge.KEPT + 9)})  # the newest: kept
-    tlsjudge.refusal({**GOOD, "ca.pem": b"0"})  # the oldest: judged again
-    assert asked[-1] == b"0" and len(asked) == tlsjudge.KEPT + 11
+    monkeypatch.setattr(verdicts, "_here", judge)
+    monkeypatch.setattr(verdicts, "_in_child", judge)
+    for number in range(verdicts.KEPT + 10):
+        verdicts.refusal({**GOOD, "ca.pem": b"%d" % number})
+    assert len(verdicts._verdicts) == verdicts.KEPT
+    verdicts.refusal({**GOOD, "ca.pem": b"%d" % (verdicts.KEPT + 9)})  # the newest: kept
+    verdicts.refusal({**GOOD, "ca.pem": b"0"})  # the oldest: judged again
+    assert asked[-1] == b"0" and len(asked) == verdicts.KEPT + 11
 
 
 def test_a_failing_child_is_judged_here(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "executable", "/nonexistent/python")
-    assert tlsjudge._in_child(MISMATCHED) == "server-key.pem does not match server-cert.pem"
+    assert verdicts._in_child(MISMATCHED) == "server-key.pem does not match server-cert.pem"
 
 
 def test_a_process_without_cryptography_judges_in_a_child(tmp_path: Path) -> None:
@@ -72,7 +72,7 @@ def test_a_process_without_cryptography_judges_in_a_child(tmp_path: Path) -> Non
     for name, data in MISMATCHED.items():
         (tmp_path / name).write_bytes(data)
     script = (
-        "import sys; from pathlib import Path; from acap_http.tlsstore import TlsStore\n"
+        "import sys; from pathlib import Path; from acap_http.tls.store import TlsStore\n"
         f"print(TlsStore(Path({str(tmp_path)!r})).refusal()); print('cryptography' in sys.modules)\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)

@@ -21,8 +21,8 @@ from acap_http.errors import InvalidPem
 from acap_http.escape import printable
 from acap_http.handlers.multipart import FilePart, UploadLimits, read_file_parts
 from acap_http.handlers.responses import HttpError, write_failure
-from acap_http.tlsfiles import TLS_FILES
-from acap_http.tlsstore import Change, TlsStore
+from acap_http.tls.files import TLS_FILES
+from acap_http.tls.store import Change, TlsStore
 
 logger = logging.getLogger(__name__)
 

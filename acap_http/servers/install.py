@@ -341,7 +341,7 @@ def _configuration(places: Places, host: str, record: Record) -> str | None:
         if not (directory.is_file("tls-cert.pem") and directory.is_file("tls-key.pem")):
             # cryptography is the installed program's, not this one's (install may run from the checkout).
             pair = [str(places.config_dir / "tls-cert.pem"), str(places.config_dir / "tls-key.pem")]
-            done = subprocess.run([str(places.prefix / "bin" / "python"), "-I", "-m", "acap_http.certtool",
+            done = subprocess.run([str(places.prefix / "bin" / "python"), "-I", "-m", "acap_http.tls.making",
                                    "front-pair", host, *pair], capture_output=True, text=True, check=False)  # fmt: skip
             if done.returncode != 0:
                 raise SetupError(f"could not make the front's TLS pair: {done.stderr.strip()[-2000:]}")

@@ -28,7 +28,7 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 from gunicorn.glogging import Logger
 
-from acap_http import certtool, config
+from acap_http import config
 from acap_http import manifest as manifest_module
 from acap_http.application import Application, Options
 from acap_http.config import AppPaths
@@ -41,6 +41,7 @@ from acap_http.servers.heads import HeadReadingWorker
 from acap_http.servers.notify import Notifier
 from acap_http.servers.users import HashedUser, read_passwords, read_users_file, users_file
 from acap_http.status import Status
+from acap_http.tls import making
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -332,7 +333,7 @@ def _tls(options: ServeOptions, private: SafeDir) -> tuple[ssl.SSLContext, str, 
     """The server's TLS context, from the files given or from a pair made on the first start."""
     if options.cert is None or options.key is None:
         if not (private.is_file("tls-cert.pem") and private.is_file("tls-key.pem")):
-            cert_pem, key_pem = certtool.front_pair(options.host)
+            cert_pem, key_pem = making.front_pair(options.host)
             private.write("tls-key.pem", key_pem, 0o600)
             private.write("tls-cert.pem", cert_pem, 0o644)
             logger.info("Made a TLS certificate for the front in %s", private.path / "tls-cert.pem")

@@ -24,7 +24,7 @@ from types import MappingProxyType
 import tomli_w
 
 from acap_http.supervisor.settings import Settings
-from acap_http.tlsfiles import TLS_FILES
+from acap_http.tls.files import TLS_FILES
 
 # The rootlesskit flags the original Docker ACAP application starts dockerd with, less the -p of the API port,
 # which is now added and removed at run time through rootlesskit's API.

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from acap_http.status import Status
-from acap_http.tlsstore import TlsStore
+from acap_http.tls.store import TlsStore
 
 if TYPE_CHECKING:
     from acap_http.params import ParamStore

@@ -7,13 +7,13 @@ import os
 import sys
 from pathlib import Path
 
-from acap_http import certtool, tlsset
 from acap_http.errors import AcapHttpError, InvalidPem
-from acap_http.tlsstore import TlsStore
+from acap_http.tls import judging, making
+from acap_http.tls.store import TlsStore
 
 
 def init(hosts: list[str], out: Path, key_type: str, force: bool) -> int:
-    for path in certtool.init(hosts, out, key_type=key_type, force=force):
+    for path in making.init(hosts, out, key_type=key_type, force=force):
         print(f"wrote {path}")
     host = hosts[0]
     print(
@@ -34,12 +34,12 @@ def check(directory: Path, hosts: list[str]) -> int:
     if not directory.is_dir():
         raise AcapHttpError(f"cannot read {directory}: no such directory")
     try:
-        found = tlsset.findings(certtool.read_set(directory), hosts=hosts)
+        found = judging.findings(making.read_set(directory), hosts=hosts)
     except OSError as err:
         raise AcapHttpError(f"cannot read {directory}: {err.strerror}") from err
     for finding in found:
         print(finding)
-    return 1 if any(finding.level is tlsset.Level.FAIL for finding in found) else 0
+    return 1 if any(finding.level is judging.Level.FAIL for finding in found) else 0
 
 
 def push(url: str, user: str, directory: Path, verify: bool | str = True) -> int:

@@ -19,10 +19,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from acap_http import tls
 from acap_http.errors import InvalidPem
-from acap_http.tlsfiles import CA, SERVER_CERT, SERVER_KEY, Content
-from acap_http.x509info import describe_certificate, key_shape, subject_alternative_names
+from acap_http.tls import uploads
+from acap_http.tls.certificates import describe_certificate, key_shape, subject_alternative_names
+from acap_http.tls.files import CA, SERVER_CERT, SERVER_KEY, Content
 
 MIN_RSA_BITS = 2048
 MIN_EC_BITS = 256
@@ -46,11 +46,11 @@ class Finding:
 
 def load_certificates(data: bytes, content: Content = Content.CERTIFICATES) -> list[x509.Certificate]:
     """The certificates of a stored file, read as an upload is (InvalidPem if they cannot be)."""
-    return tls.read_certificates(data, content)
+    return uploads.read_certificates(data, content)
 
 
 def load_key(data: bytes) -> PrivateKeyTypes:
-    return tls.read_private_key(data)
+    return uploads.read_private_key(data)
 
 
 def dockerd_refusal(files: Mapping[str, bytes]) -> str | None:

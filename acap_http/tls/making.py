@@ -16,16 +16,16 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from acap_http import tlsfiles
 from acap_http.errors import AcapHttpError
 from acap_http.filestore import FileStore
+from acap_http.tls import files
 
 CERT_MODE, KEY_MODE = 0o444, 0o400
 LIFETIME = datetime.timedelta(days=365)
 FRONT_LIFETIME = datetime.timedelta(days=825)  # what macOS and iOS accept from a CA the user added
 WILDCARDS = frozenset({"0.0.0.0", "::"})
 # What `certs init` writes: the server's three files, the client's pair, and the CA's key.
-SERVER_FILES = (tlsfiles.CA, tlsfiles.SERVER_CERT, tlsfiles.SERVER_KEY)
+SERVER_FILES = (files.CA, files.SERVER_CERT, files.SERVER_KEY)
 CLIENT_FILES = ("cert.pem", "key.pem")
 ALL_FILES = (*SERVER_FILES, "ca-key.pem", *CLIENT_FILES)
 
@@ -61,10 +61,10 @@ def init(hosts: list[str], out: Path, key_type: str = "rsa", force: bool = False
     client_key = new_key(key_type)
     client = _leaf("client", client_key, ca=ca, ca_key=ca_key, now=now, usage=ExtendedKeyUsageOID.CLIENT_AUTH, hosts=[])
     written = {
-        tlsfiles.CA: (_pem(ca), CERT_MODE),
+        files.CA: (_pem(ca), CERT_MODE),
         "ca-key.pem": (_key_pem(ca_key), KEY_MODE),
-        tlsfiles.SERVER_CERT: (_pem(server), CERT_MODE),
-        tlsfiles.SERVER_KEY: (_key_pem(server_key), KEY_MODE),
+        files.SERVER_CERT: (_pem(server), CERT_MODE),
+        files.SERVER_KEY: (_key_pem(server_key), KEY_MODE),
         "cert.pem": (_pem(client), CERT_MODE),
         "key.pem": (_key_pem(client_key), KEY_MODE),
     }
@@ -103,10 +103,10 @@ def front_pair(host: str) -> tuple[bytes, bytes]:
 
 
 def main(argv: list[str]) -> int:
-    """``python -m acap_http.certtool front-pair HOST CERT KEY``: install, which runs before the
+    """``python -m acap_http.tls.making front-pair HOST CERT KEY``: install, which runs before the
     program it installs and without cryptography, has the new program make the front's pair."""
     if len(argv) != 4 or argv[0] != "front-pair":
-        print("usage: python -m acap_http.certtool front-pair HOST CERT KEY", file=sys.stderr)
+        print("usage: python -m acap_http.tls.making front-pair HOST CERT KEY", file=sys.stderr)
         return 2
     cert, key = front_pair(argv[1])
     for path, data, mode in ((Path(argv[3]), key, 0o600), (Path(argv[2]), cert, 0o644)):

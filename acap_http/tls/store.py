@@ -6,7 +6,7 @@ removed, read back, judged and summarised. The HTTP handlers and
 Reading X.509 loads cryptography, which maps its own OpenSSL (about 13 MiB that a
 process keeps for good). So it is loaded on the first upload or summary, and not
 to judge a stored set before dockerd starts: that verdict is kept by content, and a
-process that has not loaded cryptography yet asks a short-lived ``tlsjudge`` child.
+process that has not loaded cryptography yet asks a short-lived child (``verdicts``).
 A camera that boots with its files stored never loads it.
 """
 
@@ -17,10 +17,10 @@ import logging
 from collections.abc import Mapping
 from pathlib import Path
 
-from acap_http import tlsjudge
 from acap_http.errors import InvalidPem
 from acap_http.filestore import FileStore, Step
-from acap_http.tlsfiles import TLS_FILES, TlsFile
+from acap_http.tls import verdicts
+from acap_http.tls.files import TLS_FILES, TlsFile
 
 logger = logging.getLogger(__name__)
 
@@ -51,11 +51,11 @@ class TlsStore:
 
     def validate(self, name: str, data: bytes) -> bytes:
         """The bytes to store for ``name``, or InvalidPem with the original sentence and the reason."""
-        from acap_http import tls  # noqa: PLC0415  (cryptography: see the module's note)
+        from acap_http.tls import uploads  # noqa: PLC0415  (cryptography: see the module's note)
 
         spec = self.spec(name)
         try:
-            return tls.validate(spec, data)
+            return uploads.validate(spec, data)
         except InvalidPem as err:
             raise InvalidPem(f"{spec.invalid_sentence} {err}") from None
 
@@ -90,12 +90,12 @@ class TlsStore:
         """Why dockerd would refuse the stored files (or ``files``, as read), or None; missing
         files are not judged here."""
         read = self.read() if files is None else files
-        return tlsjudge.refusal({name: data for name, data in read.items() if data is not None})
+        return verdicts.refusal({name: data for name, data in read.items() if data is not None})
 
     def summary(self) -> dict[str, object]:
-        from acap_http import tlsset  # noqa: PLC0415  (cryptography: see the module's note)
+        from acap_http.tls import judging  # noqa: PLC0415  (cryptography: see the module's note)
 
-        return tlsset.summary(self.read())
+        return judging.summary(self.read())
 
     def recover(self) -> None:
         """At start: finish or discard what a crash interrupted."""

@@ -1,4 +1,4 @@
-"""The checks an upload of a TLS file must pass (pure; the files are in ``tlsfiles``).
+"""The checks an upload of a TLS file must pass (pure; the files are in ``files``).
 
 ``validate`` parses an upload as
 dockerd (Go's ``encoding/pem`` and ``crypto/tls``) would and returns the bytes
@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from acap_http.errors import InvalidPem
 from acap_http.escape import printable
-from acap_http.tlsfiles import Content, TlsFile
-from acap_http.x509info import READ_ERRORS, Unreadable, describe_certificate, key_refusal, public_key
+from acap_http.tls.certificates import READ_ERRORS, Unreadable, describe_certificate, key_refusal, public_key
+from acap_http.tls.files import Content, TlsFile
 
 # The labels of a key file and the DER each says it holds. Go reads any "… PRIVATE KEY" label and
 # tries every format; the original product checks the label, and so do we, and the label must

@@ -1,7 +1,7 @@
-"""Whether dockerd would refuse a set of TLS files (``tlsset.dockerd_refusal``), kept by content.
+"""Whether dockerd would refuse a set of TLS files (``judging.dockerd_refusal``), kept by content.
 
 A verdict is computed once per content: in this process when it has cryptography
-loaded already, else in a short-lived child (``python -m acap_http.tlsjudge``: the
+loaded already, else in a short-lived child (``python -m acap_http.tls.verdicts``: the
 files as JSON on stdin, the verdict as JSON on stdout), so that judging a stored set
 before each start of dockerd does not keep cryptography's memory for good.
 """
@@ -49,9 +49,9 @@ def _digest(files: Mapping[str, bytes]) -> str:
 
 
 def _here(files: Mapping[str, bytes]) -> str | None:
-    from acap_http import tlsset  # noqa: PLC0415  (cryptography)
+    from acap_http.tls import judging  # noqa: PLC0415  (cryptography)
 
-    return tlsset.dockerd_refusal(files)
+    return judging.dockerd_refusal(files)
 
 
 def _in_child(files: Mapping[str, bytes]) -> str | None:

@@ -17,7 +17,7 @@ import pytest
 
 from acap_http.config import CHECKOUT_DIR
 from acap_http.servers.fleet import Fleet, Instance
-from acap_http.tlsfiles import TLS_FILES
+from acap_http.tls.files import TLS_FILES
 from tests import pki
 from tests.e2e.front import dockerd_pids
 

@@ -1,4 +1,4 @@
-"""The key rule table (``acap_http/x509info.py``) against the real thing: for each kind of
+"""The key rule table (``acap_http/tls/certificates.py``) against the real thing: for each kind of
 server key, a real dockerd started with it and the real docker CLI over mutual TLS agree
 with the product's verdict (accepted at upload, or refused with a reason)."""
 
@@ -18,10 +18,10 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, r
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-from acap_http import tls
 from acap_http.errors import InvalidPem
 from acap_http.supervisor.housekeeping import left_mounts
-from acap_http.tlsfiles import TLS_FILES
+from acap_http.tls import uploads
+from acap_http.tls.files import TLS_FILES
 from tests import pki
 from tests.e2e.front import docker, free_port
 
@@ -68,7 +68,7 @@ STRICTER = {
 def _product_accepts(files: dict[str, bytes]) -> bool:
     try:
         for name, data in files.items():
-            tls.validate(TLS_FILES[name], data)
+            uploads.validate(TLS_FILES[name], data)
     except InvalidPem:
         return False
     return True
