@@ -311,6 +311,20 @@ def test_output_held_is_released_when_dockerd_dies_meanwhile(machine: Machine) -
     assert machine.dockerds()[1].signals == ["TERM"] and machine.dockerds()[2].alive
 
 
+def test_a_change_made_while_dockerd_fails_starts_it_again(machine: Machine) -> None:
+    """A file uploaded while a just-started dockerd fails (it read the files half-uploaded): the start
+    the upload asked for still comes, with the new files, rather than Status 2 until the next change."""
+    machine.begin()
+    machine.supervisor.request_restart("server-key.pem uploaded")
+    machine.supervisor.pump()
+    machine.dockerds()[0].end(FAILED)
+    machine.supervisor.pump()
+    assert machine.supervisor.phase is Phase.WAITING
+    machine.at(0.2)
+    assert len(machine.dockerds()) == 2 and machine.dockerds()[1].alive
+    assert machine.status() is Status.RUNNING
+
+
 def test_a_burst_of_changes_is_one_restart(machine: Machine) -> None:
     """Five changes posted together (an upload, then settings): one restart, with all of them applied."""
     machine.begin()

@@ -264,6 +264,11 @@ class Supervisor(EventLoop[Event]):
             if holding and self._stopping is None:
                 self._next_step()  # it went while its output was held: the hold's news is no longer awaited
             return  # a step that was not dockerd: the plan goes on
+        if exit.failed and "start" in self._timers:
+            # A change came while it started (a file uploaded, say): the start it asked for may fix it.
+            logger.error("dockerd exited with %s; starting it again with the change made since", exit)
+            self._transition(Phase.WAITING, "dockerd failed; a change is due")
+            return
         if exit.failed:
             logger.error(
                 "dockerd exited with %s; not restarting it until a setting changes or a TLS file is uploaded", exit
