@@ -9,7 +9,6 @@ from pathlib import Path
 from acap_http import identity
 from acap_http.errors import SetupError
 
-# Where the camera keeps the application, and its area on the SD card.
 # Names the fronts, the application and the tools share: defined once, here, in a module that
 # imports nothing heavy (``up``'s parent reads them without loading werkzeug or the parameter store).
 APP_USER = f"acap-{identity.NAME}"  # who the application and a rootless dockerd run as
@@ -21,6 +20,7 @@ FRONT_MAX_BODY = 1024 * 1024
 HANDLER_MAX_BODY = 64 * 1024  # a param.cgi, param API or discovery request's body
 RESTART_HEADER = "X-Dockerd-Restart"  # what an upload or a daemon.json change did to dockerd
 
+# Where the camera keeps the application, and its area on the SD card.
 CAMERA_APP_DIR = Path("/usr/local/packages") / identity.NAME
 CAMERA_SD_MOUNT = Path("/var/spool/storage/SD_DISK")
 CAMERA_SD_AREA = Path("/var/spool/storage/areas/SD_DISK") / identity.NAME

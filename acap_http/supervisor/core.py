@@ -250,16 +250,19 @@ class Supervisor(EventLoop[Event]):
 
     def _forget(self, process: Process) -> None:
         if process is self._dockerd:
-            self._dockerd = None
-            self._release_output()
-            housekeeping.release_mounts(self.host, self.stack.data_root)
+            self._dockerd_gone()
         elif process in self.stack.processes:
             self.stack.lost(process)
 
-    def _dockerd_exited(self, exit: Exit) -> None:
+    def _dockerd_gone(self) -> bool:
+        """dockerd has exited: its containers' output flows again, its mounts go. Whether it was held."""
         self._dockerd = None
         holding = self._release_output()
         housekeeping.release_mounts(self.host, self.stack.data_root)
+        return holding
+
+    def _dockerd_exited(self, exit: Exit) -> None:
+        holding = self._dockerd_gone()
         if self.phase is Phase.STOPPING:
             if holding and self._stopping is None:
                 self._next_step()  # it went while its output was held: the hold's news is no longer awaited
