@@ -4,6 +4,7 @@ standing in for a shim: it holds a FIFO open for writing, as a shim holds the on
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -111,3 +112,19 @@ def test_only_shims_in_the_holders_pid_namespace_are_ours(shim: tuple[psutil.Pro
     process, _ = shim
     assert output._shims(0) == []
     assert process.pid not in [found.pid for found in output._shims(os.getpid())]
+
+
+def test_a_look_alike_of_a_program_is_not_it(tmp_path: Path) -> None:
+    """A process whose program only bears the name of an installed one (a container's, say) is not
+    taken for it; the installed program's own process is."""
+    look_alike = tmp_path / "sleep"
+    shutil.copy("/bin/sleep", look_alike)
+    copied = subprocess.Popen([str(look_alike), "60"])
+    real = subprocess.Popen(["sleep", "60"])
+    try:
+        assert output._runs_the_installed_shim(real.pid)
+        assert not output._runs_the_installed_shim(copied.pid)
+    finally:
+        for process in (copied, real):
+            process.kill()
+            process.wait()

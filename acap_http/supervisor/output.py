@@ -22,6 +22,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import shutil
 import stat
 import struct
 import termios
@@ -125,9 +126,32 @@ def _shims(holder_pid: int) -> list[psutil.Process]:
         return []
     found = []
     for process in psutil.process_iter(["name"]):
-        if (process.info["name"] or "").startswith(SHIM) and _pid_namespace(process.pid) == namespace:
+        if (
+            (process.info["name"] or "").startswith(SHIM)
+            and _pid_namespace(process.pid) == namespace
+            and _runs_the_installed_shim(process.pid)
+        ):
             found.append(process)
     return found
+
+
+def _runs_the_installed_shim(pid: int) -> bool:
+    """Whether the process runs the host's shim program itself, not a look-alike: a container that
+    shares the holder's PID namespace (--pid=host) may name a process of its own after a shim, and
+    its descriptors are then no FIFOs of ours to open."""
+    try:
+        name = os.path.basename(os.readlink(f"/proc/{pid}/exe"))
+        running = os.stat(f"/proc/{pid}/exe")  # the program's file, in whatever mount namespace
+    except OSError:
+        return False
+    installed = shutil.which(name)
+    if installed is None:
+        return False
+    try:
+        program = os.stat(installed)
+    except OSError:
+        return False
+    return (running.st_dev, running.st_ino) == (program.st_dev, program.st_ino)
 
 
 def _suspended(shims: list[psutil.Process]) -> list[psutil.Process]:
