@@ -68,6 +68,7 @@ class Run:
         self.supervisor = Supervisor(
             read_settings=application.settings,
             host=application.host,
+            tls=application.tls_store,
             set_status=application.set_status,
             stop_grace=options.stop_grace,
             card=self.card,
@@ -93,7 +94,7 @@ class Application:
         paths = config.AppPaths(self.app_dir)
         paths.localdata.mkdir(parents=True, exist_ok=True)
         self.localdata = paths.localdata
-        tls_store = TlsStore(paths.localdata)
+        self.tls_store = tls_store = TlsStore(paths.localdata)  # the one: uploads, summaries, the supervisor's check
         tls_store.recover()  # a set upload a crash interrupted is completed or discarded before anyone reads it
         self.params = ParamStore.from_manifest(self.manifest, self.app_dir)
         logs.follow_level(self.params)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -46,8 +47,9 @@ def main() -> int:
     prepare(host, data_root)
     runner = Runner()
     stack = Stack(host, runner, _ignore)
-    stack.up(data_root)
-    stack.before_dockerd(SETTINGS)
+    never = threading.Event()  # nothing cancels a bench's start
+    stack.up(data_root, never)
+    stack.before_dockerd(SETTINGS, never)
     dockerd = start(runner, stack, host)
     print("ready", flush=True)
     for line in sys.stdin:
@@ -57,7 +59,7 @@ def main() -> int:
         dockerd.stop()
         print(f"{time.monotonic() - began:.6f}", flush=True)
         prepare(host, data_root)  # what the product does before each start too
-        stack.before_dockerd(SETTINGS)
+        stack.before_dockerd(SETTINGS, never)
         dockerd = runner.start(stack.dockerd_command(SETTINGS), _ignore, name="dockerd")
     dockerd.stop()
     for process in stack.processes:

@@ -20,6 +20,7 @@ from werkzeug.test import TestResponse
 from acap_http.manifest import ACCESS_ENV
 from acap_http.status import Status
 from acap_http.supervisor.settings import Settings, check
+from acap_http.tls.store import TlsStore
 from tests import multipart, pki
 from tests.test_app import PREFIX, Harness
 
@@ -314,7 +315,7 @@ def test_reading_the_set_while_it_is_deleted_and_uploaded_again_never_fails(fron
             if response.status_code != 200:
                 errors.append(response.text)
             try:
-                assert check(settings, front.store.directory) in (None, Status.TLS_CERT_MISSING)
+                assert check(settings, TlsStore(front.store.directory)) in (None, Status.TLS_CERT_MISSING)
             except Exception as err:  # what the supervisor turned into Status 2
                 errors.append(repr(err))
     finally:

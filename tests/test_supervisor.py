@@ -8,6 +8,7 @@ import itertools
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -45,7 +46,7 @@ class NoStack:
     def processes(self) -> list[Process]:
         return []
 
-    def up(self, data_root: Path) -> None:
+    def up(self, data_root: Path, cancel: threading.Event) -> None:
         self.data_root = data_root
 
     def lost(self, process: Process) -> None:
@@ -57,7 +58,7 @@ class NoStack:
     def containerd_keeps_containers(self) -> bool:
         return True
 
-    def before_dockerd(self, settings: Settings) -> None:
+    def before_dockerd(self, settings: Settings, cancel: threading.Event) -> None:
         pass
 
     def refresh_config(self) -> None:

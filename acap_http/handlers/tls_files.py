@@ -90,8 +90,10 @@ class TlsEndpoints:
         if change is Change.UNCHANGED:
             response.headers[RESTART_HEADER] = UNCHANGED
             return response
-        self.restart(what)
+        # Judged before the restart is asked for: the supervisor shares this store, and finds the
+        # verdict kept (by content) instead of judging the set again.
         refusal = self.store.refusal() if self.tls_in_use() else None
+        self.restart(what)
         if refusal:
             logger.warning("%s, but dockerd would refuse the TLS files: %s", what, refusal)
             response.headers[RESTART_HEADER] = f"refused: {refusal}; dockerd keeps the files it started with"

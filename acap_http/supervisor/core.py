@@ -4,7 +4,8 @@ supervisor's state.
 HTTP threads, parameter observers, the card watcher and signal handlers only
 post events to its queue; the thread takes them one at a time, and waits for
 nothing else: a stop's deadline and the card's 5 s are timers in the same
-loop, so a Shutdown is taken at once. Every change of phase goes through
+loop, and a start's bring-up (the stack, then dockerd) and its TLS verdict run in
+workers that report back (``bringup``), so a Shutdown is taken at once. Every change of phase goes through
 ``_transition``, checked against the table in ``phases``, and Status follows
 from the phase. Restart requests carry a sequence number, so those already
 covered by the settings snapshot of the current start are dropped: a burst
@@ -22,6 +23,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
@@ -29,9 +31,11 @@ from acap_http import mounts
 from acap_http.config import STOP_GRACE
 from acap_http.status import Status
 from acap_http.supervisor import docker_api, housekeeping, output, sdcard
+from acap_http.supervisor.bringup import BringUp
 from acap_http.supervisor.command import Host
 from acap_http.supervisor.daemon_json import live_restore_on
 from acap_http.supervisor.events import (
+    BRING_UP,
     CONTAINERS,
     OUTPUT,
     After,
@@ -40,10 +44,13 @@ from acap_http.supervisor.events import (
     ContainersStopped,
     Event,
     Exited,
+    Judged,
     OutputHeld,
     Reload,
     Restart,
     Shutdown,
+    StackFailed,
+    StackUp,
     Step,
 )
 from acap_http.supervisor.loop import EventLoop
@@ -51,7 +58,9 @@ from acap_http.supervisor.phases import Backoff, Phase, check_transition, status
 from acap_http.supervisor.runner import Exit, Process, Runner
 from acap_http.supervisor.sdcard import WAIT_FOR_CARD, CardWatcher
 from acap_http.supervisor.settings import Settings, check
-from acap_http.supervisor.stack import Stack, StackError, StackLike
+from acap_http.supervisor.stack import Stack, StackLike
+from acap_http.tls.store import TlsStore
+from acap_http.tls.verdicts import NotJudged
 
 logger = logging.getLogger(__name__)
 
@@ -76,20 +85,25 @@ class Supervisor(EventLoop[Event]):
         stop_containers: Callable[[float], int] | None = None,
         hold_output: Callable[[], output.Hold] | None = None,
         in_background: Callable[[str, Callable[[], None]], None] | None = None,
+        tls: TlsStore | None = None,
     ) -> None:
         super().__init__("supervisor", clock)  # timers: "start", "kill", "card"
         self._read_settings = read_settings
         self.host = host
         self._set_status = set_status
-        self._runner = runner or Runner()
-        self.stack: StackLike = stack or Stack(host, self._runner, self._post_exit)
+        self._runner = runner or Runner(clock)
+        self.stack: StackLike = stack or Stack(host, self._runner, self._post_exit, clock)
+        self._tls = tls or TlsStore(host.localdata)
         self._answers = answers or (lambda: docker_api.answers(host.control_socket))
         self._watch_ready = watch_ready or partial(docker_api.watch_ready, self._answers)
         self._stop_containers = stop_containers or partial(docker_api.stop_containers, host.control_socket)
         self._hold_output = hold_output or (lambda: output.OutputHold(self.stack.holder_pid, self.stack.data_root))
-        # Steps that wait on others (the containers' stop, dockerd logging what it took) run here
-        # and post their news, so that this thread waits for nothing.
-        self._in_background = in_background or _in_a_thread
+        # Steps that wait on others (the bring-up, the TLS verdict, the containers' stop, dockerd
+        # logging what it took) run in workers and post their news, so that this thread waits for
+        # nothing. The workers live as long as the supervisor: the kernel sends a child its parent-
+        # death signal (setpriv --pdeathsig) when the thread that started it ends.
+        self._workers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="supervisor-worker")
+        self._in_background = in_background or self._in_a_worker
         self._backoff = backoff or Backoff()
         self._coalesce = coalesce
         # After a stop for a change, the start waits until changes have been quiet this long: a
@@ -117,6 +131,10 @@ class Supervisor(EventLoop[Event]):
         self._steps: list[Step] = []  # what a stop still has to stop, in order
         self._stopping: Process | None = None
         self._after = After.START
+        self._bring_up: BringUp | None = None  # while it runs, the stack is its worker's
+        self._deferred: list[Event] = []  # exits heard during a bring-up, taken once it has reported
+        self._start_due = False  # a start came due during a bring-up: it follows the bring-up
+        self._judging: object | None = None  # the TLS files' verdict a start waits for is being made
 
     # --- called from any thread: they only post -------------------------------------------
 
@@ -166,9 +184,12 @@ class Supervisor(EventLoop[Event]):
     def _failed(self) -> None:
         if self.phase not in (Phase.STOPPING, Phase.STOPPED):
             self._timers.clear()
-            self._stop([*self._dockerd_steps(), *self.stack.processes], After.IDLE, Status.DOCKERD_RUNTIME_ERROR)
+            self._stop([*self._dockerd_steps(), *self._stack_steps()], After.IDLE, Status.DOCKERD_RUNTIME_ERROR)
 
     def _handle(self, event: Event) -> None:
+        if self._bring_up is not None and isinstance(event, Exited):
+            self._deferred.append(event)  # the worker sees its own processes die; this waits for its report
+            return
         match event:
             case Restart(reason, seq, at_once, posted):
                 self._restart(reason, seq, at_once, posted)
@@ -192,15 +213,33 @@ class Supervisor(EventLoop[Event]):
                         output.LIMIT,
                     )
                 self._next_step()
+            case StackUp() | StackFailed() | Judged():
+                self._worker_reported(event)
             case Shutdown():
-                self._timers.clear()
-                if self.phase is Phase.STOPPING:
-                    self._after = After.END  # the stop under way goes on, to the end
-                    self._steps = [*self._steps, *(p for p in self.stack.processes if p not in self._steps)]
-                else:
-                    self._stop([*self._dockerd_steps(with_containers=True), *self.stack.processes], After.END)
+                self._shutdown()
             case _:
                 pass  # news of a process already stopped on purpose
+
+    def _worker_reported(self, event: StackUp | StackFailed | Judged) -> None:
+        match event:
+            case StackUp(attempt, dockerd) if attempt is self._bring_up:
+                self._brought_up(dockerd)
+            case StackFailed(attempt, error, retry) if attempt is self._bring_up:
+                self._bring_up_failed(error, retry)
+            case Judged(attempt) if attempt is self._judging:
+                self._judging = None
+                if self.phase in (Phase.WAITING, Phase.CARD_WAIT, Phase.STARTING, Phase.RUNNING):
+                    self._set_timer("start", 0.0)  # the start that waited for the verdict
+            case _:
+                pass  # a report of a bring-up or a judging given up on
+
+    def _shutdown(self) -> None:
+        self._timers.clear()
+        if self.phase is Phase.STOPPING:
+            self._after = After.END  # the stop under way goes on, to the end
+            self._steps = [*self._steps, *(p for p in self._stack_steps() if p not in self._steps)]
+        else:
+            self._stop([*self._dockerd_steps(with_containers=True), *self._stack_steps()], After.END)
 
     def _restart(self, reason: str, seq: int, at_once: bool, posted: float) -> None:
         if seq <= self._applied:
@@ -226,7 +265,9 @@ class Supervisor(EventLoop[Event]):
             self._post_restart(reason, at_once=False)  # not running now: the next start reads it
 
     def _timer(self, name: str) -> None:
-        if name == "start":
+        if name == "start" and self._bring_up is not None:
+            self._start_due = True  # after the bring-up has reported
+        elif name == "start":
             self._start()
         elif name == "kill" and self._stopping is not None:
             logger.warning("%r still running %.1f s after SIGTERM; sending SIGKILL", self._stopping, self._stop_grace)
@@ -287,18 +328,12 @@ class Supervisor(EventLoop[Event]):
         if process.name == "containerd" and self.stack.holder_alive() and self.stack.containerd_keeps_containers():
             # The shims keep the containers; a new containerd on the same paths finds them again.
             # dockerd would reconnect by itself, after a backoff of its own: a restart is quicker.
+            # (Should the holder be on its way out, a kill of the holder heard first as containerd's
+            # death, the new one cannot come up: the bring-up fails, and everything starts again.)
             logger.warning("containerd stopped (%s); starting it again, then dockerd", exit)
-            assert self.stack.data_root is not None
-            try:
-                self.stack.up(self.stack.data_root)
-            except StackError as err:
-                # The holder was on its way out (a kill of the holder can reach us as containerd's
-                # death first): its namespaces are gone, so everything starts again.
-                logger.error("containerd did not come up again (%s): restarting everything", err)
-            else:
-                if self._dockerd is not None:
-                    self._timers["start"] = self._now()
-                return
+            if self._dockerd is not None:
+                self._timers["start"] = self._now()  # the start's bring-up starts the missing containerd
+            return
         elif process.name == "containerd" and self.stack.holder_alive():
             # A new containerd would drop the running containers while they run on, unseen: stop them all.
             logger.error("containerd stopped (%s); started again, it would not find the running containers: "
@@ -335,6 +370,12 @@ class Supervisor(EventLoop[Event]):
         with self._seq_lock:  # before the settings are read: a change saved meanwhile is not counted in
             seq = self._seq
         settings = self._read_settings()
+        try:
+            self._go_on_starting(seq, settings)
+        except NotJudged:
+            self._judge()
+
+    def _go_on_starting(self, seq: int, settings: Settings) -> None:
         if self._keeps_serving(settings):
             return
         data_root = self._data_root(settings)
@@ -350,7 +391,7 @@ class Supervisor(EventLoop[Event]):
         self._full = False
         self._applied = seq
         self._uses_card = settings.sd_card
-        blocked = check(settings, self.host.localdata)
+        blocked = check(settings, self._tls, judge=False)
         if blocked is None and settings.sd_card:
             if self._card is None:
                 logger.warning("SDCardSupport is on, but this host has no SD card configured")
@@ -368,32 +409,67 @@ class Supervisor(EventLoop[Event]):
             return
         self._spawn(settings, data_root)
 
+    def _judge(self) -> None:
+        """The start needs the TLS files' verdict, not made yet (a child judges them, up to 30 s):
+        made in the background, then the start is due again."""
+        if self._judging is not None:
+            return
+        self._judging = attempt = object()
+
+        def judge() -> None:
+            try:
+                self._tls.refusal()
+            finally:
+                self.post(Judged(attempt))  # if it failed, the start tries again and says why
+
+        self._in_background("judge-tls", judge)
+
     def _spawn(self, settings: Settings, data_root: Path) -> None:
-        try:
-            housekeeping.prepare(self.host, data_root)
-            self.stack.up(data_root)
-            self.stack.before_dockerd(settings)
-            command = self.stack.dockerd_command(settings)
-            logger.debug("Starting %s", " ".join(command.argv))
-            process = self._runner.start(command, self._post_exit, name="dockerd")
-        except StackError as err:
-            # The namespaces or containerd did not come up (a holder of before still on its way
-            # out, say): try again, later and later, as after a crash.
-            logger.error("Cannot start dockerd's stack: %s", err)
-            self._full = True
-            self._stop(list(self.stack.processes), After.RETRY)
-            return
-        except OSError as err:
-            # dockerd could not even be started (a program or a directory missing):
-            # like an error dockerd reports, it needs the operator.
-            logger.error("Cannot start dockerd: %s", err)
-            self._full = True
-            self._stop(list(self.stack.processes), After.IDLE, Status.DOCKERD_RUNTIME_ERROR)
-            return
-        self._dockerd, self._started_at, self._running_settings = process, self._now(), settings
+        self._bring_up = bring_up = BringUp(self.host, self.stack, self._runner, self._post_exit, settings, data_root)
+        self._transition(Phase.BRINGING_UP, "bringing up the stack and dockerd")
+        self._in_background("bring-up", lambda: self.post(bring_up.run()))
+
+    def _brought_up(self, process: Process) -> None:
+        settings = self._bring_up.settings if self._bring_up is not None else None
+        self._bring_up = None
+        self._dockerd = process
         self._live_restore = live_restore_on(self.host.daemon_json)
+        if self.phase is Phase.STOPPING:
+            self._stop_what_came_up()
+            return
+        self._started_at, self._running_settings = self._now(), settings
         self._transition(Phase.STARTING, f"dockerd started (pid {process.program_pid})")
         self._watch_ready(process, lambda: self.post(Answering(process)))
+        self._after_bring_up()
+
+    def _bring_up_failed(self, error: OSError, retry: bool) -> None:
+        self._bring_up = None
+        self._full = True
+        if self.phase is Phase.STOPPING:
+            self._stop_what_came_up()
+        elif retry:
+            logger.error("Cannot start dockerd's stack: %s", error)
+            self._stop(list(self.stack.processes), After.RETRY)
+            self._after_bring_up()
+        else:
+            logger.error("Cannot start dockerd: %s", error)
+            self._stop(list(self.stack.processes), After.IDLE, Status.DOCKERD_RUNTIME_ERROR)
+            self._after_bring_up()
+
+    def _stop_what_came_up(self) -> None:
+        """A stop came during the bring-up: what it started stops now, and the stop goes on."""
+        self._steps = [*self._dockerd_steps(with_containers=True), *self.stack.processes, *self._steps]
+        self._after_bring_up()
+        self._next_step()
+
+    def _after_bring_up(self) -> None:
+        """What waited for the bring-up's report: the exits heard meanwhile, a start come due."""
+        deferred, self._deferred = self._deferred, []
+        for event in deferred:
+            self._handle(event)
+        if self._start_due:
+            self._start_due = False
+            self._set_timer("start", 0.0)
 
     def _data_root(self, settings: Settings) -> Path:
         if settings.sd_card and self._card is not None:
@@ -407,7 +483,7 @@ class Supervisor(EventLoop[Event]):
         running = self._running_settings
         if self._dockerd is None or running is None or self._full or settings != running:
             return False
-        refused = check(running, self.host.localdata) is Status.TLS_CERT_INVALID
+        refused = check(running, self._tls, judge=False) is Status.TLS_CERT_INVALID
         if refused:
             with self._seq_lock:
                 self._applied = self._seq
@@ -428,7 +504,17 @@ class Supervisor(EventLoop[Event]):
         # They run on: their output waits at the shims until dockerd has logged all it took.
         return [OUTPUT, self._dockerd]
 
+    def _stack_steps(self) -> list[Process]:
+        """The stack's processes, when the supervisor may read the stack (no bring-up runs)."""
+        return [] if self._bring_up is not None else self.stack.processes
+
     def _stop(self, steps: list[Step], after: After, blocked: Status | None = None) -> None:
+        if self._bring_up is not None:
+            # Everything it starts stops (a stop during a bring-up is the application's, or the
+            # card's): once it has said what that is.
+            self._bring_up.cancel()
+            self._full = True
+            steps = [BRING_UP]
         self._steps, self._after, self._blocked = list(steps), after, blocked
         self._timers.pop("start", None)
         self._transition(Phase.STOPPING, f"stopping {', '.join(map(str, steps)) or 'nothing'}")
@@ -437,6 +523,11 @@ class Supervisor(EventLoop[Event]):
     def _next_step(self) -> None:
         while self._steps:
             step = self._steps.pop(0)
+            if step == BRING_UP:
+                if self._bring_up is None:
+                    continue
+                self._steps.insert(0, step)  # its report goes on from here (``_stop_what_came_up``)
+                return
             if step == CONTAINERS:
                 self._in_background("stop-containers", self._stop_all_containers)
                 return
@@ -505,18 +596,25 @@ class Supervisor(EventLoop[Event]):
             # is there too.
             logger.info("SD card gone; stopping dockerd")
             self._full = True
-            steps = [*self._dockerd_steps(with_containers=True), *self.stack.processes]
+            steps = [*self._dockerd_steps(with_containers=True), *self._stack_steps()]
             self._stop(steps, After.IDLE, Status.NO_SD_CARD)
 
     def _transition(self, to: Phase, why: str) -> None:
         check_transition(self.phase, to)
         logger.debug("Supervisor %s -> %s: %s", self.phase.value, to.value, why)
         self.phase = to
+        if to is Phase.STOPPED:
+            self._workers.shutdown(wait=False)  # nothing they started runs any more
         status = status_of(to, self._blocked)
         if status is not self._status:
             self._status = status
             self._set_status(status)
 
+    def _in_a_worker(self, name: str, work: Callable[[], None]) -> None:
+        def logged() -> None:
+            try:
+                work()
+            except Exception:
+                logger.exception("The supervisor's %s failed", name)
 
-def _in_a_thread(name: str, work: Callable[[], None]) -> None:
-    threading.Thread(target=work, name=name, daemon=True).start()
+        self._workers.submit(logged)

@@ -19,6 +19,7 @@ class After(enum.Enum):
 
 CONTAINERS = "containers"  # a stop step: ask dockerd to stop the running containers first
 OUTPUT = "the containers' output"  # a stop step: hold it at the shims until dockerd has logged what it took
+BRING_UP = "the bring-up"  # a stop step: the bring-up under way ends (cancelled), then what it started stops
 
 
 @dataclass(frozen=True)
@@ -64,9 +65,36 @@ class OutputHeld:
 
 
 @dataclass(frozen=True)
+class StackUp:
+    """The bring-up started what was missing of the stack, then dockerd."""
+
+    attempt: object  # the bring-up it reports on
+    dockerd: Process
+
+
+@dataclass(frozen=True)
+class StackFailed:
+    """The bring-up did not get as far as dockerd (or was cancelled)."""
+
+    attempt: object
+    error: OSError
+    retry: bool  # the stack did not come up: try again later; else (a program missing) the operator must act
+
+
+@dataclass(frozen=True)
+class Judged:
+    """The TLS files' verdict the start waited for is known now."""
+
+    attempt: object
+
+
+@dataclass(frozen=True)
 class Shutdown:
     pass
 
 
-Event = Restart | Reload | Exited | Answering | CardChanged | ContainersStopped | OutputHeld | Shutdown
+Event = (
+    Restart | Reload | Exited | Answering | CardChanged | ContainersStopped | OutputHeld | StackUp | StackFailed
+    | Judged | Shutdown
+)  # fmt: skip
 Step = str | Process

@@ -13,6 +13,7 @@ class Phase(enum.Enum):
     NEW = "new"  # the application has not asked for dockerd yet
     WAITING = "waiting"  # a (re)start is due at a set time
     CARD_WAIT = "card wait"  # a start waits (up to 5 s) for the SD card to be mounted
+    BRINGING_UP = "bringing up"  # a worker starts what is missing of the stack, then dockerd
     STARTING = "starting"  # dockerd spawned, not answering yet
     RUNNING = "running"  # dockerd answers /_ping
     STOPPING = "stopping"  # stopping what must stop (containers, dockerd, the stack), one step at a time
@@ -26,12 +27,14 @@ TRANSITIONS: frozenset[tuple[Phase, Phase]] = frozenset(
         (P.NEW, P.WAITING),
         (P.NEW, P.STOPPING),  # stopped before it ever started: nothing to stop
         (P.WAITING, P.CARD_WAIT),
-        (P.WAITING, P.STARTING),
+        (P.WAITING, P.BRINGING_UP),
         (P.WAITING, P.IDLE),
         (P.WAITING, P.STOPPING),  # what must go before a start: dockerd, or the stack for a full one
-        (P.CARD_WAIT, P.STARTING),
+        (P.CARD_WAIT, P.BRINGING_UP),
         (P.CARD_WAIT, P.IDLE),
         (P.CARD_WAIT, P.STOPPING),
+        (P.BRINGING_UP, P.STARTING),
+        (P.BRINGING_UP, P.STOPPING),  # it failed (what came up stops), or a stop came: it is cancelled
         (P.STARTING, P.RUNNING),
         (P.STARTING, P.STOPPING),
         (P.STARTING, P.WAITING),  # dockerd stopped before it answered
@@ -65,7 +68,7 @@ def status_of(phase: Phase, blocked: Status | None) -> Status:
         return Status.RUNNING
     if phase is Phase.IDLE:
         return blocked or Status.DOCKERD_RUNTIME_ERROR
-    return Status.DOCKERD_STOPPED  # on its way: waiting, starting, stopping
+    return Status.DOCKERD_STOPPED  # on its way: waiting, bringing up, starting, stopping
 
 
 @dataclass(frozen=True)

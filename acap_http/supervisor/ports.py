@@ -11,7 +11,9 @@ so every entry but the API's is cleared before dockerd starts.
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from acap_http.supervisor import unixhttp
@@ -23,8 +25,12 @@ TIMEOUT = 5.0
 
 
 class Forwards:
-    def __init__(self, api_socket: Path) -> None:
+    def __init__(
+        self, api_socket: Path, *, clock: Callable[[], float] = time.monotonic, cancel: threading.Event | None = None
+    ) -> None:
         self.api_socket = api_socket
+        self._clock = clock
+        self._cancel = cancel or threading.Event()  # set: the retries below end at once
 
     def list(self) -> dict[int, PortForward]:
         """The forwards by their rootlesskit id."""
@@ -66,12 +72,13 @@ class Forwards:
     def _add_when_free(self, wanted: PortForward, patience: float = 5.0) -> None:
         """Add ``wanted``; the port may still be held a moment by a holder on its way out (a
         replaced worker's, a crashed one's), so try again for a few seconds."""
-        deadline = time.monotonic() + patience
+        deadline = self._clock() + patience
         while True:
             try:
                 self.add(wanted)
                 return
             except unixhttp.ApiError:
-                if time.monotonic() > deadline:
+                if self._clock() > deadline:
                     raise
-                time.sleep(0.1)
+                if self._cancel.wait(0.1):
+                    raise InterruptedError("cancelled while the port was still taken") from None

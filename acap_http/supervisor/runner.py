@@ -65,8 +65,10 @@ class Process:
         name: str = "process",
         forks: bool = False,
         owns_tree: bool = True,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._popen = popen
+        self._clock = clock
         self.pid = popen.pid
         self.name = name
         self._forks = forks  # the program is the child of the started one (nsenter -p)
@@ -86,7 +88,7 @@ class Process:
         try:
             # Children that moved to sessions of their own outlive a killed parent: they go too.
             if self._owns_tree:
-                _kill_and_wait(self.tree())
+                _kill_and_wait(self.tree(), clock=self._clock)
         finally:
             self._exited.set()
             self._on_exit(self, self.exit)
@@ -161,6 +163,9 @@ class Process:
 class Runner:
     """The OS seam for starting processes."""
 
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+
     def start(
         self, command: Command, on_exit: Callable[[Process, Exit], None], *, name: str = "", owns_tree: bool = True
     ) -> Process:
@@ -172,7 +177,9 @@ class Runner:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-        return Process(popen, on_exit, name=name or command.argv[0], forks=command.forks, owns_tree=owns_tree)
+        return Process(
+            popen, on_exit, name=name or command.argv[0], forks=command.forks, owns_tree=owns_tree, clock=self._clock
+        )
 
 
 ProcessId = tuple[int, float]  # pid and start time, so a reused pid is never mistaken
@@ -208,9 +215,11 @@ def _kill(entries: Iterable[ProcessId]) -> None:
                 os.kill(pid, signal.SIGKILL)
 
 
-def _kill_and_wait(entries: frozenset[ProcessId], timeout: float = 5.0) -> None:
+def _kill_and_wait(
+    entries: frozenset[ProcessId], timeout: float = 5.0, clock: Callable[[], float] = time.monotonic
+) -> None:
     """SIGKILL ``entries`` and wait (a while) until they are gone; they are not our children, so look."""
     _kill(entries)
-    deadline = time.monotonic() + timeout
-    while any(_alive(entry) for entry in entries) and time.monotonic() < deadline:
+    deadline = clock() + timeout
+    while any(_alive(entry) for entry in entries) and clock() < deadline:
         time.sleep(0.01)

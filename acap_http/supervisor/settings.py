@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from acap_http.status import Status
@@ -68,17 +67,17 @@ def restart_on_changes(params: ParamStore, restart: Callable[[str], None]) -> No
     params.subscribe(changed)
 
 
-def check(settings: Settings, localdata: Path) -> Status | None:
-    """The Status that keeps dockerd from starting, or None when it may start."""
+def check(settings: Settings, store: TlsStore, *, judge: bool = True) -> Status | None:
+    """The Status that keeps dockerd from starting, or None when it may start. With ``judge``
+    off, it never waits: ``verdicts.NotJudged`` when the TLS files' verdict has yet to be made."""
     if settings.tls_on_tcp:
-        store = TlsStore(localdata)
         files = store.read()  # once: a file removed meanwhile is missing, not an error
         missing = [name for name, data in files.items() if data is None]
         for name in missing:
-            logger.warning("TLS file missing: %s (upload it or set UseTLS=no)", localdata / name)
+            logger.warning("TLS file missing: %s (upload it or set UseTLS=no)", store.directory / name)
         if missing:
             return Status.TLS_CERT_MISSING
-        refusal = store.refusal(files)
+        refusal = store.refusal(files, judge=judge)
         if refusal:
             logger.error("The TLS files would not let dockerd start: %s; upload a set that fits together", refusal)
             return Status.TLS_CERT_INVALID

@@ -11,6 +11,7 @@ import logging
 import os
 import shutil
 import socket
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +31,7 @@ logger = logging.getLogger(__name__)
 # The holder and containerd are up in tens of milliseconds; these bound a start that hangs.
 HOLDER_TIMEOUT = 10.0
 CONTAINERD_TIMEOUT = 10.0
+POLL = 0.005
 
 OnExit = Callable[[Process, Exit], None]
 
@@ -43,24 +45,30 @@ class StackLike(Protocol):
     @property
     def processes(self) -> list[Process]: ...
 
-    def up(self, data_root: Path) -> None: ...
+    def up(self, data_root: Path, cancel: threading.Event) -> None: ...
     def lost(self, process: Process) -> None: ...
     def containerd_keeps_containers(self) -> bool: ...
     def holder_alive(self) -> bool: ...
     def dockerd_command(self, settings: Settings) -> Command: ...
     def refresh_config(self) -> None: ...
-    def before_dockerd(self, settings: Settings) -> None: ...
+    def before_dockerd(self, settings: Settings, cancel: threading.Event) -> None: ...
 
 
 class StackError(OSError):
-    """The holder, containerd or a port forward did not come up."""
+    """The holder, containerd or a port forward did not come up (or the bring-up was cancelled)."""
 
 
 class Stack:
-    def __init__(self, host: Host, runner: Runner, on_exit: OnExit) -> None:
+    """Started and waited for by the bring-up's worker (``bringup``); read by the supervisor
+    thread only when no bring-up runs."""
+
+    def __init__(
+        self, host: Host, runner: Runner, on_exit: OnExit, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.host = host
         self._runner = runner
         self._on_exit = on_exit
+        self._clock = clock
         self.holder: Process | None = None
         self.holder_pid = 0  # where nsenter enters: the holder's child (rootless) or its init (rootful)
         self.containerd: Process | None = None
@@ -72,14 +80,15 @@ class Stack:
         """Those running, in the order they stop: containerd, then the holder."""
         return [process for process in (self.containerd, self.holder) if process is not None]
 
-    def up(self, data_root: Path) -> None:
-        """Start what is missing of the holder and containerd; StackError if one does not come up."""
+    def up(self, data_root: Path, cancel: threading.Event) -> None:
+        """Start what is missing of the holder and containerd; StackError if one does not come up,
+        or as soon as ``cancel`` is set."""
         if self.data_root is not None and data_root != self.data_root and self.containerd is not None:
             raise StackError(f"containerd runs on {self.data_root}; stop it before moving to {data_root}")
         if self.holder is None:
-            self._start_holder()
+            self._start_holder(cancel)
         if self.containerd is None:
-            self._start_containerd(data_root)
+            self._start_containerd(data_root, cancel)
 
     def holder_alive(self) -> bool:
         """Whether the namespaces are still there: the holder runs, and so does the process nsenter enters."""
@@ -125,26 +134,26 @@ class Stack:
         host = self.host
         daemon_json.effective(host.daemon_json, host.runtime_dir, lambda: versions.of("dockerd", host.path))
 
-    def before_dockerd(self, settings: Settings) -> None:
+    def before_dockerd(self, settings: Settings, cancel: threading.Event) -> None:
         """Rootless: only the API port stays forwarded; dead proxies' forwards go."""
         if self.host.rootless:
+            forwards = Forwards(self.host.rootlesskit_dir / "api.sock", clock=self._clock, cancel=cancel)
             try:
-                Forwards(self.host.rootlesskit_dir / "api.sock").keep_only(command.api_forward(settings, self.host))
+                forwards.keep_only(command.api_forward(settings, self.host))
             except OSError as err:
                 raise StackError(f"cannot forward dockerd's port: {err}") from err
 
-    def _start_holder(self) -> None:
+    def _start_holder(self, cancel: threading.Event) -> None:
         if self.host.rootless:
             shutil.rmtree(self.host.rootlesskit_dir, ignore_errors=True)  # a dead holder's state
         holder = self._runner.start(command.holder(self.host), self._on_exit, name="namespace holder")
         self.holder = holder
-        deadline = time.monotonic() + HOLDER_TIMEOUT
-        while not self.holder_pid:
-            if not holder.alive or time.monotonic() > deadline:
-                raise StackError(f"the namespace holder did not come up ({holder.exit or 'timed out'})")
+
+        def entered() -> bool:
             self.holder_pid = self._holder_child(holder)
-            if not self.holder_pid:
-                holder.wait(0.005)
+            return bool(self.holder_pid)
+
+        self._wait_for("the namespace holder", holder, entered, HOLDER_TIMEOUT, cancel)
         logger.info("Namespace holder up (pid %d; dockerd and containerd run in pid %d's)", holder.pid, self.holder_pid)
 
     def _holder_child(self, holder: Process) -> int:
@@ -161,7 +170,7 @@ class Stack:
             return 0
         return children[0].pid if children else 0
 
-    def _start_containerd(self, data_root: Path) -> None:
+    def _start_containerd(self, data_root: Path, cancel: threading.Event) -> None:
         host = self.host
         FileStore(host.containerd_dir, directory_mode=0o700).write(
             host.containerd_config.name, command.containerd_config(host, data_root).encode(), 0o600
@@ -171,13 +180,21 @@ class Stack:
             command.containerd(host, self.holder_pid), self._on_exit, name="containerd", owns_tree=False
         )
         self.containerd, self.data_root = process, data_root
-        deadline = time.monotonic() + CONTAINERD_TIMEOUT
-        while not _accepts(host.containerd_socket):
-            if not process.alive or time.monotonic() > deadline:
-                raise StackError(f"containerd did not come up ({process.exit or 'timed out'})")
-            process.wait(0.005)
+        self._wait_for("containerd", process, lambda: _accepts(host.containerd_socket), CONTAINERD_TIMEOUT, cancel)
         logger.info("containerd up (pid %d) on %s", process.program_pid, data_root)
         self.containerd_keeps_containers()  # said at the first start, not when it is too late
+
+    def _wait_for(
+        self, what: str, process: Process, ready: Callable[[], bool], timeout: float, cancel: threading.Event
+    ) -> None:
+        """Until ``ready()``; StackError when ``process`` dies, at ``timeout``, or once ``cancel`` is set."""
+        deadline = self._clock() + timeout
+        while not ready():
+            if cancel.is_set():
+                raise StackError(f"{what}: the start was cancelled")
+            if not process.alive or self._clock() > deadline:
+                raise StackError(f"{what} did not come up ({process.exit or 'timed out'})")
+            process.wait(POLL)
 
 
 def _running(pid: int) -> bool:

@@ -86,11 +86,13 @@ class TlsStore:
     def missing(self) -> list[str]:
         return [name for name in TLS_FILES if not self.files.exists(name)]
 
-    def refusal(self, files: Mapping[str, bytes | None] | None = None) -> str | None:
+    def refusal(self, files: Mapping[str, bytes | None] | None = None, *, judge: bool = True) -> str | None:
         """Why dockerd would refuse the stored files (or ``files``, as read), or None; missing
-        files are not judged here."""
+        files are not judged here. With ``judge`` off, only a verdict made earlier is given
+        (``verdicts.NotJudged`` when there is none): it never waits."""
         read = self.read() if files is None else files
-        return verdicts.refusal({name: data for name, data in read.items() if data is not None})
+        present = {name: data for name, data in read.items() if data is not None}
+        return verdicts.refusal(present) if judge else verdicts.kept(present)
 
     def summary(self) -> dict[str, object]:
         from acap_http.tls import judging  # noqa: PLC0415  (cryptography: see the module's note)

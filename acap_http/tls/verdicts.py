@@ -25,6 +25,19 @@ _verdicts: dict[str, str | None] = {}  # content digest -> refusal, or None when
 _lock = threading.Lock()
 
 
+class NotJudged(LookupError):
+    """No verdict is kept for these files yet: ``refusal`` makes one (it may take a while)."""
+
+
+def kept(files: Mapping[str, bytes]) -> str | None:
+    """The verdict kept for ``files``, made earlier; NotJudged when there is none."""
+    with _lock:
+        try:
+            return _verdicts[_digest(files)]
+        except KeyError:
+            raise NotJudged from None
+
+
 def refusal(files: Mapping[str, bytes]) -> str | None:
     """Why dockerd would refuse ``files``, or None."""
     key = _digest(files)
