@@ -3,7 +3,9 @@
 Answers are ``200`` as on a camera, errors included: ``text/plain`` lines
 ``root.<Group>.<Name>=<value>``, ``OK``, or ``# Error: …``; the definitions are ``text/xml``
 (``param_definitions``). Any user lists the application's group and the device's read-only
-groups (``param_tree``); updating the application's parameters needs an admin.
+groups (``param_tree``); updating the application's parameters needs the level the access table
+names for a change (``access``: an admin), also when the update comes in a POST body, which no
+front sees.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from urllib.parse import parse_qsl
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Request, Response
 
-from acap_http import config, identity
+from acap_http import access, config, identity
 from acap_http.escape import printable
 from acap_http.handlers import param_definitions
 from acap_http.handlers.param_tree import ROOT, Entry, ParamTree
@@ -42,15 +44,15 @@ class ParamCgi:
 
     def __call__(self, request: Request) -> Response:
         arguments = request_arguments(request)
-        action = arguments.get("action", "")
+        action = arguments.get(access.ACTION, "")
         if action == "list":
-            self._require(request, action, Access.VIEWER)
+            self._require(request, action)
             lines = self._list(arguments.get("group"))
         elif action == "listdefinitions":
-            self._require(request, action, Access.VIEWER)
+            self._require(request, action)
             return self._definitions(request, arguments.get("group"), arguments.get("listformat", XML_FORMAT))
-        elif action == "update":
-            self._require(request, action, Access.ADMIN)
+        elif action == access.UPDATE:
+            self._require(request, action)
             lines = self._update([(k, v) for k, v in arguments.items(multi=True) if k not in NOT_ARGUMENTS])
         else:
             lines = [
@@ -60,12 +62,15 @@ class ParamCgi:
             ]
         return text_response(200, "\r\n".join(lines))
 
-    def _require(self, request: Request, action: str, needed: Access) -> None:
-        # Without a level from the front, an authenticated user may list but never update.
+    def _require(self, request: Request, action: str) -> None:
+        """The level the front passed must reach what the access table asks of ``action``, wherever
+        it came from: the app judged the query alone before. Without a level, an authenticated user
+        counts as a viewer (as in ``app``)."""
+        needed = access.camera_rule(access.PARAM_CGI).needed(request.method, {access.ACTION: action})
         level = request.environ.get(ACCESS_ENV, "")
         granted = Access.__members__.get(level.upper())
-        if granted is None and needed is Access.VIEWER and request.environ.get("REMOTE_USER"):
-            return
+        if granted is None and request.environ.get("REMOTE_USER"):
+            granted = Access.VIEWER
         if granted is None or granted < needed:
             user = printable(request.environ.get("REMOTE_USER", "anonymous"))
             logger.warning(

@@ -1,10 +1,11 @@
 """The front of ``serve``, as WSGI middleware: what Apache does for ``up``. HTTP basic
-authentication (over TLS) against the scrypt users file, each location's access level from
-the manifest (param.cgi: any user lists, an update in the URL needs admin), 404 for every
-other path, the user and level passed on to the app, a body over 1 MiB refused (413) and
-one that stops coming answered 408 (serve's sockets time out). Failed logins are logged and
-throttled per user and per source (``throttle``): a throttled attempt is refused (429)
-without its password being checked, and without holding a thread."""
+authentication (over TLS) against the scrypt users file, each request's level from the access
+table (``access.rules``: the manifest's endpoints and the camera's; the query read as the app
+reads it, so that an escaped ``action=%75pdate`` is an update), 404 for every other path, the
+user and level passed on to the app, a body over 1 MiB refused (413) and one that stops coming
+answered 408 (serve's sockets time out). Failed logins are logged and throttled per user and
+per source (``throttle``): a throttled attempt is refused (429) without its password being
+checked, and without holding a thread."""
 
 from __future__ import annotations
 
