@@ -1,7 +1,8 @@
 """Judging a set of TLS files as a whole: what dockerd would refuse at start,
 the operator's findings (``acap-http certs check``), and the summary
-``GET /local/dockerdwrapper/tls`` gives. Pure functions of the files' bytes,
-but for ``stored_refusal``, which reads them. Nothing here returns key material."""
+``GET /local/dockerdwrapper/tls`` gives. Pure functions of the files' bytes: reading
+the stored files is the store's (``store.TlsStore.refusal``, ``store.TlsStore.summary``).
+Nothing here returns key material."""
 
 from __future__ import annotations
 
