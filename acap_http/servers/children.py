@@ -4,7 +4,6 @@ waited for until it is ready, watched, and stopped with grace, all the same way.
 from __future__ import annotations
 
 import logging
-import queue
 import signal
 import subprocess
 import threading
@@ -66,12 +65,12 @@ class Child:
                 raise SetupError(f"{self.name} was not {what} in {timeout:.0f} s")
             time.sleep(0.05)
 
-    def watch(self, events: queue.SimpleQueue[str]) -> None:
-        """Post an event the moment it ends."""
+    def watch(self, post: Callable[[str], None]) -> None:
+        """Post why, the moment it ends."""
         process = self.process
 
         def wait() -> None:
-            events.put(f"{self.name} exited with code {process.wait()}")
+            post(f"{self.name} exited with code {process.wait()}")
 
         threading.Thread(target=wait, name=f"watch-{self.name}", daemon=True).start()
 

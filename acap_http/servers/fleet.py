@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
-import queue
-import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,9 +21,8 @@ from pathlib import Path
 from acap_http.config import AppPaths
 from acap_http.errors import SetupError
 from acap_http.servers.children import Child, file_says
+from acap_http.servers.lifecycle import Stop
 from acap_http.servers.users import USERS
-
-logger = logging.getLogger(__name__)
 
 FRONT_PORT = 8080
 DOCKER_PORT = 2376
@@ -144,9 +140,7 @@ def run(base: Path, count: int) -> int:
         raise SetupError("acap-http fleet starts one app user per instance: run it as root")
     if not 1 <= count <= 250:
         raise SetupError("--count must be between 1 and 250 (one loopback address each)")
-    events: queue.SimpleQueue[str] = queue.SimpleQueue()
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, lambda received, _frame: events.put(signal.Signals(received).name))
+    stop = Stop()
     fleet = Fleet(base, count)
     try:
         fleet.start()
@@ -161,8 +155,7 @@ def run(base: Path, count: int) -> int:
             "",
         ]
         print("\n".join(lines), flush=True)
-        reason = events.get()
-        logger.info("Stopping the fleet (%s)", reason)
+        stop.wait("Stopping the fleet")
     finally:
         with contextlib.suppress(Exception):
             fleet.stop()

@@ -12,9 +12,7 @@ import contextlib
 import grp
 import logging
 import os
-import queue
 import shutil
-import signal
 import socket
 import sys
 import tempfile
@@ -29,6 +27,7 @@ from acap_http.filestore import FileStore
 from acap_http.manifest import Manifest
 from acap_http.servers import apache, app_user
 from acap_http.servers.children import Child
+from acap_http.servers.lifecycle import Stop
 from acap_http.servers.users import USERS, Password, read_passwords
 
 logger = logging.getLogger(__name__)
@@ -64,9 +63,7 @@ def up(options: UpOptions) -> int:
     passwords = read_passwords(paths)
     users = [apache.FrontUser(name, access, passwords[name].value) for name, access, _ in USERS]
 
-    events: queue.SimpleQueue[str] = queue.SimpleQueue()
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, lambda received, _frame: events.put(signal.Signals(received).name))
+    stop = Stop()
 
     user = None
     if os.geteuid() == 0 and not options.rootful:
@@ -78,14 +75,13 @@ def up(options: UpOptions) -> int:
     try:
         site = _write_site(manifest, options, runtime_dir, users)
         app = _start_app(options, site.socket_path, user)
-        app.watch(events)
+        app.watch(stop.post)
         front = apache.ApacheProcess(binary, site)
         try:
             front.start()
-            front.child.watch(events)
+            front.child.watch(stop.post)
             _print_banner(manifest, options, paths, passwords)
-            reason = events.get()
-            logger.info("Stopping (%s)", reason)
+            reason = stop.wait()
         finally:
             front.stop()
             app.stop()

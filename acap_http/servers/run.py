@@ -4,17 +4,13 @@ SIGINT or SIGHUP; then dockerd first, the server last."""
 
 from __future__ import annotations
 
-import logging
 import os
-import queue
-import signal
 from pathlib import Path
 
 from acap_http.application import Application, Options
 from acap_http.errors import SetupError
 from acap_http.servers.fastcgi import FastCgiServer
-
-logger = logging.getLogger(__name__)
+from acap_http.servers.lifecycle import Stop
 
 SOCKET_ENV = "FCGI_SOCKET_NAME"
 
@@ -27,16 +23,11 @@ def run(options: Options) -> int:
             "with the FastCGI socket's path in it (or use 'acap-http up')"
         )
     application = Application(options)
-    # The main thread owns the signals; handlers only post, the loop below acts.
-    events: queue.SimpleQueue[str] = queue.SimpleQueue()
-    # SIGHUP too: a closed terminal must not leave dockerd behind.
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(signum, lambda received, _frame: events.put(signal.Signals(received).name))
-    server = FastCgiServer(application.wsgi, Path(socket_name), on_exit=lambda: events.put("FastCGI server ended"))
+    stop = Stop()
+    server = FastCgiServer(application.wsgi, Path(socket_name), on_exit=lambda: stop.post("FastCGI server ended"))
     server.start()
     application.start()
-    reason = events.get()
-    logger.info("Stopping (%s)", reason)
+    stop.wait()
     application.stop()
     server.stop()
     return 0
