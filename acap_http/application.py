@@ -17,8 +17,6 @@ import os
 import pwd
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 
 from acap_http import config, device, hostgroups, logs
 from acap_http import manifest as manifest_module
@@ -33,6 +31,7 @@ from acap_http.handlers.param_cgi import ParamCgi
 from acap_http.handlers.param_tree import ParamTree
 from acap_http.handlers.tls_files import TlsEndpoints
 from acap_http.manifest import Manifest
+from acap_http.options import Options
 from acap_http.params import ParamStore
 from acap_http.status import Status
 from acap_http.supervisor import cgroups, dockerd_check, versions
@@ -48,23 +47,12 @@ logger = logging.getLogger(__name__)
 STATE_FILE = "application.json"  # {"running": false} once stopped by request
 
 
-@dataclass(frozen=True)
-class Options:
-    """What an operator may choose about the application, whatever serves it."""
-
-    app_dir: Path
-    manifest_path: Path | None = None  # None: the checkout's, else APP_DIR/manifest.json
-    docker_address: str = "0.0.0.0"
-    stop_grace: float = config.STOP_GRACE
-    sd_card_mount: Path = config.CAMERA_SD_MOUNT
-    sd_card_area: Path = config.CAMERA_SD_AREA
-
-
 class Run:
     """One run of the application: the dockerd supervisor and the SD card watcher, together."""
 
     def __init__(self, application: Application, options: Options) -> None:
-        self.card = CardWatcher(CardPlace(options.sd_card_mount, options.sd_card_area))
+        area = options.card_area(application.manifest.app_name)
+        self.card = CardWatcher(CardPlace(options.sd_card_mount, area))
         self.supervisor = Supervisor(
             read_settings=application.settings,
             host=application.host,
@@ -90,7 +78,7 @@ class Application:
     def __init__(self, options: Options) -> None:
         self.options = options
         self.app_dir = options.app_dir.resolve()
-        self.manifest: Manifest = manifest_module.load(options.manifest_path or config.find_manifest(self.app_dir))
+        self.manifest: Manifest = manifest_module.load(options.manifest_file())
         paths = config.AppPaths(self.app_dir)
         paths.localdata.mkdir(parents=True, exist_ok=True)
         self.localdata = paths.localdata

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from acap_http import config, identity, logs
 from acap_http.errors import AcapHttpError
@@ -94,14 +95,14 @@ def _run_parser(commands: Commands[argparse.ArgumentParser]) -> None:
     run.add_argument(
         "--sd-card-area",
         type=Path,
-        default=config.CAMERA_SD_AREA,
-        help="the application's directory on the card; dockerd's data go to AREA/data (default: %(default)s)",
+        help="the application's directory on the card; dockerd's data go to AREA/data "
+        f"(default: {config.CAMERA_SD_AREAS}/APPNAME, the manifest's appName, as on the camera)",
     )
     run.set_defaults(command=run_command)
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from acap_http.application import Options
+    from acap_http.options import Options
     from acap_http.servers.run import run
 
     logs.configure(to_stdout=args.stdout)
@@ -160,24 +161,27 @@ def _up_parser(commands: Commands[argparse.ArgumentParser]) -> None:
 
 
 def up_command(args: argparse.Namespace) -> int:
-    from acap_http.servers.local_front import UpOptions, up
+    from acap_http.options import HostOptions
+    from acap_http.servers.local_front import up
 
     logs.configure(to_stdout=True)
-    app_dir = args.app_dir.resolve()
+    return up(HostOptions(**_host_options_of(args)))
+
+
+def _host_options_of(args: argparse.Namespace) -> dict[str, Any]:
+    """What ``_app_options`` and ``_host_options`` parsed, as HostOptions' fields (up's, and serve's first)."""
     host, port = args.listen
-    return up(
-        UpOptions(
-            host=host,
-            port=port,
-            app_dir=app_dir,
-            manifest_path=(args.manifest or config.find_manifest(app_dir)).resolve(),
-            docker_address=args.docker_address,
-            rootful=args.rootful,
-            sd_card=args.sd_card.resolve() if args.sd_card else None,
-            app_user=args.app_user,
-            groups=tuple(args.group),
-        )
-    )
+    return {
+        "host": host,
+        "port": port,
+        "app_dir": args.app_dir.resolve(),
+        "manifest_path": args.manifest.resolve() if args.manifest else None,
+        "docker_address": args.docker_address,
+        "rootful": args.rootful,
+        "sd_card": args.sd_card.resolve() if args.sd_card else None,
+        "app_user": args.app_user,
+        "groups": tuple(args.group),
+    }
 
 
 def _serve_parser(commands: Commands[argparse.ArgumentParser]) -> None:
@@ -197,23 +201,7 @@ def serve_command(args: argparse.Namespace) -> int:
     from acap_http.servers.serve import ServeOptions, serve
 
     logs.configure(to_stdout=args.stdout)
-    host, port = args.listen
-    return serve(
-        ServeOptions(
-            host=host,
-            port=port,
-            app_dir=args.app_dir.resolve(),
-            manifest_path=args.manifest.resolve() if args.manifest else None,
-            docker_address=args.docker_address,
-            rootful=args.rootful,
-            sd_card=args.sd_card.resolve() if args.sd_card else None,
-            app_user=args.app_user,
-            groups=tuple(args.group),
-            cert=args.cert,
-            key=args.key,
-            users=args.users,
-        )
-    )
+    return serve(ServeOptions(**_host_options_of(args), cert=args.cert, key=args.key, users=args.users))
 
 
 def _install_parser(commands: Commands[argparse.ArgumentParser]) -> None:

@@ -20,10 +20,11 @@ FRONT_MAX_BODY = 1024 * 1024
 HANDLER_MAX_BODY = 64 * 1024  # a param.cgi, param API or discovery request's body
 RESTART_HEADER = "X-Dockerd-Restart"  # what an upload or a daemon.json change did to dockerd
 
-# Where the camera keeps the application, and its area on the SD card.
+# Where the camera keeps the application, and the applications' areas on the SD card (each
+# named after its application: options.sd_card_area).
 CAMERA_APP_DIR = Path("/usr/local/packages") / identity.NAME
 CAMERA_SD_MOUNT = Path("/var/spool/storage/SD_DISK")
-CAMERA_SD_AREA = Path("/var/spool/storage/areas/SD_DISK") / identity.NAME
+CAMERA_SD_AREAS = Path("/var/spool/storage/areas/SD_DISK")
 # dockerd gives containers 10 s to stop; systemd kills the app at about 15 s.
 STOP_GRACE = 13.0
 # The longest an application stop takes: the containers (STOP_GRACE - 2), then dockerd,

@@ -139,7 +139,8 @@ def test_ups_parent_loads_neither_werkzeug_nor_the_parameter_store() -> None:
     script = (
         "import sys\n"
         "import acap_http.cli\n"
-        "from acap_http.servers.local_front import UpOptions, up\n"
+        "from acap_http.options import HostOptions\n"
+        "from acap_http.servers.local_front import up\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('werkzeug', 'flup', 'cryptography')"
         " or m in ('acap_http.params', 'acap_http.application')))\n"
     )

@@ -19,6 +19,8 @@ from acap_http import hostgroups
 from acap_http.config import APP_USER, PARAMS_FILE
 from acap_http.errors import SetupError
 from acap_http.filestore import FileStore
+from acap_http.manifest import Manifest
+from acap_http.options import HostOptions
 from acap_http.safedir import LinkRefused, SafeDir, describe_link
 from acap_http.supervisor.command import runtime_dir_of
 
@@ -71,6 +73,19 @@ def ensure(name: str = NAME, groups: tuple[str, ...] = ()) -> AppUser:
         os.fchown(runtime_dir.fd, user.uid, user.gid)
         os.fchmod(runtime_dir.fd, 0o700)
     return user
+
+
+def for_front(options: HostOptions, manifest: Manifest) -> AppUser | None:
+    """Who the app of a front (``up``, ``serve``) runs as: started as root and not ``--rootful``,
+    the app user, taken over; else the front's own user (None), and ``--group`` has no use."""
+    if os.geteuid() == 0 and not options.rootful:
+        groups = (*manifest.groups, *options.groups)
+        return take_over(options.app_user, options.app_dir, options.card_area(manifest.app_name), groups)
+    if options.groups and options.rootful:
+        logger.info("Rootful: containers run as root, host groups need no mapping (--group ignored)")
+    elif options.groups:
+        logger.info("Not started as root: host groups are mapped for the app user only (--group ignored)")
+    return None
 
 
 def take_over(name: str, app_dir: Path, sd_card_area: Path | None, groups: tuple[str, ...] = ()) -> AppUser:

@@ -16,15 +16,14 @@ import shutil
 import socket
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
-from acap_http import config, identity
+from acap_http import config
 from acap_http import manifest as manifest_module
 from acap_http.config import AppPaths
-from acap_http.errors import SetupError
 from acap_http.filestore import FileStore
 from acap_http.manifest import Manifest
+from acap_http.options import HostOptions, Options
 from acap_http.servers import apache, app_user
 from acap_http.servers.children import Child
 from acap_http.servers.lifecycle import Stop
@@ -36,45 +35,23 @@ SOCKET_DIR = "app"
 SOCKET_NAME = "fcgi.sock"
 
 
-@dataclass(frozen=True)
-class UpOptions:
-    host: str
-    port: int
-    app_dir: Path
-    manifest_path: Path
-    docker_address: str = "127.0.0.1"
-    rootful: bool = False  # as root: keep the app and dockerd as root instead of the app user
-    sd_card: Path | None = None  # mount point of the disk that plays the SD card
-    app_user: str = app_user.NAME  # who the app and dockerd run as, rootless (one per instance on a host)
-    groups: tuple[str, ...] = ()  # host groups mapped into containers after the manifest's
-
-    @property
-    def sd_card_area(self) -> Path | None:
-        return self.sd_card / identity.NAME if self.sd_card else None
-
-
-def up(options: UpOptions) -> int:
+def up(options: HostOptions) -> int:
     """Run the front and the app until a signal or until one of them stops."""
-    if options.rootful and os.geteuid() != 0:
-        raise SetupError("--rootful runs the app and dockerd as root: start up as root, or leave --rootful out")
-    manifest = manifest_module.load(options.manifest_path)
+    options.check_rootful("up")
+    manifest_file = options.manifest_file()
+    manifest = manifest_module.load(manifest_file)
     binary = apache.find_apache()
     paths = AppPaths(options.app_dir)
     passwords = read_passwords(paths)
     users = [apache.FrontUser(name, access, passwords[name].value) for name, access, _ in USERS]
 
     stop = Stop()
-
-    user = None
-    if os.geteuid() == 0 and not options.rootful:
-        groups = (*manifest.groups, *options.groups)
-        user = app_user.take_over(options.app_user, options.app_dir, options.sd_card_area, groups)
-    elif options.groups:
-        logger.info("Rootful: containers run as root, host groups need no mapping (--group ignored)")
+    user = app_user.for_front(options, manifest)
+    application = options.application(manifest_file, manifest.app_name)
     runtime_dir = _make_runtime_dir(user)
     try:
         site = _write_site(manifest, options, runtime_dir, users)
-        app = _start_app(options, site.socket_path, user)
+        app = _start_app(application, manifest.app_name, site.socket_path, user)
         app.watch(stop.post)
         front = apache.ApacheProcess(binary, site)
         try:
@@ -112,7 +89,7 @@ def _make_runtime_dir(user: app_user.AppUser | None) -> Path:
 
 
 def _write_site(
-    manifest: Manifest, options: UpOptions, runtime_dir: Path, users: list[apache.FrontUser]
+    manifest: Manifest, options: HostOptions, runtime_dir: Path, users: list[apache.FrontUser]
 ) -> apache.Site:
     site = apache.Site(
         host=options.host,
@@ -133,18 +110,25 @@ def _write_site(
     return site
 
 
-def _start_app(options: UpOptions, socket_path: Path, user: app_user.AppUser | None) -> Child:
+def _start_app(options: Options, app_name: str, socket_path: Path, user: app_user.AppUser | None) -> Child:
     """``acap-http run`` as the camera starts it, ready once its socket accepts."""
-    command = [sys.executable, "-m", "acap_http", "run", "--stdout", "--app-dir", str(options.app_dir)]
-    command += ["--manifest", str(options.manifest_path), "--docker-address", options.docker_address]
-    if options.sd_card and options.sd_card_area:
-        command += ["--sd-card-mount", str(options.sd_card), "--sd-card-area", str(options.sd_card_area)]
+    command = [sys.executable, "-m", "acap_http", "run", *run_arguments(options, app_name)]
     env = {**config.MALLOC_ARENAS, **os.environ, "FCGI_SOCKET_NAME": str(socket_path)}
     for _, _, variable in USERS:
         env.pop(variable, None)  # the app has no use for them
     app = Child("acap-http run", command, env=env, user=(user.uid, user.gid) if user else None)
     app.start(lambda: _accepts(socket_path), what="serving its FastCGI socket")
     return app
+
+
+def run_arguments(options: Options, app_name: str) -> list[str]:
+    """``acap-http run``'s command line for ``options``, every place spelt out (the card's too): the
+    child serves what ``serve``'s worker would, and derives nothing of its own."""
+    return [
+        "--stdout", "--app-dir", str(options.app_dir), "--manifest", str(options.manifest_file()),
+        "--docker-address", options.docker_address,
+        "--sd-card-mount", str(options.sd_card_mount), "--sd-card-area", str(options.card_area(app_name)),
+    ]  # fmt: skip
 
 
 def _accepts(path: Path) -> bool:
@@ -154,7 +138,7 @@ def _accepts(path: Path) -> bool:
     return False
 
 
-def _print_banner(manifest: Manifest, options: UpOptions, paths: AppPaths, passwords: dict[str, Password]) -> None:
+def _print_banner(manifest: Manifest, options: HostOptions, paths: AppPaths, passwords: dict[str, Password]) -> None:
     url = f"http://{options.host}:{options.port}"
     admin = USERS[0][0]
     auth = f'--anyauth -u "{admin}:{passwords[admin].shell}"'

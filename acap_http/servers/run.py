@@ -7,8 +7,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from acap_http.application import Application, Options
+from acap_http.application import Application
 from acap_http.errors import SetupError
+from acap_http.options import Options
 from acap_http.servers.fastcgi import FastCgiServer
 from acap_http.servers.lifecycle import Stop
 

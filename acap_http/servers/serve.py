@@ -30,10 +30,11 @@ from gunicorn.glogging import Logger
 
 from acap_http import config
 from acap_http import manifest as manifest_module
-from acap_http.application import Application, Options
+from acap_http.application import Application
 from acap_http.config import AppPaths
 from acap_http.errors import SetupError
 from acap_http.escape import printable
+from acap_http.options import HostOptions, Options
 from acap_http.safedir import LinkRefused, SafeDir
 from acap_http.servers import app_user
 from acap_http.servers.auth import Front
@@ -61,49 +62,30 @@ DRAIN_AFTER_STOP = 5.0
 SETTLED = frozenset(Status) - {Status.NOT_STARTED, Status.DOCKERD_STOPPED}
 
 
-@dataclass(frozen=True)
-class ServeOptions:
-    host: str
-    port: int
-    app_dir: Path
-    manifest_path: Path | None = None
-    docker_address: str = "127.0.0.1"
-    rootful: bool = False
-    sd_card: Path | None = None
-    app_user: str = app_user.NAME
-    groups: tuple[str, ...] = ()
+@dataclass(frozen=True, kw_only=True)
+class ServeOptions(HostOptions):
+    """A front's options, and serve's own: its HTTPS pair and users file (made on the first start)."""
+
     cert: Path | None = None
     key: Path | None = None
     users: Path | None = None
 
 
 def serve(options: ServeOptions) -> int:
-    if options.rootful and os.geteuid() != 0:
-        raise SetupError("--rootful runs the app and dockerd as root: start serve as root, or leave --rootful out")
+    options.check_rootful("serve")
     if (options.cert is None) != (options.key is None):
         raise SetupError("--cert and --key go together")
-    manifest_path = options.manifest_path or config.find_manifest(options.app_dir)
-    manifest = manifest_module.load(manifest_path)
+    manifest_file = options.manifest_file()
+    manifest = manifest_module.load(manifest_file)
     paths = AppPaths(options.app_dir)
     with _private_dir(paths.app_dir / "serve") as private:
         users = _users(options, paths, private)
         context, fingerprint, tls_files = _tls(options, private)
-    area = options.sd_card / manifest.app_name if options.sd_card else config.CAMERA_SD_AREA
-    worker_ids = None
-    if os.geteuid() == 0 and not options.rootful:
-        user = app_user.take_over(
-            options.app_user, options.app_dir, area if options.sd_card else None, (*manifest.groups, *options.groups)
-        )
-        worker_ids = (user.uid, user.gid)
+    user = app_user.for_front(options, manifest)
+    worker_ids = (user.uid, user.gid) if user else None
     # Readiness is the application's to tell (once Status is known), not gunicorn's (once it boots).
     notifier = Notifier(os.environ.pop("NOTIFY_SOCKET", None))
-    application_options = Options(
-        app_dir=options.app_dir,
-        manifest_path=manifest_path,
-        docker_address=options.docker_address,
-        sd_card_mount=options.sd_card or config.CAMERA_SD_MOUNT,
-        sd_card_area=area,
-    )
+    application_options = options.application(manifest_file, manifest.app_name)
     logger.info("Serving https://%s:%d/ (certificate SHA-256 %s)", options.host, options.port, fingerprint)
     Service(
         options=options, application_options=application_options, manifest=manifest, users=users,
