@@ -15,7 +15,6 @@ import hashlib
 import re
 import shutil
 import socket
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -230,10 +229,6 @@ class ApacheProcess:
         self.site = site
         self.child = Child("apache2", [str(binary), "-f", str(site.config_path), "-DFOREGROUND"])
 
-    @property
-    def process(self) -> subprocess.Popen[bytes]:
-        return self.child.process
-
     def start(self, ready_timeout: float = 15.0) -> None:
         """Start Apache and return once it accepts connections."""
         self.child.start(self._accepting, ready_timeout, f"accepting connections on {self.site.host}:{self.site.port}")
@@ -242,7 +237,7 @@ class ApacheProcess:
         # Apache writes its pid file once it holds its listening socket; only
         # then does a connection prove it is Apache that accepts, not another server.
         try:
-            if int(self.site.pid_path.read_text().strip()) != self.process.pid:
+            if int(self.site.pid_path.read_text().strip()) != self.child.process.pid:
                 return False
         except (OSError, ValueError):
             return False

@@ -120,9 +120,8 @@ class Fleet:
         """Start ``each``; what waits until it is up."""
         env = {name: value for name, value in os.environ.items() if name not in {v for _, _, v in USERS}}
         offset = each.log.stat().st_size if each.log.exists() else 0
-        with each.log.open("ab") as log:
-            child = Child(each.name, each.command(self._manifest), env=env, output=log)
-            child.spawn()
+        child = Child(each.name, each.command(self._manifest), env=env, log=each.log)
+        child.spawn()
         self._children[each.name] = child
         ready = file_says(each.log, BANNER_END, offset)
         return lambda timeout: child.wait_ready(ready, timeout, f"up (see {each.log})")

@@ -171,11 +171,17 @@ class Host:
 
 @dataclass(frozen=True)
 class Command:
+    """What to start, and how (``runner.Runner.start``). The defaults are dockerd's processes'; a
+    front's children (``servers.children``) stay in its process group and are its to stop."""
+
     argv: tuple[str, ...]
     env: Mapping[str, str]
     forks: bool = False  # nsenter -p, unshare --fork: the program runs as the started process's child
-    # What the kernel sends it should the application die without stopping it (see runner).
-    death_signal: str = "TERM"
+    # What the kernel sends it should the application die without stopping it (see runner); None: nothing.
+    death_signal: str | None = "TERM"
+    own_group: bool = True  # a session and process group of its own, out of reach of a terminal's Ctrl-C
+    user: tuple[int, int] | None = None  # uid and gid to run as, without supplementary groups
+    log: Path | None = None  # where its output and errors go (appended); None: where ours go
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,15 @@
-"""Starting a command in a process group of its own and stopping it.
+"""Starting a command and stopping it: dockerd's processes, and the fronts' children
+(``servers.children``), the one process wrapper of both.
 
 A waiter thread blocks in waitpid on the one child it owns, so an exit is
 noticed the moment it happens; nothing else reaps. ``terminate`` sends
 SIGTERM (to the program itself when ``nsenter`` forked it into a PID
 namespace, since nsenter passes no signal on), ``kill`` SIGKILLs the group
-and, for a process that asks for it, every descendant remembered, including
-those that moved to sessions of their own. The caller keeps the deadline
-between the two (``stop`` does both, blocking, for callers that may block).
+(each command leads one unless it asks to stay in ours; then the process
+alone) and, for a process that asks for it, every descendant remembered,
+including those that moved to sessions of their own. The caller keeps the
+deadline between the two (``stop`` does both, blocking, for callers that may
+block).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import IO
 
 import psutil
 
@@ -65,6 +69,7 @@ class Process:
         name: str = "process",
         forks: bool = False,
         owns_tree: bool = True,
+        own_group: bool = True,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._popen = popen
@@ -72,6 +77,7 @@ class Process:
         self.pid = popen.pid
         self.name = name
         self._forks = forks  # the program is the child of the started one (nsenter -p)
+        self._own_group = own_group  # it leads a process group of its own (else it is in ours)
         self._owns_tree = owns_tree  # what it starts dies with it (not so containerd's shims)
         self._exited = threading.Event()
         self.exit: Exit | None = None
@@ -137,11 +143,14 @@ class Process:
             os.kill(self.program_pid, signal.SIGTERM)
 
     def kill(self) -> None:
-        """SIGKILL to the group and every remembered descendant."""
+        """SIGKILL to its group (to itself alone when it is in ours) and every remembered descendant."""
         self.remember_descendants()
         _kill(self.tree())
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.pid, signal.SIGKILL)
+            if self._own_group:
+                os.killpg(self.pid, signal.SIGKILL)
+            else:
+                os.kill(self.pid, signal.SIGKILL)
 
     def stop(self, grace: float = STOP_GRACE) -> Exit:
         """SIGTERM, and SIGKILL at the deadline; blocks until it has ended and returns how."""
@@ -169,17 +178,34 @@ class Runner:
     def start(
         self, command: Command, on_exit: Callable[[Process, Exit], None], *, name: str = "", owns_tree: bool = True
     ) -> Process:
-        # setpriv (util-linux) asks the kernel to SIGTERM the child should this process die
-        # without stopping it (SIGKILL, a crash): it then stops instead of living on orphaned.
-        popen = subprocess.Popen(
-            ["setpriv", "--pdeathsig", command.death_signal, "--", *command.argv],
-            env=dict(command.env),
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        uid, gid = command.user or (None, None)
+        with _log(command) as output:
+            popen = subprocess.Popen(
+                [*_death_signal(command), *command.argv],
+                env=dict(command.env),
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT if output else None,
+                start_new_session=command.own_group,
+                user=uid,
+                group=gid,
+                extra_groups=[] if command.user else None,
+            )
         return Process(
-            popen, on_exit, name=name or command.argv[0], forks=command.forks, owns_tree=owns_tree, clock=self._clock
-        )
+            popen, on_exit, name=name or command.argv[0], forks=command.forks, owns_tree=owns_tree,
+            own_group=command.own_group, clock=self._clock,
+        )  # fmt: skip
+
+
+def _death_signal(command: Command) -> list[str]:
+    """setpriv (util-linux) asks the kernel to signal the child should this process die without
+    stopping it (SIGKILL, a crash): it then stops instead of living on orphaned."""
+    return ["setpriv", "--pdeathsig", command.death_signal, "--"] if command.death_signal else []
+
+
+def _log(command: Command) -> contextlib.AbstractContextManager[IO[bytes] | None]:
+    """The command's log, open for appending while it starts (the child keeps its own copy)."""
+    return command.log.open("ab") if command.log else contextlib.nullcontext()
 
 
 ProcessId = tuple[int, float]  # pid and start time, so a reused pid is never mistaken
