@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import grp
-import logging
 import os
 import shutil
 import socket
@@ -28,8 +27,6 @@ from acap_http.servers import apache, app_user
 from acap_http.servers.children import Child
 from acap_http.servers.lifecycle import Stop
 from acap_http.servers.users import USERS, Password, read_passwords
-
-logger = logging.getLogger(__name__)
 
 SOCKET_DIR = "app"
 SOCKET_NAME = "fcgi.sock"
