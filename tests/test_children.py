@@ -46,7 +46,7 @@ def test_a_child_never_ready_is_stopped_when_the_time_is_up() -> None:
 
 
 def test_a_child_that_ends_before_it_is_ready_is_an_error_naming_how() -> None:
-    with pytest.raises(SetupError, match=r"sh ended: exit code 3; its messages are above"):
+    with pytest.raises(SetupError, match=r"sh exited with code 3; its messages are above"):
         _shell("exit 3").start(lambda: False, timeout=30)
 
 
@@ -55,10 +55,10 @@ def test_the_end_is_posted_to_whoever_watches_even_after_it() -> None:
     child.spawn()
     early = Stop(lambda signum, handler: None)
     child.watch(early.post)
-    assert early.wait() == "sh ended: exit code 4"
+    assert early.wait() == "sh exited with code 4"
     late = Stop(lambda signum, handler: None)
     child.watch(late.post)
-    assert late.wait() == "sh ended: exit code 4"
+    assert late.wait() == "sh exited with code 4"
 
 
 def test_it_stays_in_our_process_group_and_writes_to_its_log(tmp_path: Path) -> None:

@@ -38,11 +38,11 @@ def test_the_first_reason_wins_and_is_said(caplog: pytest.LogCaptureFixture) -> 
     """A child's end posted before a signal is the reason; the signal waits its turn."""
     signals = FakeSignals()
     stop = Stop(signals.install)
-    stop.post("apache2 ended: exit code 1")
+    stop.post("apache2 exited with code 1")
     signals.send(signal.SIGHUP)
     with caplog.at_level(logging.INFO, logger="acap_http.servers.lifecycle"):
-        assert stop.wait() == "apache2 ended: exit code 1"
-    assert caplog.messages == ["Stopping (apache2 ended: exit code 1)"]
+        assert stop.wait() == "apache2 exited with code 1"
+    assert caplog.messages == ["Stopping (apache2 exited with code 1)"]
 
 
 def test_wait_blocks_until_a_reason_comes_from_another_thread(caplog: pytest.LogCaptureFixture) -> None:

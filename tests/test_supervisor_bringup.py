@@ -8,6 +8,7 @@ short: a child asked for a version or a verdict); what it had started stops afte
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -53,7 +54,7 @@ class SlowStack(FakeStack):
     def up(self, data_root: Path, cancel: threading.Event) -> None:
         self.holder = self.runner.start(Command(("holder",), {}), self.on_exit, name="namespace holder")
         if self.slow_at == "holder":
-            self.gate.wait(cancel)
+            self.gate.wait()  # rootlesskit stopped before it is up would leave its children: not cut short
         self.containerd = self.runner.start(Command(("c",), {}), self.on_exit, name="containerd")
         if self.slow_at == "containerd":
             self.gate.wait(cancel)
@@ -163,17 +164,41 @@ def test_a_process_of_the_stack_dying_during_the_bring_up_is_heard_after_its_rep
     assert machine.stack.holder is not first
 
 
-def test_the_stacks_waits_end_when_cancelled(tmp_path: Path) -> None:
-    """The real stack's waits (a holder that never comes up) end at the cancel, not at the timeout."""
-    runner = FakeRunner()
+class HolderUp(FakeRunner):
+    """A holder that is up at once (rootlesskit's child pid and API socket written), and a
+    containerd that never answers."""
+
+    def __init__(self, state: Path) -> None:
+        super().__init__()
+        self.state = state
+        self.api: socket.socket | None = None
+
+    def start(
+        self, command: Command, on_exit: Callable[[Process, Exit], None], *, name: str = "", owns_tree: bool = True
+    ) -> Process:
+        process = super().start(command, on_exit, name=name, owns_tree=owns_tree)
+        if name == "namespace holder":
+            self.state.mkdir(parents=True)
+            (self.state / "child_pid").write_text("4242\n")
+            self.api = socket.socket(socket.AF_UNIX)
+            self.api.bind(str(self.state / "api.sock"))
+        return process
+
+
+def test_the_stacks_wait_for_containerd_ends_when_cancelled(tmp_path: Path) -> None:
+    """The real stack's wait for containerd (one that never answers) ends at the cancel, not at the
+    timeout (the fake clock never gets there); the holder's was not cut short."""
     machine = Machine(tmp_path)
-    stack = Stack(machine.supervisor.host, runner, lambda process, exit: None, clock=Clock())
+    host = machine.supervisor.host
+    runner = HolderUp(host.rootlesskit_dir)
+    stack = Stack(host, runner, lambda process, exit: None, clock=Clock())
     cancel = threading.Event()
-    timer = threading.Timer(0.05, cancel.set)
-    timer.start()
-    with pytest.raises(StackError, match="cancelled"):
-        stack.up(tmp_path / "data", cancel)  # the fake clock never reaches the 10 s
-    assert runner.named("namespace holder")
+    threading.Timer(0.05, cancel.set).start()
+    with pytest.raises(StackError, match="containerd: the start was cancelled"):
+        stack.up(tmp_path / "data", cancel)
+    assert stack.holder_pid == 4242 and [p.name for p in runner.started] == ["namespace holder", "containerd"]
+    assert runner.api is not None
+    runner.api.close()
 
 
 def test_a_port_still_taken_is_tried_again_until_cancelled(tmp_path: Path) -> None:

@@ -68,7 +68,7 @@ class Child:
         deadline = self._clock() + timeout
         while not ready():
             if process.exit is not None:
-                raise SetupError(f"{self.name} ended: {process.exit}; its messages are above")
+                raise SetupError(f"{_ended(self.name, process.exit)}; its messages are above")
             if self._clock() > deadline:
                 self.stop()
                 raise SetupError(f"{self.name} was not {what} in {timeout:.0f} s")
@@ -84,7 +84,7 @@ class Child:
             post(ended)
 
     def _exited(self, _process: Process, how: Exit) -> None:
-        ended = f"{self.name} ended: {how}"
+        ended = _ended(self.name, how)
         with self._lock:
             self._ended = ended
             watchers = list(self._watchers)
@@ -117,3 +117,8 @@ def file_says(path: Path, text: str, offset: int = 0) -> Callable[[], bool]:
             return False
 
     return check
+
+
+def _ended(name: str, how: Exit) -> str:
+    """The words of the front's log for a child's end, as they always were."""
+    return f"{name} exited with code {how.code}" if how.code is not None else f"{name} exited, {how}"

@@ -153,7 +153,9 @@ class Stack:
             self.holder_pid = self._holder_child(holder)
             return bool(self.holder_pid)
 
-        self._wait_for("the namespace holder", holder, entered, HOLDER_TIMEOUT, cancel)
+        # Not cut short by a cancel: rootlesskit stopped before it is up dies at once, leaving its
+        # child and slirp4netns to the host's init; up (tens of ms), it stops them itself.
+        self._wait_for("the namespace holder", holder, entered, HOLDER_TIMEOUT, cancel=None)
         logger.info("Namespace holder up (pid %d; dockerd and containerd run in pid %d's)", holder.pid, self.holder_pid)
 
     def _holder_child(self, holder: Process) -> int:
@@ -185,12 +187,12 @@ class Stack:
         self.containerd_keeps_containers()  # said at the first start, not when it is too late
 
     def _wait_for(
-        self, what: str, process: Process, ready: Callable[[], bool], timeout: float, cancel: threading.Event
+        self, what: str, process: Process, ready: Callable[[], bool], timeout: float, cancel: threading.Event | None
     ) -> None:
         """Until ``ready()``; StackError when ``process`` dies, at ``timeout``, or once ``cancel`` is set."""
         deadline = self._clock() + timeout
         while not ready():
-            if cancel.is_set():
+            if cancel is not None and cancel.is_set():
                 raise StackError(f"{what}: the start was cancelled")
             if not process.alive or self._clock() > deadline:
                 raise StackError(f"{what} did not come up ({process.exit or 'timed out'})")
