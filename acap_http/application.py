@@ -179,8 +179,7 @@ class Application:
             logger.warning("%s", cgroups.describe(cgroups.why_rootless_has_none()))
         if self._stopped_by_request():
             logger.info("The application was stopped by request and stays stopped (control.cgi?action=start)")
-            self.set_status(Status.NOT_STARTED)
-            return
+            return  # Status stays what it is before any run: the manifest's -1
         self.start_run()
 
     def stop(self) -> None:
@@ -189,8 +188,7 @@ class Application:
             self._closed = True  # a control.cgi start still in flight starts nothing now
             run, self._run = self._run, None
             if run is not None:
-                run.stop()
-        self.set_status(Status.NOT_STARTED)
+                run.stop()  # its supervisor's last Status is -1
 
     # --- control.cgi: the application's own start and stop, kept across restarts -------------------------
 
@@ -226,8 +224,7 @@ class Application:
         if run is None:
             return False
         logger.info("Stopping the application by request")
-        run.stop()
-        self.set_status(Status.NOT_STARTED)
+        run.stop()  # its supervisor's last Status is -1
         self._keep_state(running=False)
         return True
 

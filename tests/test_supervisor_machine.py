@@ -16,7 +16,15 @@ from acap_http.status import Status
 from acap_http.supervisor.command import Command, Host
 from acap_http.supervisor.core import Supervisor
 from acap_http.supervisor.events import Shutdown
-from acap_http.supervisor.phases import TRANSITIONS, Backoff, IllegalTransition, Phase, check_transition
+from acap_http.supervisor.phases import (
+    STATUS,
+    STOPPING,
+    TRANSITIONS,
+    Backoff,
+    IllegalTransition,
+    Phase,
+    check_transition,
+)
 from acap_http.supervisor.runner import Exit, Process, Runner
 from acap_http.supervisor.sdcard import CardPlace
 from acap_http.supervisor.settings import Settings
@@ -224,10 +232,12 @@ def machine(tmp_path: Path) -> Machine:
 
 
 def test_the_transition_table_allows_what_the_machine_does_and_nothing_else() -> None:
-    """Every phase can be left (but STOPPED), and a transition outside the table is a bug that raises."""
+    """Every phase can be left (but STOPPED), the application can end from any, every phase has its
+    Status, and a transition outside the table is a bug that raises."""
     sources = {source for source, _ in TRANSITIONS}
     assert sources == set(Phase) - {Phase.STOPPED}
-    assert all((phase, Phase.STOPPING) in TRANSITIONS for phase in sources - {Phase.STOPPING})
+    assert all((phase, Phase.ENDING) in TRANSITIONS for phase in sources - {Phase.ENDING})
+    assert set(STATUS) == set(Phase)
     with pytest.raises(IllegalTransition):
         check_transition(Phase.STOPPED, Phase.STARTING)
     with pytest.raises(IllegalTransition):
@@ -346,7 +356,7 @@ def test_changes_while_stopping_are_taken_by_the_start_that_follows(machine: Mac
     machine.supervisor.request_restart("UseTLS changed")
     machine.supervisor.pump()
     machine.at(0.1)
-    assert machine.supervisor.phase is Phase.STOPPING
+    assert machine.supervisor.phase in STOPPING
     machine.supervisor.request_restart("ca.pem uploaded")
     machine.supervisor.pump()
     machine.dockerds()[0].end(CLEAN_EXIT)
@@ -449,7 +459,7 @@ def test_sigkill_exactly_at_the_grace_deadline(machine: Machine) -> None:
     dockerd = machine.dockerds()[0]
     assert dockerd.signals == ["TERM"]
     machine.at(12.9)
-    assert dockerd.signals == ["TERM"] and machine.supervisor.phase is Phase.STOPPING
+    assert dockerd.signals == ["TERM"] and machine.supervisor.phase in STOPPING
     machine.at(0.1)
     assert dockerd.signals == ["TERM", "KILL"]
     assert machine.dockerds()[1].alive  # and the new one started

@@ -1,13 +1,15 @@
 """The dockerd supervisor: one thread owns dockerd, the stack under it and the
-supervisor's state.
+supervisor's state (a start's bring-up has the stack while it runs, and reports).
 
 HTTP threads, parameter observers, the card watcher and signal handlers only
 post events to its queue; the thread takes them one at a time, and waits for
 nothing else: a stop's deadline and the card's 5 s are timers in the same
 loop, and a start's bring-up (the stack, then dockerd) and its TLS verdict run in
-workers that report back (``bringup``), so a Shutdown is taken at once. Every change of phase goes through
-``_transition``, checked against the table in ``phases``, and Status follows
-from the phase. Restart requests carry a sequence number, so those already
+workers that report back (``bringup``), so a Shutdown is taken at once. Every
+change of phase goes through ``_transition``, checked against the table in
+``phases``; the phase says what follows a stop, and Status is the phase's in
+that module's one table (an idle one's reason aside): nothing else writes it.
+Restart requests carry a sequence number, so those already
 covered by the settings snapshot of the current start are dropped: a burst
 of them makes one restart.
 
@@ -38,7 +40,6 @@ from acap_http.supervisor.events import (
     BRING_UP,
     CONTAINERS,
     OUTPUT,
-    After,
     Answering,
     CardChanged,
     ContainersStopped,
@@ -54,7 +55,7 @@ from acap_http.supervisor.events import (
     Step,
 )
 from acap_http.supervisor.loop import EventLoop
-from acap_http.supervisor.phases import Backoff, Phase, check_transition, status_of
+from acap_http.supervisor.phases import STOPPING, Backoff, Phase, Timer, check_transition, status_of
 from acap_http.supervisor.runner import Exit, Process, Runner
 from acap_http.supervisor.sdcard import WAIT_FOR_CARD, CardWatcher
 from acap_http.supervisor.settings import Settings, check
@@ -65,7 +66,7 @@ from acap_http.tls.verdicts import NotJudged
 logger = logging.getLogger(__name__)
 
 
-class Supervisor(EventLoop[Event]):
+class Supervisor(EventLoop[Event, Timer]):
     def __init__(
         self,
         *,
@@ -87,7 +88,7 @@ class Supervisor(EventLoop[Event]):
         in_background: Callable[[str, Callable[[], None]], None] | None = None,
         tls: TlsStore | None = None,
     ) -> None:
-        super().__init__("supervisor", clock)  # timers: "start", "kill", "card"
+        super().__init__("supervisor", clock)
         self._read_settings = read_settings
         self.host = host
         self._set_status = set_status
@@ -118,7 +119,7 @@ class Supervisor(EventLoop[Event]):
         # Owned by the supervisor thread alone from here on.
         self.phase = Phase.NEW
         self._status: Status | None = None
-        self._blocked: Status | None = None  # why an idle supervisor waits for the operator
+        self._reason: Status | None = None  # why an idle supervisor waits for the operator (its Status)
         self._dockerd: Process | None = None
         self._live_restore = True  # the running dockerd's: it leaves the containers running when it stops
         self._hold: output.Hold | None = None  # the containers' output, held while dockerd stops
@@ -130,7 +131,6 @@ class Supervisor(EventLoop[Event]):
         self._uses_card = False
         self._steps: list[Step] = []  # what a stop still has to stop, in order
         self._stopping: Process | None = None
-        self._after = After.START
         self._bring_up: BringUp | None = None  # while it runs, the stack is its worker's
         self._deferred: list[Event] = []  # exits heard during a bring-up, taken once it has reported
         self._start_due = False  # a start came due during a bring-up: it follows the bring-up
@@ -182,9 +182,10 @@ class Supervisor(EventLoop[Event]):
         return self.stopped
 
     def _failed(self) -> None:
-        if self.phase not in (Phase.STOPPING, Phase.STOPPED):
-            self._timers.clear()
-            self._stop([*self._dockerd_steps(), *self._stack_steps()], After.IDLE, Status.DOCKERD_RUNTIME_ERROR)
+        if self.phase not in (*STOPPING, Phase.STOPPED):
+            self._cancel_timers()
+            steps = [*self._dockerd_steps(), *self._stack_steps()]
+            self._stop(steps, Phase.STOPPING_TO_IDLE, Status.DOCKERD_RUNTIME_ERROR)
 
     def _handle(self, event: Event) -> None:
         if self._bring_up is not None and isinstance(event, Exited):
@@ -202,7 +203,7 @@ class Supervisor(EventLoop[Event]):
                 self._exited(process, exit)
             case CardChanged(present):
                 self._card_changed(present)
-            case ContainersStopped(count) if self._stopping is None and self.phase is Phase.STOPPING:
+            case ContainersStopped(count) if self._stopping is None and self.phase in STOPPING:
                 logger.info("Stopped %d containers", count) if count else None
                 self._next_step()
             case OutputHeld(hold, logged) if hold is self._hold and self._stopping is None:
@@ -229,17 +230,21 @@ class Supervisor(EventLoop[Event]):
             case Judged(attempt) if attempt is self._judging:
                 self._judging = None
                 if self.phase in (Phase.WAITING, Phase.CARD_WAIT, Phase.STARTING, Phase.RUNNING):
-                    self._set_timer("start", 0.0)  # the start that waited for the verdict
+                    self._set_timer(Timer.START, 0.0)  # the start that waited for the verdict
             case _:
                 pass  # a report of a bring-up or a judging given up on
 
     def _shutdown(self) -> None:
-        self._timers.clear()
-        if self.phase is Phase.STOPPING:
-            self._after = After.END  # the stop under way goes on, to the end
+        self._cancel_timers()
+        if self.phase in STOPPING:
+            self._transition(Phase.ENDING, "the application stops")  # the stop under way goes on, to the end
             self._steps = [*self._steps, *(p for p in self._stack_steps() if p not in self._steps)]
         else:
-            self._stop([*self._dockerd_steps(with_containers=True), *self._stack_steps()], After.END)
+            self._stop([*self._dockerd_steps(with_containers=True), *self._stack_steps()], Phase.ENDING)
+
+    def _cancel_timers(self) -> None:
+        for timer in Timer:
+            self._set_timer(timer, None)
 
     def _restart(self, reason: str, seq: int, at_once: bool, posted: float) -> None:
         if seq <= self._applied:
@@ -249,8 +254,8 @@ class Supervisor(EventLoop[Event]):
         self._crashes = 0  # an operator's change deserves a prompt start
         if not at_once:
             self._last_change = max(self._last_change, posted)
-        if self.phase not in (Phase.STOPPING, Phase.CARD_WAIT, Phase.STOPPED):
-            self._set_timer("start", 0.0 if at_once else self._coalesce)
+        if self.phase not in (*STOPPING, Phase.CARD_WAIT, Phase.STOPPED):
+            self._set_timer(Timer.START, 0.0 if at_once else self._coalesce, keep_earlier=True)
             if self.phase in (Phase.NEW, Phase.IDLE):
                 self._transition(Phase.WAITING, "restart scheduled")
         # While stopping, the start that follows reads the settings anew.
@@ -264,15 +269,15 @@ class Supervisor(EventLoop[Event]):
         else:
             self._post_restart(reason, at_once=False)  # not running now: the next start reads it
 
-    def _timer(self, name: str) -> None:
-        if name == "start" and self._bring_up is not None:
+    def _timer(self, timer: Timer) -> None:
+        if timer is Timer.START and self._bring_up is not None:
             self._start_due = True  # after the bring-up has reported
-        elif name == "start":
+        elif timer is Timer.START:
             self._start()
-        elif name == "kill" and self._stopping is not None:
+        elif timer is Timer.KILL and self._stopping is not None:
             logger.warning("%r still running %.1f s after SIGTERM; sending SIGKILL", self._stopping, self._stop_grace)
             self._stopping.kill()
-        elif name == "card" and self.phase is Phase.CARD_WAIT:
+        elif timer is Timer.CARD and self.phase is Phase.CARD_WAIT:
             self._start()  # no card after the wait: the check says 5
 
     # --- exits -----------------------------------------------------------------------------------
@@ -281,7 +286,7 @@ class Supervisor(EventLoop[Event]):
         if process is self._stopping:
             logger.info("%s stopped (%s)", process.name, exit)
             self._stopping = None
-            self._timers.pop("kill", None)
+            self._set_timer(Timer.KILL, None)
             self._forget(process)
             self._next_step()
         elif process is self._dockerd:
@@ -304,11 +309,11 @@ class Supervisor(EventLoop[Event]):
 
     def _dockerd_exited(self, exit: Exit) -> None:
         holding = self._dockerd_gone()
-        if self.phase is Phase.STOPPING:
+        if self.phase in STOPPING:
             if holding and self._stopping is None:
                 self._next_step()  # it went while its output was held: the hold's news is no longer awaited
             return  # a step that was not dockerd: the plan goes on
-        if exit.failed and "start" in self._timers:
+        if exit.failed and self._timer_set(Timer.START):
             # A change came while it started (a file uploaded, say): the start it asked for may fix it.
             logger.error("dockerd exited with %s; starting it again with the change made since", exit)
             self._transition(Phase.WAITING, "dockerd failed; a change is due")
@@ -323,7 +328,7 @@ class Supervisor(EventLoop[Event]):
 
     def _stack_exited(self, process: Process, exit: Exit) -> None:
         self.stack.lost(process)
-        if self.phase is Phase.STOPPING:
+        if self.phase in STOPPING:
             return  # it was going to be stopped anyway
         if process.name == "containerd" and self.stack.holder_alive() and self.stack.containerd_keeps_containers():
             # The shims keep the containers; a new containerd on the same paths finds them again.
@@ -332,7 +337,7 @@ class Supervisor(EventLoop[Event]):
             # death, the new one cannot come up: the bring-up fails, and everything starts again.)
             logger.warning("containerd stopped (%s); starting it again, then dockerd", exit)
             if self._dockerd is not None:
-                self._timers["start"] = self._now()  # the start's bring-up starts the missing containerd
+                self._set_timer(Timer.START, 0.0)  # the start's bring-up starts the missing containerd
             return
         elif process.name == "containerd" and self.stack.holder_alive():
             # A new containerd would drop the running containers while they run on, unseen: stop them all.
@@ -360,7 +365,7 @@ class Supervisor(EventLoop[Event]):
         self._crashes += 1
         delay = self._backoff.delay(self._crashes)
         logger.warning("%s; restarting in %.1f s", what, delay)
-        self._timers["start"] = self._now() + delay
+        self._set_timer(Timer.START, delay)
         self._transition(Phase.WAITING, what)
 
     # --- starting --------------------------------------------------------------------------------
@@ -383,10 +388,11 @@ class Supervisor(EventLoop[Event]):
             self._full = True  # a new data-root: the containers of the old one stop
         steps = [*self._dockerd_steps(with_containers=self._full), *(self.stack.processes if self._full else [])]
         if steps:
-            self._stop(steps, After.START)
+            self._stop(steps, Phase.STOPPING_TO_START)
             return
         if self._now() < self._last_change + self._quiet:
-            self._timers["start"] = self._last_change + self._quiet  # changes still coming: all in one start
+            # Changes still coming: all in one start.
+            self._set_timer(Timer.START, self._last_change + self._quiet - self._now())
             return
         self._full = False
         self._applied = seq
@@ -397,13 +403,13 @@ class Supervisor(EventLoop[Event]):
                 logger.warning("SDCardSupport is on, but this host has no SD card configured")
                 blocked = Status.NO_SD_CARD
             elif not self._card.present and self.phase is not Phase.CARD_WAIT:
-                self._timers["card"] = self._now() + WAIT_FOR_CARD
+                self._set_timer(Timer.CARD, WAIT_FOR_CARD)
                 logger.info("Waiting up to %.0f s for the SD card at %s", WAIT_FOR_CARD, self._card.place.mount_point)
                 self._transition(Phase.CARD_WAIT, "waiting for the SD card")
                 return
             else:
                 blocked = sdcard.check(self._card.place, mounts.read())
-        self._timers.pop("card", None)
+        self._set_timer(Timer.CARD, None)
         if blocked is not None:
             self._idle(blocked, f"not starting dockerd: {blocked}")
             return
@@ -434,7 +440,7 @@ class Supervisor(EventLoop[Event]):
         self._bring_up = None
         self._dockerd = process
         self._live_restore = live_restore_on(self.host.daemon_json)
-        if self.phase is Phase.STOPPING:
+        if self.phase in STOPPING:
             self._stop_what_came_up()
             return
         self._started_at, self._running_settings = self._now(), settings
@@ -445,15 +451,15 @@ class Supervisor(EventLoop[Event]):
     def _bring_up_failed(self, error: OSError, retry: bool) -> None:
         self._bring_up = None
         self._full = True
-        if self.phase is Phase.STOPPING:
+        if self.phase in STOPPING:
             self._stop_what_came_up()
         elif retry:
             logger.error("Cannot start dockerd's stack: %s", error)
-            self._stop(list(self.stack.processes), After.RETRY)
+            self._stop(list(self.stack.processes), Phase.STOPPING_TO_RETRY)
             self._after_bring_up()
         else:
             logger.error("Cannot start dockerd: %s", error)
-            self._stop(list(self.stack.processes), After.IDLE, Status.DOCKERD_RUNTIME_ERROR)
+            self._stop(list(self.stack.processes), Phase.STOPPING_TO_IDLE, Status.DOCKERD_RUNTIME_ERROR)
             self._after_bring_up()
 
     def _stop_what_came_up(self) -> None:
@@ -469,7 +475,7 @@ class Supervisor(EventLoop[Event]):
             self._handle(event)
         if self._start_due:
             self._start_due = False
-            self._set_timer("start", 0.0)
+            self._set_timer(Timer.START, 0.0, keep_earlier=True)
 
     def _data_root(self, settings: Settings) -> Path:
         if settings.sd_card and self._card is not None:
@@ -508,16 +514,18 @@ class Supervisor(EventLoop[Event]):
         """The stack's processes, when the supervisor may read the stack (no bring-up runs)."""
         return [] if self._bring_up is not None else self.stack.processes
 
-    def _stop(self, steps: list[Step], after: After, blocked: Status | None = None) -> None:
+    def _stop(self, steps: list[Step], then: Phase, reason: Status | None = None) -> None:
+        """Stop ``steps`` one at a time, in the stopping phase ``then`` that says what follows
+        (``reason``: the Status an idle supervisor will wait with)."""
         if self._bring_up is not None:
             # Everything it starts stops (a stop during a bring-up is the application's, or the
             # card's): once it has said what that is.
             self._bring_up.cancel()
             self._full = True
             steps = [BRING_UP]
-        self._steps, self._after, self._blocked = list(steps), after, blocked
-        self._timers.pop("start", None)
-        self._transition(Phase.STOPPING, f"stopping {', '.join(map(str, steps)) or 'nothing'}")
+        self._steps, self._reason = list(steps), reason
+        self._set_timer(Timer.START, None)
+        self._transition(then, f"stopping {', '.join(map(str, steps)) or 'nothing'}")
         self._next_step()
 
     def _next_step(self) -> None:
@@ -541,7 +549,7 @@ class Supervisor(EventLoop[Event]):
                 logger.info("Stopping %r", step)
                 self._stopping = step
                 step.terminate()
-                self._timers["kill"] = self._now() + self._stop_grace
+                self._set_timer(Timer.KILL, self._stop_grace)
                 return
             if isinstance(step, Process):
                 self._forget(step)
@@ -563,32 +571,32 @@ class Supervisor(EventLoop[Event]):
 
     def _stopped(self) -> None:
         self._release_output()
-        if self._after is After.END:
+        if self.phase is Phase.ENDING:
             self._transition(Phase.STOPPED, "application stopping")
-        elif self._after is After.RETRY:
+        elif self.phase is Phase.STOPPING_TO_RETRY:
             self._crashed("the stack did not come up")
-        elif self._after is After.IDLE and self._seq <= self._applied and not self._card_back():
-            self._idle(self._blocked or Status.NO_SD_CARD, "stopped")
+        elif self.phase is Phase.STOPPING_TO_IDLE and self._seq <= self._applied and not self._card_back():
+            self._idle(self._reason or Status.NO_SD_CARD, "stopped")
         else:
-            self._timers["start"] = self._now()
+            self._set_timer(Timer.START, 0.0)
             self._transition(Phase.WAITING, "stopped for a restart")
 
-    def _idle(self, blocked: Status, why: str) -> None:
-        self._blocked = blocked
+    def _idle(self, reason: Status, why: str) -> None:
+        self._reason = reason
         self._transition(Phase.IDLE, why)
 
     def _card_back(self) -> bool:
         """Whether the card that went (and stopped everything) is there again already."""
-        return self._blocked is Status.NO_SD_CARD and self._card is not None and self._card.present
+        return self._reason is Status.NO_SD_CARD and self._card is not None and self._card.present
 
     def _card_changed(self, present: bool) -> None:
         if self.phase is Phase.CARD_WAIT and present:
-            self._timers["card"] = self._now()
-        elif not self._uses_card or self.phase in (Phase.STOPPING, Phase.STOPPED, Phase.CARD_WAIT):
+            self._set_timer(Timer.CARD, 0.0)
+        elif not self._uses_card or self.phase in (*STOPPING, Phase.STOPPED, Phase.CARD_WAIT):
             return
         elif present and self.phase is Phase.IDLE:
             logger.info("SD card back; starting dockerd")
-            self._timers["start"] = self._now()
+            self._set_timer(Timer.START, 0.0)
             self._transition(Phase.WAITING, "SD card back")
         elif not present:
             # Gone: the containers stop as docker stop does (dockerd keeps them in memory, and their
@@ -597,7 +605,7 @@ class Supervisor(EventLoop[Event]):
             logger.info("SD card gone; stopping dockerd")
             self._full = True
             steps = [*self._dockerd_steps(with_containers=True), *self._stack_steps()]
-            self._stop(steps, After.IDLE, Status.NO_SD_CARD)
+            self._stop(steps, Phase.STOPPING_TO_IDLE, Status.NO_SD_CARD)
 
     def _transition(self, to: Phase, why: str) -> None:
         check_transition(self.phase, to)
@@ -605,7 +613,7 @@ class Supervisor(EventLoop[Event]):
         self.phase = to
         if to is Phase.STOPPED:
             self._workers.shutdown(wait=False)  # nothing they started runs any more
-        status = status_of(to, self._blocked)
+        status = status_of(to, self._reason)
         if status is not self._status:
             self._status = status
             self._set_status(status)

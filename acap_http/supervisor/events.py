@@ -1,21 +1,10 @@
-"""What the supervisor thread is told (events), and the words of its stop plans."""
+"""What the supervisor thread is told (events), and the words of its stop plans (steps)."""
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 
 from acap_http.supervisor.runner import Exit, Process
-
-
-class After(enum.Enum):
-    """What follows a stop."""
-
-    START = "start"
-    IDLE = "idle"  # the card went: wait for it
-    RETRY = "retry"  # the stack did not come up: start again after a backoff
-    END = "end"  # the application stops
-
 
 CONTAINERS = "containers"  # a stop step: ask dockerd to stop the running containers first
 OUTPUT = "the containers' output"  # a stop step: hold it at the shims until dockerd has logged what it took

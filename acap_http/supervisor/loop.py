@@ -12,18 +12,19 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
 logger = logging.getLogger(__name__)
 
 E = TypeVar("E")
+T = TypeVar("T", bound=Hashable)  # the owner's names for its timers
 
 
-class EventLoop(Generic[E]):
+class EventLoop(Generic[E, T]):
     def __init__(self, name: str, clock: Callable[[], float] = time.monotonic) -> None:
         self._events: queue.SimpleQueue[E] = queue.SimpleQueue()
-        self._timers: dict[str, float] = {}  # name -> when it is due
+        self._timers: dict[T, float] = {}  # timer -> when it is due
         self._now = clock
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
@@ -35,7 +36,7 @@ class EventLoop(Generic[E]):
     def _handle(self, event: E) -> None:
         raise NotImplementedError
 
-    def _timer(self, name: str) -> None:
+    def _timer(self, timer: T) -> None:
         raise NotImplementedError
 
     def _failed(self) -> None:
@@ -67,21 +68,29 @@ class EventLoop(Generic[E]):
                 continue
             except queue.Empty:
                 pass
-            due = sorted((when, name) for name, when in self._timers.items() if when <= self._now())
+            due = [
+                timer for timer, when in sorted(self._timers.items(), key=lambda item: item[1]) if when <= self._now()
+            ]
             if not due:
                 return
-            name = due[0][1]
-            del self._timers[name]
-            self._guarded(self._timer, name)
+            del self._timers[due[0]]
+            self._guarded(self._timer, due[0])
 
-    def _guarded(self, handler: Callable[[E], None] | Callable[[str], None], what: object) -> None:
+    def _guarded(self, handler: Callable[[E], None] | Callable[[T], None], what: object) -> None:
         try:
             handler(what)  # type: ignore[arg-type]
         except Exception:
             logger.exception("%s failed handling %s", self._thread.name, what)
             self._failed()
 
-    def _set_timer(self, name: str, delay: float) -> None:
-        """Due ``delay`` seconds from now (an earlier due time of the same name is kept)."""
+    def _set_timer(self, timer: T, delay: float | None, *, keep_earlier: bool = False) -> None:
+        """The one way timers change: due ``delay`` seconds from now (None: not at all); with
+        ``keep_earlier``, an earlier due time already set stays."""
+        if delay is None:
+            self._timers.pop(timer, None)
+            return
         due = self._now() + delay
-        self._timers[name] = min(self._timers.get(name, due), due)
+        self._timers[timer] = min(self._timers.get(timer, due), due) if keep_earlier else due
+
+    def _timer_set(self, timer: T) -> bool:
+        return timer in self._timers
