@@ -36,14 +36,15 @@ import tarfile
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from acap_http.servers import app_user
 from bench import footprint, keycheck
-from bench.probes import Poller, TlsClient, docker_info_debug, plain_ping, wait_until
+from bench.probes import PLAIN_PORT, Poller, TlsClient, docker_info_debug, plain_ping, wait_until
 from bench.targets import Targets
 from tests import pki
-from tests.e2e.front import Front, free_port
+from tests.e2e.front import Front, docker, free_port
 
 IMAGE = "bench/busybox:latest"
 TICKER = "i=0; while :; do i=$((i+1)); echo $i; sleep 0.05; done"
@@ -130,10 +131,10 @@ def through_product(root: Path, rounds: int, rootless: bool) -> dict[str, list[f
         assert front.curl(*args, "-X", "POST", path="/local/dockerdwrapper/tls").status == 204
         wait_until(client.ping, timeout=60)
         ticker, port = _workload(root / "docker", client)
-        pid = _pid(client, root, ticker)
+        pid = _pid(client.docker(root / "docker"), ticker)
         api, web = Poller(lambda: client.ping() or plain_ping()), Poller(lambda: _http_ok(port))
         kinds = ["cert"] * 5 + ["tls"] * 2 + ["level"] * 3
-        level = "warn"
+        level, tls_on = "warn", True
         for round_ in range(rounds):
             kind = kinds[round_ % len(kinds)]
             value = "no" if round_ % len(kinds) == 5 else "yes"
@@ -143,6 +144,7 @@ def through_product(root: Path, rounds: int, rootless: bool) -> dict[str, list[f
             web.mark()
             began = time.monotonic()
             answered = _change(front, client, kind, value, cert=certs[(round_ + 1) % len(certs)].server_cert, root=root)
+            tls_on = value == "yes" if kind == "tls" else tls_on
             results["restart (b)"].append(time.monotonic() - began)
             results["of which the request"].append(answered - began)
             if kind == "cert":  # the same settings as the bare restarts: the fair comparison
@@ -150,7 +152,7 @@ def through_product(root: Path, rounds: int, rootless: bool) -> dict[str, list[f
             time.sleep(0.5)  # let the pollers see the quiet after it
             results["API down"].append(api.longest_gap())
             results["published port gap"].append(web.longest_gap())
-            lost = losses.get(ticker) or _lost(client, root, ticker, pid)
+            lost = losses.get(ticker) or _lost(_docker(client, root, tls_on), ticker, pid)
             if lost and ticker not in losses:
                 losses[ticker] = f"{lost}, first seen after restart {round_ + 1} ({kind} {value})"
         api.stop()
@@ -182,17 +184,27 @@ def _change(front: Front, client: TlsClient, kind: str, value: str, *, cert: byt
     return answered
 
 
-def _pid(client: TlsClient, root: Path, container: str) -> int:
-    done = client.docker(root / "docker")("inspect", "-f", "{{.State.Pid}}", container)
+Docker = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def _docker(client: TlsClient, root: Path, tls_on: bool) -> Docker:
+    """The docker CLI against the API as it is served now: TLS, or plain TCP after UseTLS=no."""
+    if tls_on:
+        return client.docker(root / "docker")
+    return lambda *args: docker(*args, host=f"tcp://127.0.0.1:{PLAIN_PORT}", config=root / "docker")
+
+
+def _pid(run: Docker, container: str) -> int:
+    done = run("inspect", "-f", "{{.State.Pid}}", container)
     return int(done.stdout.strip() or 0)
 
 
-def _lost(client: TlsClient, root: Path, container: str, pid: int) -> str | None:
+def _lost(run: Docker, container: str, pid: int) -> str | None:
     """What the ticker lost, if anything: its process (the pid now) or lines of its count."""
-    now = _pid(client, root, container)
+    now = _pid(run, container)
     if now != pid:
         return f"pid {pid} became {now or 'none'}"
-    lines = [int(line) for line in client.docker(root / "docker")("logs", container).stdout.split()]
+    lines = [int(line) for line in run("logs", container).stdout.split()]
     missing = sorted(set(range(1, max(lines, default=0) + 1)) - set(lines))
     if missing:
         shown = ", ".join(map(str, missing[:10])) + (", …" if len(missing) > 10 else "")
