@@ -1,0 +1,47 @@
+"""The TLS context of the API's front, made from the three stored files as dockerd's
+``--tlsverify`` would use them (docker/go-connections' server defaults):
+
+- TLS 1.2 or 1.3, nothing older;
+- TLS 1.2 suites: ECDHE key exchange with AES-GCM or ChaCha20-Poly1305 only (no CBC, no static
+  RSA key exchange); TLS 1.3's three suites, as Go has them;
+- a client certificate required, verified against ``ca.pem`` alone (not the host's CAs), within
+  its validity; no renegotiation (Go's server has none).
+
+The certificate and key go to OpenSSL through anonymous memory files: they are never written
+anywhere but the store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import ssl
+from collections.abc import Iterator, Mapping
+
+from acap_http.tls.files import CA, SERVER_CERT, SERVER_KEY
+
+TLS12_SUITES = "ECDHE+AESGCM:ECDHE+CHACHA20"
+
+
+def server_context(files: Mapping[str, bytes]) -> ssl.SSLContext:
+    """A context that serves ``files`` (the TLS set as stored); ssl.SSLError or ValueError when
+    they do not make one (a key that is not the certificate's, say)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.set_ciphers(TLS12_SUITES)
+    context.options |= ssl.OP_NO_RENEGOTIATION
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.load_verify_locations(cadata=files[CA].decode("ascii"))
+    with _in_memory(files[SERVER_CERT]) as cert, _in_memory(files[SERVER_KEY]) as key:
+        context.load_cert_chain(cert, key)
+    return context
+
+
+@contextlib.contextmanager
+def _in_memory(data: bytes) -> Iterator[str]:
+    fd = os.memfd_create("acap-http-tls", os.MFD_CLOEXEC)
+    try:
+        os.write(fd, data)
+        yield f"/proc/self/fd/{fd}"
+    finally:
+        os.close(fd)

@@ -1,0 +1,353 @@
+"""The Docker API's front on loopback, in front of a stand-in for dockerd's unix socket: mutual
+TLS as dockerd's --tlsverify has it, bytes both ways, half-closes, a rotation that open
+connections do not notice, and the clients it must refuse or survive."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import os
+import socket
+import ssl
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from acap_http.apifront.context import server_context
+from acap_http.apifront.proxy import Front, Listen
+from tests import pki
+from tests.e2e.front import free_port
+
+
+class Backend:
+    """dockerd's socket, played: each connection's bytes are kept; it answers ``answer(data)``
+    once the client has ended its writing, then closes (as dockerd ends an attach)."""
+
+    def __init__(self, path: Path, answer: Callable[[bytes], bytes] = lambda data: b"got " + data) -> None:
+        self.path, self.answer = path, answer
+        self.received: list[bytes] = []
+        self.server = socket.socket(socket.AF_UNIX)
+        self.server.bind(str(path))
+        self.server.listen(64)
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self.server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._one, args=(connection,), daemon=True).start()
+
+    def _one(self, connection: socket.socket) -> None:
+        with connection:
+            data = b""
+            while chunk := connection.recv(65536):
+                data += chunk
+            self.received.append(data)
+            connection.sendall(self.answer(data))
+
+
+class Pki:
+    def __init__(self, root: Path) -> None:
+        self.authority = pki.Authority()
+        self.files = self.authority.server_set().by_name()
+        self.client_dir = self.authority.client_files(root / "client")
+
+    def client_context(self, directory: Path | None = None) -> ssl.SSLContext:
+        directory = directory or self.client_dir
+        context = ssl.create_default_context(cafile=str(directory / "ca.pem"))
+        context.load_cert_chain(str(directory / "cert.pem"), str(directory / "key.pem"))
+        return context
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> Pki:
+    return Pki(tmp_path)
+
+
+@pytest.fixture
+def backend(tmp_path: Path) -> Backend:
+    return Backend(tmp_path / "docker.sock")
+
+
+@pytest.fixture
+def front(tmp_path: Path, backend: Backend, keys: Pki) -> Iterator[tuple[Front, int]]:
+    made = Front(backend.path, handshake_timeout=1.0, max_connections=50)
+    port = free_port()
+    made.use(Listen("127.0.0.1", port, server_context(keys.files)))
+    made.start()
+    yield made, port
+    made.stop()
+
+
+def tls_client(port: int, context: ssl.SSLContext) -> ssl.SSLSocket:
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    return context.wrap_socket(raw, server_hostname="127.0.0.1")
+
+
+class Client:
+    """A mutual-TLS client that can end its writing and still read (as docker's CloseWrite does):
+    TLS done by hand over memory buffers, where a half-close can be said (ssl.SSLSocket cannot)."""
+
+    def __init__(self, port: int, context: ssl.SSLContext) -> None:
+        self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.tls = context.wrap_bio(self.incoming, self.outgoing, server_hostname="127.0.0.1")
+        self.raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+        try:
+            self._drive(self.tls.do_handshake)
+        except BaseException:
+            self.raw.close()
+            raise
+
+    def _drive(self, operation: Callable[[], object]) -> object:
+        while True:
+            try:
+                result = operation()
+            except ssl.SSLWantReadError:
+                self.raw.sendall(self.outgoing.read())
+                chunk = self.raw.recv(65536)
+                if chunk:
+                    self.incoming.write(chunk)
+                else:
+                    self.incoming.write_eof()
+                continue
+            self.raw.sendall(self.outgoing.read())
+            return result
+
+    def certificate(self) -> bytes:
+        cert = self.tls.getpeercert(binary_form=True)
+        assert cert is not None
+        return cert
+
+    def send(self, data: bytes) -> None:
+        self._drive(lambda: self.tls.write(data))
+
+    def end_writing(self) -> None:
+        with contextlib.suppress(ssl.SSLWantReadError):
+            self.tls.unwrap()  # close_notify
+        self.raw.sendall(self.outgoing.read())
+
+    def read_all(self) -> bytes:
+        answer = b""
+        while True:
+            try:
+                chunk = self._drive(lambda: self.tls.read(65536))
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                return answer
+            assert isinstance(chunk, bytes)
+            if not chunk:
+                return answer
+            answer += chunk
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+def half_close_exchange(port: int, context: ssl.SSLContext, data: bytes) -> bytes:
+    """Send ``data``, end writing, read the answer that still comes."""
+    client = Client(port, context)
+    try:
+        client.send(data)
+        client.end_writing()
+        return client.read_all()
+    finally:
+        client.close()
+
+
+def test_bytes_pass_both_ways_and_a_half_close_reaches_dockerd(
+    front: tuple[Front, int], keys: Pki, backend: Backend
+) -> None:
+    _, port = front
+    payload = os.urandom(3 * 1024 * 1024)  # more than the buffers: back pressure both ways
+    answer = half_close_exchange(port, keys.client_context(), payload)
+    assert backend.received == [payload]
+    assert answer == b"got " + payload
+
+
+def test_a_rotation_serves_new_connections_and_leaves_open_ones_alone(
+    front: tuple[Front, int], keys: Pki, tmp_path: Path
+) -> None:
+    made, port = front
+    open_one = Client(port, keys.client_context())
+    first = open_one.certificate()
+    new = Pki(tmp_path / "new")  # a new CA: the old clients are refused from now on
+    made.use(Listen("127.0.0.1", port, server_context(new.files)))
+    _until(lambda: _served(port, new.client_context()) is not None)
+    assert _served(port, new.client_context()) != first
+    with pytest.raises((ssl.SSLError, ConnectionResetError, BrokenPipeError)):
+        _served(port, keys.client_context(), strict=True)
+    open_one.send(b"still here")  # the connection of before goes on, with its certificate
+    open_one.end_writing()
+    assert open_one.read_all() == b"got still here"
+    open_one.close()
+
+
+def test_clients_dockerd_would_refuse_are_refused(front: tuple[Front, int], keys: Pki, tmp_path: Path) -> None:
+    _, port = front
+    no_cert = ssl.create_default_context(cafile=str(keys.client_dir / "ca.pem"))
+    other_ca = Pki(tmp_path / "other").client_context()
+    other_ca.load_verify_locations(str(keys.client_dir / "ca.pem"))
+    expired = keys.client_context(_expired_client(keys, tmp_path / "expired"))
+    for refused in (no_cert, other_ca, expired):
+        with pytest.raises((ssl.SSLError, ConnectionResetError, BrokenPipeError, OSError)):
+            _served(port, refused, strict=True)
+    assert _served(port, keys.client_context()) is not None
+
+
+def test_only_the_versions_and_suites_dockerd_takes(front: tuple[Front, int], keys: Pki) -> None:
+    """TLS 1.2 with ECDHE and AES-GCM or ChaCha20, and TLS 1.3; no CBC, no RSA key exchange, nothing
+    older than 1.2 (asked with openssl s_client)."""
+    _, port = front
+    for flags, taken in (
+        (["-tls1_2", "-cipher", "ECDHE-RSA-AES128-GCM-SHA256"], True),
+        (["-tls1_2", "-cipher", "ECDHE-RSA-AES256-GCM-SHA384"], True),
+        (["-tls1_2", "-cipher", "ECDHE-RSA-CHACHA20-POLY1305"], True),
+        (["-tls1_3"], True),
+        (["-tls1_2", "-cipher", "ECDHE-RSA-AES128-SHA"], False),
+        (["-tls1_2", "-cipher", "AES128-GCM-SHA256"], False),
+        (["-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"], False),
+    ):
+        done = subprocess.run(
+            ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", *flags,
+             "-cert", str(keys.client_dir / "cert.pem"), "-key", str(keys.client_dir / "key.pem")],
+            input="", capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+        agreed = "Cipher is (NONE)" not in done.stdout and "Cipher is " in done.stdout
+        assert agreed is taken, (flags, done.stdout[-600:])
+
+
+def test_garbage_a_stalled_handshake_and_a_flood_leave_others_served(front: tuple[Front, int], keys: Pki) -> None:
+    """Garbage instead of a hello is closed; 60 clients that never say hello fill the 50 places (the
+    rest are closed at once) and are closed after the handshake timeout (1 s here); a client with a
+    certificate is served before, meanwhile and after."""
+    made, port = front
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as garbage:
+        garbage.sendall(b"GET /_ping HTTP/1.1\r\n\r\n")
+        with contextlib.suppress(ConnectionResetError):
+            assert garbage.recv(100) == b""  # an alert at most would be bytes: nothing of dockerd's
+    stalled = [socket.create_connection(("127.0.0.1", port)) for _ in range(60)]
+    try:
+        _until(lambda: made.connections == 50)
+        for extra in stalled[50:]:  # closed at once: no place left
+            extra.settimeout(5)
+            with contextlib.suppress(ConnectionResetError):
+                assert extra.recv(10) == b""
+        _until(lambda: made.connections == 0, 5)  # their handshakes time out
+        assert _served(port, keys.client_context()) is not None
+    finally:
+        for sock in stalled:
+            sock.close()
+
+
+def test_no_descriptor_is_left_behind(front: tuple[Front, int], keys: Pki) -> None:
+    made, port = front
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(30):
+        assert half_close_exchange(port, keys.client_context(), b"x") == b"got x"
+        socket.create_connection(("127.0.0.1", port)).close()
+    _until(lambda: made.connections == 0)
+    _until(lambda: len(os.listdir("/proc/self/fd")) <= before)  # the stand-in's threads close theirs too
+
+
+def test_plain_tcp_when_tls_is_off(tmp_path: Path, backend: Backend) -> None:
+    made = Front(backend.path)
+    port = free_port()
+    made.use(Listen("127.0.0.1", port, None))
+    made.start()
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as plain:
+            plain.sendall(b"ping")
+            plain.shutdown(socket.SHUT_WR)
+            assert plain.recv(100) == b"got ping"
+        made.use(None)
+        _until(lambda: _refused(port))
+    finally:
+        made.stop()
+
+
+def test_dockerd_not_there_closes_the_client(tmp_path: Path, keys: Pki) -> None:
+    made = Front(tmp_path / "nobody.sock")
+    port = free_port()
+    made.use(Listen("127.0.0.1", port, server_context(keys.files)))
+    made.start()
+    try:
+        client = tls_client(port, keys.client_context())
+        assert client.recv(10) == b""
+        client.close()
+    finally:
+        made.stop()
+
+
+def test_a_port_in_use_is_refused_and_nothing_changes(front: tuple[Front, int], keys: Pki) -> None:
+    made, port = front
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(OSError):
+            made.use(Listen("127.0.0.1", taken.getsockname()[1], server_context(keys.files)))
+    assert _served(port, keys.client_context()) is not None
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+
+def _served(port: int, context: ssl.SSLContext, strict: bool = False) -> bytes | None:
+    """The server certificate a new connection is given (after a request answered), or None."""
+    try:
+        client = Client(port, context)
+        try:
+            client.send(b"hello")
+            client.end_writing()
+            if client.read_all() != b"got hello":
+                raise ConnectionResetError("no answer")
+            return client.certificate()
+        finally:
+            client.close()
+    except (ssl.SSLError, OSError):
+        if strict:
+            raise
+        return None
+
+
+def _refused(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def _until(condition: Callable[[], bool], timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "not in time"
+        time.sleep(0.02)
+
+
+def _expired_client(keys: Pki, directory: Path) -> Path:
+    key = pki.rsa_key()
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "expired client")]))
+        .issuer_name(keys.authority.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=10))
+        .not_valid_after(now - datetime.timedelta(days=1))
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .sign(keys.authority.key, hashes.SHA256())
+    )
+    directory.mkdir(parents=True)
+    (directory / "ca.pem").write_bytes(pki.cert_pem(keys.authority.cert))
+    (directory / "cert.pem").write_bytes(pki.cert_pem(cert))
+    (directory / "key.pem").write_bytes(pki.key_pem(key))
+    return directory
