@@ -60,9 +60,14 @@ class SlowStack(FakeStack):
             self.gate.wait(cancel)
         self.data_root = data_root
 
+    fail_forward = False  # the port forward fails once let go
+
     def before_dockerd(self, settings: Settings, cancel: threading.Event) -> None:
         if self.slow_at == "port forward":
             self.gate.wait(cancel)
+            if self.fail_forward:
+                self.fail_forward, self.slow_at = False, ""
+                raise StackError("cannot forward dockerd's port: conflict")
 
     def dockerd_command(self, settings: Settings) -> Command:
         if self.slow_at == "dockerd's version":
@@ -138,6 +143,42 @@ def test_a_change_during_the_bring_up_restarts_dockerd_once_it_is_up(tmp_path: P
     eventually_pumped(machine, lambda: len(machine.dockerds()) == 2 and machine.status() is Status.RUNNING)
     assert not machine.dockerds()[0].alive and machine.dockerds()[1].alive
     assert machine.supervisor._running_settings == machine.settings
+
+
+@pytest.mark.parametrize("then", ["shutdown", "failed bring-up"])
+def test_a_change_during_a_bring_up_that_ends_in_a_stop_starts_nothing_in_the_stop(tmp_path: Path, then: str) -> None:
+    """A start come due during a bring-up, then a Shutdown (or the bring-up fails): the stop runs its
+    plan to its end, and no start cuts into it (no illegal transition, no plan replaced)."""
+    machine = Machine(tmp_path)
+    gate = Gate()
+    machine.supervisor._in_background = in_threads
+    machine.runner.obeys_term = then == "shutdown"  # a failed bring-up's stop takes its time
+    machine.stack = SlowStack(machine.runner, machine.supervisor._post_exit, "port forward", gate)
+    machine.supervisor.stack = machine.stack
+    machine.begin()
+    assert gate.inside.wait(10)
+    machine.supervisor.request_restart("UseTLS changed")
+    machine.supervisor.pump()
+    machine.at(1.0)
+    assert machine.supervisor._start_due
+    failed: list[str] = []
+    machine.supervisor._failed = lambda: failed.append("handler failed")  # type: ignore[method-assign]
+    if then == "shutdown":
+        machine.supervisor.post(Shutdown())
+        machine.supervisor.pump()
+        gate.released.set()
+        eventually_pumped(machine, lambda: machine.supervisor.stopped)
+        assert not any(process.alive for process in machine.runner.started)
+    else:
+        machine.stack.fail_forward = True
+        gate.released.set()
+        eventually_pumped(machine, lambda: machine.supervisor.phase is Phase.STOPPING_TO_RETRY)
+        for process in machine.runner.started:
+            process.end(Exit(0, None))  # containerd, then the holder, stop when asked
+        eventually_pumped(machine, lambda: machine.supervisor.phase is not Phase.STOPPING_TO_RETRY)
+        machine.at(1.0)
+        eventually_pumped(machine, lambda: machine.status() is Status.RUNNING)
+    assert failed == []
 
 
 def test_a_process_of_the_stack_dying_during_the_bring_up_is_heard_after_its_report(tmp_path: Path) -> None:

@@ -431,8 +431,9 @@ class Supervisor(EventLoop[Event, Timer]):
         self._in_background("judge-tls", judge)
 
     def _spawn(self, settings: Settings, data_root: Path) -> None:
-        self._bring_up = bring_up = BringUp(self.host, self.stack, self._runner, self._post_exit, settings, data_root)
+        bring_up = BringUp(self.host, self.stack, self._runner, self._post_exit, settings, data_root)
         self._transition(Phase.BRINGING_UP, "bringing up the stack and dockerd")
+        self._bring_up = bring_up  # after the transition: a bring-up is never left without its worker
         self._in_background("bring-up", lambda: self.post(bring_up.run()))
 
     def _brought_up(self, process: Process) -> None:
@@ -473,9 +474,9 @@ class Supervisor(EventLoop[Event, Timer]):
         deferred, self._deferred = self._deferred, []
         for event in deferred:
             self._handle(event)
-        if self._start_due:
-            self._start_due = False
+        if self._start_due and self.phase not in (*STOPPING, Phase.STOPPED):
             self._set_timer(Timer.START, 0.0, keep_earlier=True)
+        self._start_due = False  # a stop's end starts again by itself when a change came meanwhile
 
     def _data_root(self, settings: Settings) -> Path:
         if settings.sd_card and self._card is not None:
@@ -525,6 +526,7 @@ class Supervisor(EventLoop[Event, Timer]):
             steps = [BRING_UP]
         self._steps, self._reason = list(steps), reason
         self._set_timer(Timer.START, None)
+        self._start_due = False
         self._transition(then, f"stopping {', '.join(map(str, steps)) or 'nothing'}")
         self._next_step()
 
