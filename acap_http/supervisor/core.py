@@ -229,7 +229,9 @@ class Supervisor(EventLoop[Event, Timer]):
                 self._bring_up_failed(error, retry)
             case Judged(attempt) if attempt is self._judging:
                 self._judging = None
-                if self.phase in (Phase.WAITING, Phase.CARD_WAIT, Phase.STARTING, Phase.RUNNING):
+                if self.phase is Phase.CARD_WAIT and not self._timer_set(Timer.CARD):
+                    self._set_timer(Timer.CARD, 0.0)  # the card's wait was over: its start waited for this
+                elif self.phase in (Phase.WAITING, Phase.STARTING, Phase.RUNNING):
                     self._set_timer(Timer.START, 0.0)  # the start that waited for the verdict
             case _:
                 pass  # a report of a bring-up or a judging given up on
