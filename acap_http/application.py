@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 from acap_http import config, device, hostgroups, logs
 from acap_http import manifest as manifest_module
+from acap_http.apifront.proxy import Front
 from acap_http.app import AcapApp, Endpoints
 from acap_http.filestore import FileStore
 from acap_http.handlers.applications import Applications
@@ -31,13 +32,14 @@ from acap_http.handlers.param_cgi import ParamCgi
 from acap_http.handlers.param_tree import ParamTree
 from acap_http.handlers.tls_files import TlsEndpoints
 from acap_http.manifest import Manifest
-from acap_http.options import Options
+from acap_http.options import TLS_BY_FRONT, Options
 from acap_http.params import ParamStore
 from acap_http.status import Status
 from acap_http.supervisor import cgroups, dockerd_check, versions
 from acap_http.supervisor.command import Host, runtime_dir_of
 from acap_http.supervisor.core import Supervisor
 from acap_http.supervisor.daemon_json import DaemonJson
+from acap_http.supervisor.phases import Phase
 from acap_http.supervisor.sdcard import CardPlace, CardWatcher
 from acap_http.supervisor.settings import STATUS, Settings, restart_on_changes
 from acap_http.tls.store import TlsStore
@@ -57,6 +59,7 @@ class Run:
             read_settings=application.settings,
             host=application.host,
             tls=application.tls_store,
+            front=application.api_front,
             set_status=application.set_status,
             stop_grace=options.stop_grace,
             card=self.card,
@@ -95,7 +98,10 @@ class Application:
             path=os.environ.get("PATH", ""),
             uid=uid,
             gid=os.getegid(),
+            api_front=options.tls_by == TLS_BY_FRONT,
         )
+        # With --tls-by front the application ends TLS on the API's port: rotations are reloads.
+        self.api_front = Front(self.host.control_socket) if self.host.api_front else None
         self._state = FileStore(self.app_dir)
         self._control = threading.Lock()  # one start or stop at a time
         self._run: Run | None = None
@@ -108,7 +114,12 @@ class Application:
         self.wsgi = AcapApp(
             self.manifest,
             Endpoints(
-                tls_files=TlsEndpoints(tls_store, self.request_restart, tls_in_use=lambda: self.settings().tls_on_tcp),
+                tls_files=TlsEndpoints(
+                    tls_store,
+                    self.request_restart,
+                    tls_in_use=lambda: self.settings().tls_on_tcp,
+                    reloads=self._front_serves,
+                ),
                 param_cgi=ParamCgi(tree, model=identity.model),
                 daemon_json=DaemonJsonEndpoints(daemon_json, self.request_restart, self.reload_config),
                 info=InfoEndpoint(self.info),
@@ -168,6 +179,11 @@ class Application:
         """Tell ``observer`` every Status the supervisor sets (systemd's STATUS=, readiness)."""
         self._status_observers.append(observer)
 
+    def _front_serves(self) -> bool:
+        """Whether a new TLS file is a reload: the API's front serves, with dockerd running."""
+        run = self._run
+        return self.api_front is not None and run is not None and run.supervisor.phase is Phase.RUNNING
+
     # --- the serving mode's start and stop ---------------------------------------------------------
 
     def start(self) -> None:
@@ -177,6 +193,8 @@ class Application:
                     self.localdata, mode)  # fmt: skip
         if self.host.rootless:
             logger.warning("%s", cgroups.describe(cgroups.why_rootless_has_none()))
+        if self.api_front is not None:
+            self.api_front.start()
         if self._stopped_by_request():
             logger.info("The application was stopped by request and stays stopped (control.cgi?action=start)")
             return  # Status stays what it is before any run: the manifest's -1
@@ -189,6 +207,8 @@ class Application:
             run, self._run = self._run, None
             if run is not None:
                 run.stop()  # its supervisor's last Status is -1
+            if self.api_front is not None:
+                self.api_front.stop()
 
     # --- control.cgi: the application's own start and stop, kept across restarts -------------------------
 

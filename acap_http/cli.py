@@ -23,6 +23,7 @@ from typing import Any
 
 from acap_http import config, identity, logs
 from acap_http.errors import AcapHttpError
+from acap_http.options import TLS_BY, TLS_BY_DOCKERD
 
 APP_USER = config.APP_USER
 
@@ -72,6 +73,13 @@ def _app_options(command: argparse.ArgumentParser, *, app_dir: Path, docker_addr
         help="host address of dockerd's TCP socket (rootless: where it is forwarded from) (default: %(default)s)",
     )
     command.add_argument("--manifest", type=Path, help="manifest.json (default: the installed one, else APP_DIR's)")
+    command.add_argument(
+        "--tls-by",
+        choices=TLS_BY,
+        default=TLS_BY_DOCKERD,
+        help="who ends TLS on the Docker API's port: dockerd, restarted for each new file (as on a camera), "
+        "or the application's front, where a new file reaches no connected client (default: %(default)s)",
+    )
 
 
 def _run_parser(commands: Commands[argparse.ArgumentParser]) -> None:
@@ -111,6 +119,7 @@ def run_command(args: argparse.Namespace) -> int:
             app_dir=args.app_dir,
             manifest_path=args.manifest,
             docker_address=args.docker_address,
+            tls_by=args.tls_by,
             stop_grace=args.stop_grace,
             sd_card_mount=args.sd_card_mount,
             sd_card_area=args.sd_card_area,
@@ -177,6 +186,7 @@ def _host_options_of(args: argparse.Namespace) -> dict[str, Any]:
         "app_dir": args.app_dir.resolve(),
         "manifest_path": args.manifest.resolve() if args.manifest else None,
         "docker_address": args.docker_address,
+        "tls_by": args.tls_by,
         "rootful": args.rootful,
         "sd_card": args.sd_card.resolve() if args.sd_card else None,
         "app_user": args.app_user,

@@ -17,6 +17,12 @@ from pathlib import Path
 from acap_http import config
 from acap_http.errors import SetupError
 
+# Who ends TLS on the Docker API's port. dockerd: its own --tlsverify, and a restart of dockerd for
+# every change of the files (the camera's way). front: the application (``apifront``), and a new
+# file is a reload that no connected client notices.
+TLS_BY_DOCKERD, TLS_BY_FRONT = "dockerd", "front"
+TLS_BY = (TLS_BY_DOCKERD, TLS_BY_FRONT)
+
 
 def sd_card_area(areas: Path, app_name: str) -> Path:
     """The application's area on a card, named after the application as the camera names it, so
@@ -31,6 +37,7 @@ class AppOptions:
     app_dir: Path
     manifest_path: Path | None = None  # None: the checkout's, else APP_DIR/manifest.json
     docker_address: str = "0.0.0.0"
+    tls_by: str = TLS_BY_DOCKERD  # who ends TLS on the API's port: dockerd (as on a camera) or the front
 
     def manifest_file(self) -> Path:
         """The manifest to serve, absolute: a child started with it (``up``'s ``run``) reads the same one."""
@@ -79,6 +86,7 @@ class HostOptions(AppOptions):
             app_dir=self.app_dir,
             manifest_path=manifest_file,
             docker_address=self.docker_address,
+            tls_by=self.tls_by,
             sd_card_mount=self.sd_card or config.CAMERA_SD_MOUNT,
             sd_card_area=area or sd_card_area(config.CAMERA_SD_AREAS, app_name),
         )

@@ -38,6 +38,7 @@ class Harness:
         self.reloads: list[str] = []
         self.dockerd_runs = True  # whether a reload is answered as one (else it is a restart)
         self.dockerd_refuses: str | None = None  # what the stand-in for dockerd's own check says
+        self.front_serves = False  # --tls-by front with dockerd running: a new file is a reload
         loaded = manifest.load(config.CHECKOUT_DIR / "manifest" / "manifest.json")
         params = ParamStore.from_manifest(loaded, root)
         self.daemon_json = DaemonJson(self.store.directory, lambda data: self.dockerd_refuses)
@@ -46,7 +47,10 @@ class Harness:
                 loaded,
                 Endpoints(
                     tls_files=TlsEndpoints(
-                        TlsStore(self.store.directory), self.restarts.append, tls_in_use=lambda: True
+                        TlsStore(self.store.directory),
+                        self.restarts.append,
+                        tls_in_use=lambda: True,
+                        reloads=lambda: self.front_serves,
                     ),
                     param_cgi=ParamCgi(ParamTree(params, loaded.app_name, {})),
                     daemon_json=DaemonJsonEndpoints(self.daemon_json, self.restarts.append, self._reload),
@@ -244,6 +248,14 @@ def test_hostile_bodies(harness: Harness, body: bytes, status: int) -> None:
 
 def _set_body(files: dict[str, bytes]) -> bytes:
     return multipart.body(*(multipart.part(name, data, name) for name, data in files.items()))
+
+
+def test_with_the_api_front_a_new_set_is_said_to_be_reloaded(harness: Harness, files: pki.ServerSet) -> None:
+    """--tls-by front, dockerd running: the front takes the new set in place; the answer says so."""
+    harness.front_serves = True
+    response = harness.post("tls", _set_body(files.by_name()))
+    assert (response.status_code, response.headers["X-Dockerd-Restart"]) == (204, "reloaded")
+    assert harness.restarts == ["TLS set uploaded"]  # the supervisor decides, as for any change
 
 
 def test_set_upload_stores_all_and_restarts_once(harness: Harness, files: pki.ServerSet) -> None:

@@ -3,6 +3,7 @@ the settings that shape them; the original's pieces are pinned as literals here.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import tomllib
 from pathlib import Path
@@ -208,3 +209,15 @@ def test_daemon_json_keys(tmp_path: Path, text: str, keys: set[str]) -> None:
     daemon_json.write_text(text)
     assert daemon_json_keys(daemon_json) == keys
     assert daemon_json_keys(tmp_path / "missing.json") == frozenset()
+
+
+@pytest.mark.parametrize("rootless", [True, False])
+def test_with_the_api_front_dockerd_has_unix_sockets_only(rootless: bool) -> None:
+    """--tls-by front: no TCP socket and no TLS flags for dockerd, and no port forward (rootless):
+    the application listens on the host and passes the bytes to the control socket."""
+    host = dataclasses.replace(_host(rootless), api_front=True)
+    settings = Settings(use_tls=True, tcp_socket=True, ipc_socket=True, dockerd_log_level="warn", sd_card=False)
+    argv = command.dockerd(settings, host, APP / "localdata" / "data", 4242, daemon_json_sets=frozenset()).argv
+    assert not [arg for arg in argv if arg.startswith("tcp://") or arg.startswith("--tls")]
+    assert f"unix://{host.control_socket}" in argv and f"unix://{host.ipc_socket}" in argv
+    assert command.api_forward(settings, host) is None

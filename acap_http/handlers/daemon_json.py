@@ -19,13 +19,13 @@ from werkzeug.wrappers import Request, Response
 from acap_http.escape import printable
 from acap_http.handlers.multipart import UploadLimits, read_file_parts
 from acap_http.handlers.responses import HttpError, write_failure
-from acap_http.handlers.tls_files import RESTART_HEADER, UNCHANGED
+from acap_http.handlers.tls_files import RELOADED, RESTART_HEADER, UNCHANGED
 from acap_http.supervisor import daemon_json
 from acap_http.supervisor.daemon_json import DaemonJson, NoPrevious, Refused, Replaced
 
 logger = logging.getLogger(__name__)
 
-RELOADED, RESTARTED = "reloaded", "restarted"
+RESTARTED = "restarted"
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ RestartHook = Callable[[str], None]
 # stored set (it is then not restarted, or, if it is not running, not started).
 RESTART_HEADER = config.RESTART_HEADER
 UNCHANGED = "unchanged"
+RELOADED = "reloaded"  # taken in place: dockerd (or the API's front) did not restart
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class TlsEndpoints:
     store: TlsStore
     restart: RestartHook
     tls_in_use: Callable[[], bool]  # whether dockerd serves TLS with these files under the settings
+    reloads: Callable[[], bool] = lambda: False  # whether a new file is taken in place (the API's front)
     limits: UploadLimits = field(default_factory=UploadLimits)
 
     def post_file(self, request: Request, name: str) -> Response:
@@ -93,10 +95,13 @@ class TlsEndpoints:
         # Judged before the restart is asked for: the supervisor shares this store, and finds the
         # verdict kept (by content) instead of judging the set again.
         refusal = self.store.refusal() if self.tls_in_use() else None
+        reloads = self.reloads()
         self.restart(what)
         if refusal:
             logger.warning("%s, but dockerd would refuse the TLS files: %s", what, refusal)
             response.headers[RESTART_HEADER] = f"refused: {refusal}; dockerd keeps the files it started with"
+        elif reloads:
+            response.headers[RESTART_HEADER] = RELOADED
         return response
 
 

@@ -123,7 +123,7 @@ def run_arguments(options: Options, app_name: str) -> list[str]:
     child serves what ``serve``'s worker would, and derives nothing of its own."""
     return [
         "--stdout", "--app-dir", str(options.app_dir), "--manifest", str(options.manifest_file()),
-        "--docker-address", options.docker_address,
+        "--docker-address", options.docker_address, "--tls-by", options.tls_by,
         "--sd-card-mount", str(options.sd_card_mount), "--sd-card-area", str(options.card_area(app_name)),
     ]  # fmt: skip
 

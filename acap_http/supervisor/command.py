@@ -125,6 +125,7 @@ class Host:
     path: str  # the PATH this process has
     uid: int = 0  # this process's effective ids: rootlesskit tells its child the parent's
     gid: int = 0
+    api_front: bool = False  # the product ends TLS on the API's port (apifront): dockerd has unix sockets only
 
     @property
     def localdata(self) -> Path:
@@ -265,8 +266,8 @@ def dockerd(
         argv.append("--debug")
     if settings.ipc_socket:
         argv += ["--group", "0", "-H", f"unix://{host.ipc_socket}"]
-    argv += ["-H", f"unix://{host.control_socket}"]
-    if settings.tcp_socket:
+    argv += ["-H", f"unix://{host.control_socket}"]  # the front's way in too, with --tls-by front
+    if settings.tcp_socket and not host.api_front:
         # Rootless, dockerd listens inside the holder's network namespace and
         # rootlesskit forwards the port from the host address.
         argv += ["-H", f"tcp://{'0.0.0.0' if host.rootless else host.address}:{port}"]
@@ -296,8 +297,9 @@ def dockerd(
 
 
 def api_forward(settings: Settings, host: Host) -> PortForward | None:
-    """The forward of dockerd's TCP port from the host (rootless only; rootful dockerd listens there)."""
-    if not host.rootless or not settings.tcp_socket:
+    """The forward of dockerd's TCP port from the host (rootless only; rootful dockerd listens there,
+    and with the API's front the application does)."""
+    if not host.rootless or not settings.tcp_socket or host.api_front:
         return None
     return PortForward(host.address, settings.port, settings.port)
 

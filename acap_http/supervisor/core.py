@@ -22,14 +22,18 @@ from __future__ import annotations
 
 import logging
 import signal
+import ssl
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
+from typing import Protocol
 
 from acap_http import mounts
+from acap_http.apifront.context import server_context
+from acap_http.apifront.proxy import Listen
 from acap_http.config import STOP_GRACE
 from acap_http.status import Status
 from acap_http.supervisor import docker_api, housekeeping, output, sdcard
@@ -66,6 +70,12 @@ from acap_http.tls.verdicts import NotJudged
 logger = logging.getLogger(__name__)
 
 
+class ApiFront(Protocol):
+    """What the supervisor needs of the Docker API's front (``apifront.proxy.Front``)."""
+
+    def use(self, listen: Listen | None) -> None: ...
+
+
 class Supervisor(EventLoop[Event, Timer]):
     def __init__(
         self,
@@ -87,6 +97,7 @@ class Supervisor(EventLoop[Event, Timer]):
         hold_output: Callable[[], output.Hold] | None = None,
         in_background: Callable[[str, Callable[[], None]], None] | None = None,
         tls: TlsStore | None = None,
+        front: ApiFront | None = None,
     ) -> None:
         super().__init__("supervisor", clock)
         self._read_settings = read_settings
@@ -95,6 +106,7 @@ class Supervisor(EventLoop[Event, Timer]):
         self._runner = runner or Runner(clock)
         self.stack: StackLike = stack or Stack(host, self._runner, self._post_exit, clock)
         self._tls = tls or TlsStore(host.localdata)
+        self._front = front  # with --tls-by front: it serves the TCP socket while dockerd answers
         self._answers = answers or (lambda: docker_api.answers(host.control_socket))
         self._watch_ready = watch_ready or partial(docker_api.watch_ready, self._answers)
         self._stop_containers = stop_containers or partial(docker_api.stop_containers, host.control_socket)
@@ -197,8 +209,7 @@ class Supervisor(EventLoop[Event, Timer]):
             case Reload(reason):
                 self._reload(reason)
             case Answering(process) if process is self._dockerd and self.phase is Phase.STARTING:
-                process.remember_descendants()  # docker-proxy and the like have started by now
-                self._transition(Phase.RUNNING, f"dockerd answers (pid {process.program_pid})")
+                self._answering(process)
             case Exited(process, exit):
                 self._exited(process, exit)
             case CardChanged(present):
@@ -247,6 +258,14 @@ class Supervisor(EventLoop[Event, Timer]):
     def _cancel_timers(self) -> None:
         for timer in Timer:
             self._set_timer(timer, None)
+
+    def _answering(self, process: Process) -> None:
+        process.remember_descendants()  # docker-proxy and the like have started by now
+        if self._front is not None and self._running_settings and not self._front_follows(self._running_settings):
+            # As when dockerd cannot listen on its port: it reports an error, and the operator acts.
+            self._stop(self._dockerd_steps(), Phase.STOPPING_TO_IDLE, Status.DOCKERD_RUNTIME_ERROR)
+            return
+        self._transition(Phase.RUNNING, f"dockerd answers (pid {process.program_pid})")
 
     def _restart(self, reason: str, seq: int, at_once: bool, posted: float) -> None:
         if seq <= self._applied:
@@ -305,6 +324,8 @@ class Supervisor(EventLoop[Event, Timer]):
     def _dockerd_gone(self) -> bool:
         """dockerd has exited: its containers' output flows again, its mounts go. Whether it was held."""
         self._dockerd = None
+        if self._front is not None:
+            self._front.use(None)  # nobody to pass the API's bytes to
         holding = self._release_output()
         housekeeping.release_mounts(self.host, self.stack.data_root)
         return holding
@@ -383,7 +404,7 @@ class Supervisor(EventLoop[Event, Timer]):
             self._judge()
 
     def _go_on_starting(self, seq: int, settings: Settings) -> None:
-        if self._keeps_serving(settings):
+        if self._front_reloads(seq, settings) or self._keeps_serving(settings):
             return
         data_root = self._data_root(settings)
         if self.stack.data_root not in (None, data_root):
@@ -484,6 +505,38 @@ class Supervisor(EventLoop[Event, Timer]):
         if settings.sd_card and self._card is not None:
             return self._card.place.data_root
         return self.host.localdata / "data"
+
+    def _front_reloads(self, seq: int, settings: Settings) -> bool:
+        """With the API's front, a change of UseTLS, TCPSocket or the TLS files is the front's: it
+        takes it in place (new connections get it, open ones go on) and dockerd keeps running.
+        Whether it did; if not, the change goes the way it goes with dockerd's own TLS."""
+        running = self._running_settings
+        if self._front is None or self.phase is not Phase.RUNNING or running is None or self._full:
+            return False
+        if settings.dockerd_part != running.dockerd_part:
+            return False
+        blocked = check(settings, self._tls, judge=False)
+        if blocked is not None or not self._front_follows(settings):
+            return False  # a refused set is kept out (``_keeps_serving``); a missing file stops dockerd (3)
+        self._running_settings, self._applied = settings, seq
+        assert self._dockerd is not None
+        logger.info("The Docker API's front took the change; dockerd keeps running (pid %d)", self._dockerd.program_pid)
+        return True
+
+    def _front_follows(self, settings: Settings) -> bool:
+        """The front listens as ``settings`` say, with the stored files; whether it could."""
+        assert self._front is not None
+        try:
+            context = None
+            if settings.use_tls:
+                context = server_context({name: data for name, data in self._tls.read().items() if data is not None})
+            self._front.use(Listen(self.host.address, settings.port, context) if settings.tcp_socket else None)
+        except (OSError, ValueError, KeyError) as err:  # ssl.SSLError is an OSError
+            what = f"{self.host.address}:{settings.port}"
+            reason = err.reason if isinstance(err, ssl.SSLError) and err.reason else err
+            logger.error("The Docker API's front cannot serve %s: %s", what, reason)
+            return False
+        return True
 
     def _keeps_serving(self, settings: Settings) -> bool:
         """Whether a serving dockerd stays as it is: when only TLS files changed (same settings)

@@ -48,6 +48,12 @@ class Settings:
         )
 
     @property
+    def dockerd_part(self) -> tuple[bool, str, bool]:
+        """What dockerd itself is started with when the API's front serves the TCP socket: a
+        change of anything else (UseTLS, TCPSocket) is the front's, and restarts nothing."""
+        return self.ipc_socket, self.dockerd_log_level, self.sd_card
+
+    @property
     def port(self) -> int:
         return TLS_PORT if self.use_tls else PLAIN_PORT
 

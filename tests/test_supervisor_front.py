@@ -1,0 +1,130 @@
+"""The supervisor with the API's front (--tls-by front), on the fake clock: the front listens
+once dockerd answers and stops when dockerd goes; a change of UseTLS, TCPSocket or the TLS files
+is the front's (dockerd keeps running); a change dockerd is started with still restarts it; a
+front that cannot listen is an error the operator must see (Status 2)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from acap_http.apifront.proxy import Listen
+from acap_http.status import Status
+from acap_http.supervisor.phases import Phase
+from acap_http.supervisor.runner import Exit
+from tests import pki
+from tests.test_supervisor_machine import PLAIN, Machine
+
+TLS = dataclasses.replace(PLAIN, use_tls=True)
+
+
+class FakeFront:
+    def __init__(self) -> None:
+        self.used: list[Listen | None] = []
+        self.refuse = False
+
+    def use(self, listen: Listen | None) -> None:
+        if listen is not None and self.refuse:
+            raise OSError(98, "Address already in use")
+        self.used.append(listen)
+
+    @property
+    def serving(self) -> Listen | None:
+        return self.used[-1] if self.used else None
+
+
+@pytest.fixture
+def machine(tmp_path: Path) -> Machine:
+    made = Machine(tmp_path)
+    made.front = FakeFront()  # type: ignore[attr-defined]
+    made.supervisor._front = made.front  # type: ignore[attr-defined]
+    made.supervisor.host.localdata.mkdir(parents=True)
+    for name, data in pki.server_set().by_name().items():
+        (made.supervisor.host.localdata / name).write_bytes(data)
+    return made
+
+
+def change(machine: Machine, **settings: object) -> None:
+    machine.settings = dataclasses.replace(machine.settings, **settings)  # type: ignore[arg-type]
+    machine.supervisor.request_restart("changed")
+    machine.supervisor.pump()
+    machine.at(1.0)
+
+
+def test_the_front_listens_once_dockerd_answers_and_stops_with_it(machine: Machine) -> None:
+    front: FakeFront = machine.front  # type: ignore[attr-defined]
+    machine.settings = TLS
+    machine.begin()
+    machine.at(1.0)
+    assert machine.status() is Status.RUNNING
+    assert front.serving is not None and (front.serving.port, front.serving.context is not None) == (2376, True)
+    served = len(front.used)
+    machine.dockerds()[0].end(Exit(None, 9))
+    machine.supervisor.pump()
+    assert front.used[served] is None  # dockerd died: nobody to pass the bytes to, until the next one answers
+    assert len(machine.dockerds()) == 2 and front.serving is not None and machine.status() is Status.RUNNING
+
+
+@pytest.mark.parametrize(
+    ("settings", "port", "tls"),
+    [({"use_tls": False}, 2375, False), ({"tcp_socket": False, "ipc_socket": True}, None, None)],
+)
+def test_use_tls_and_tcp_socket_are_the_fronts_dockerd_keeps_running(
+    machine: Machine, settings: dict[str, object], port: int | None, tls: bool | None
+) -> None:
+    front: FakeFront = machine.front  # type: ignore[attr-defined]
+    machine.settings = dataclasses.replace(TLS, ipc_socket=True)
+    machine.begin()
+    machine.at(1.0)
+    change(machine, **settings)
+    assert len(machine.dockerds()) == 1 and machine.dockerds()[0].alive
+    assert machine.status() is Status.RUNNING
+    if port is None:
+        assert front.serving is None
+    else:
+        assert front.serving is not None and (front.serving.port, front.serving.context is not None) == (port, tls)
+
+
+def test_new_tls_files_are_a_reload(machine: Machine) -> None:
+    front: FakeFront = machine.front  # type: ignore[attr-defined]
+    machine.settings = TLS
+    machine.begin()
+    machine.at(1.0)
+    first = front.serving
+    for name, data in pki.server_set().by_name().items():  # a new CA, certificate and key
+        (machine.supervisor.host.localdata / name).write_bytes(data)
+    machine.supervisor.request_restart("TLS set uploaded")
+    machine.supervisor.pump()
+    machine.at(1.0)
+    assert len(machine.dockerds()) == 1 and machine.status() is Status.RUNNING
+    assert front.serving is not None and first is not None and front.serving.context is not first.context
+
+
+def test_a_change_dockerd_is_started_with_restarts_it(machine: Machine) -> None:
+    machine.settings = TLS
+    machine.begin()
+    machine.at(1.0)
+    change(machine, dockerd_log_level="debug")
+    machine.at(1.0)
+    assert len(machine.dockerds()) == 2 and machine.status() is Status.RUNNING
+
+
+def test_a_missing_file_stops_dockerd_as_before(machine: Machine) -> None:
+    machine.settings = PLAIN
+    machine.begin()
+    machine.at(1.0)
+    (machine.supervisor.host.localdata / "ca.pem").unlink()
+    change(machine, use_tls=True)
+    assert machine.status() is Status.TLS_CERT_MISSING and not machine.dockerds()[0].alive
+
+
+def test_a_front_that_cannot_listen_is_status_2(machine: Machine) -> None:
+    front: FakeFront = machine.front  # type: ignore[attr-defined]
+    front.refuse = True
+    machine.settings = TLS
+    machine.begin()
+    machine.at(1.0)
+    assert machine.status() is Status.DOCKERD_RUNTIME_ERROR and machine.supervisor.phase is Phase.IDLE
+    assert not machine.dockerds()[0].alive
