@@ -157,6 +157,10 @@ def test_a_rotation_restarts_nothing_and_no_client_notices(mode: Mode) -> None:
         assert upload_set(mode, mode.authority.server_set(key=mode.key)) == "reloaded"
         _until(lambda: _answers(old))
         follow.kill()
+        follow.wait()
+        reader.join(10)
+        assert follow.stdout is not None
+        follow.stdout.close()
         mode.docker("rm", "-f", ticker)
 
 
