@@ -202,26 +202,36 @@ def test_clients_dockerd_would_refuse_are_refused(front: tuple[Front, int], keys
     assert _served(port, keys.client_context()) is not None
 
 
-def test_only_the_versions_and_suites_dockerd_takes(front: tuple[Front, int], keys: Pki) -> None:
-    """TLS 1.2 with ECDHE and AES-GCM or ChaCha20, and TLS 1.3; no CBC, no RSA key exchange, nothing
-    older than 1.2 (asked with openssl s_client)."""
-    _, port = front
-    for flags, taken in (
-        (["-tls1_2", "-cipher", "ECDHE-RSA-AES128-GCM-SHA256"], True),
-        (["-tls1_2", "-cipher", "ECDHE-RSA-AES256-GCM-SHA384"], True),
-        (["-tls1_2", "-cipher", "ECDHE-RSA-CHACHA20-POLY1305"], True),
-        (["-tls1_3"], True),
-        (["-tls1_2", "-cipher", "ECDHE-RSA-AES128-SHA"], False),
-        (["-tls1_2", "-cipher", "AES128-GCM-SHA256"], False),
-        (["-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"], False),
-    ):
-        done = subprocess.run(
-            ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", *flags,
-             "-cert", str(keys.client_dir / "cert.pem"), "-key", str(keys.client_dir / "key.pem")],
-            input="", capture_output=True, text=True, timeout=30, check=False,
-        )  # fmt: skip
-        agreed = "Cipher is (NONE)" not in done.stdout and "Cipher is " in done.stdout
-        assert agreed is taken, (flags, done.stdout[-600:])
+@pytest.mark.parametrize("dockerd", [(20, 10, 24), (26, 1, 5)])
+def test_only_the_versions_and_suites_dockerd_takes(
+    tmp_path: Path, backend: Backend, keys: Pki, dockerd: tuple[int, ...]
+) -> None:
+    """TLS 1.2 with ECDHE and AES-GCM, and AES-CBC (dockerd before 25) or ChaCha20 (25 and later), and
+    TLS 1.3; no RSA key exchange, nothing older than 1.2 (asked with openssl s_client)."""
+    made = Front(backend.path)
+    port = free_port()
+    made.use(Listen("127.0.0.1", port, server_context(keys.files, dockerd)))
+    made.start()
+    older = dockerd < (25,)
+    try:
+        for flags, taken in (
+            (["-tls1_2", "-cipher", "ECDHE-RSA-AES128-GCM-SHA256"], True),
+            (["-tls1_2", "-cipher", "ECDHE-RSA-AES256-GCM-SHA384"], True),
+            (["-tls1_2", "-cipher", "ECDHE-RSA-CHACHA20-POLY1305"], not older),
+            (["-tls1_2", "-cipher", "ECDHE-RSA-AES128-SHA"], older),
+            (["-tls1_3"], True),
+            (["-tls1_2", "-cipher", "AES128-GCM-SHA256"], False),
+            (["-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"], False),
+        ):
+            done = subprocess.run(
+                ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", *flags,
+                 "-cert", str(keys.client_dir / "cert.pem"), "-key", str(keys.client_dir / "key.pem")],
+                input="", capture_output=True, text=True, timeout=30, check=False,
+            )  # fmt: skip
+            agreed = "Cipher is (NONE)" not in done.stdout and "Cipher is " in done.stdout
+            assert agreed is taken, (flags, done.stdout[-600:])
+    finally:
+        made.stop()
 
 
 def test_garbage_a_stalled_handshake_and_a_flood_leave_others_served(front: tuple[Front, int], keys: Pki) -> None:

@@ -1,9 +1,10 @@
 """The TLS context of the API's front, made from the three stored files as dockerd's
-``--tlsverify`` would use them (docker/go-connections' server defaults):
+``--tlsverify`` would use them (docker/go-connections' server defaults, which changed with it):
 
 - TLS 1.2 or 1.3, nothing older;
-- TLS 1.2 suites: ECDHE key exchange with AES-GCM or ChaCha20-Poly1305 only (no CBC, no static
-  RSA key exchange); TLS 1.3's three suites, as Go has them;
+- TLS 1.2 suites: ECDHE key exchange with AES-GCM, and, as the dockerd in use has it, AES-CBC
+  with SHA-1 (before 25: go-connections 0.4) or ChaCha20-Poly1305 (25 and later: 0.5); never a
+  static RSA key exchange; TLS 1.3's three suites, as Go has them;
 - a client certificate required, verified against ``ca.pem`` alone (not the host's CAs), within
   its validity; no renegotiation (Go's server has none).
 
@@ -18,17 +19,31 @@ import os
 import ssl
 from collections.abc import Iterator, Mapping
 
+from acap_http.supervisor import versions
 from acap_http.tls.files import CA, SERVER_CERT, SERVER_KEY
 
-TLS12_SUITES = "ECDHE+AESGCM:ECDHE+CHACHA20"
+# OpenSSL's names of Go's suites, ECDSA and RSA certificates alike.
+GCM = ":".join(
+    f"ECDHE-{key}-AES{bits}-GCM-SHA{sha}" for key in ("ECDSA", "RSA") for bits, sha in ((256, 384), (128, 256))
+)
+CBC = ":".join(f"ECDHE-{key}-AES{bits}-SHA" for key in ("ECDSA", "RSA") for bits in (256, 128))
+CHACHA20 = ":".join(f"ECDHE-{key}-CHACHA20-POLY1305" for key in ("ECDSA", "RSA"))
+CHACHA20_NOT_CBC: versions.Version = (25,)  # dockerd 25 took go-connections 0.5
 
 
-def server_context(files: Mapping[str, bytes]) -> ssl.SSLContext:
-    """A context that serves ``files`` (the TLS set as stored); ssl.SSLError or ValueError when
-    they do not make one (a key that is not the certificate's, say)."""
+def tls12_suites(dockerd: versions.Version) -> str:
+    """The TLS 1.2 suites the dockerd of ``dockerd``'s version takes (an unknown one: a recent one)."""
+    older = versions.UNKNOWN < dockerd < CHACHA20_NOT_CBC
+    return f"{GCM}:{CBC}" if older else f"{GCM}:{CHACHA20}"
+
+
+def server_context(files: Mapping[str, bytes], dockerd: versions.Version = versions.UNKNOWN) -> ssl.SSLContext:
+    """A context that serves ``files`` (the TLS set as stored) as the dockerd of version ``dockerd``
+    would; ssl.SSLError or ValueError when they do not make one (a key that is not the
+    certificate's, say)."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.set_ciphers(TLS12_SUITES)
+    context.set_ciphers(tls12_suites(dockerd))
     context.options |= ssl.OP_NO_RENEGOTIATION
     context.verify_mode = ssl.CERT_REQUIRED
     context.load_verify_locations(cadata=files[CA].decode("ascii"))

@@ -17,7 +17,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from acap_http.supervisor import housekeeping
+from acap_http.supervisor import housekeeping, versions
 from acap_http.supervisor.command import Host
 from acap_http.supervisor.events import StackFailed, StackUp
 from acap_http.supervisor.runner import Runner
@@ -50,6 +50,8 @@ class BringUp:
             self.stack.up(self.data_root, self._cancel)
             self.stack.before_dockerd(self.settings, self._cancel)
             command = self.stack.dockerd_command(self.settings)
+            if self.host.api_front:
+                versions.of("dockerd", self.host.path)  # the front serves the suites of this dockerd: asked here, kept
             self._go_on()
             logger.debug("Starting %s", " ".join(command.argv))
             process = self.runner.start(command, self.on_exit, name="dockerd")

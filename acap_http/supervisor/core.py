@@ -36,7 +36,7 @@ from acap_http.apifront.context import server_context
 from acap_http.apifront.proxy import Listen
 from acap_http.config import STOP_GRACE
 from acap_http.status import Status
-from acap_http.supervisor import docker_api, housekeeping, output, sdcard
+from acap_http.supervisor import docker_api, housekeeping, output, sdcard, versions
 from acap_http.supervisor.bringup import BringUp
 from acap_http.supervisor.command import Host
 from acap_http.supervisor.daemon_json import live_restore_on
@@ -529,7 +529,8 @@ class Supervisor(EventLoop[Event, Timer]):
         try:
             context = None
             if settings.use_tls:
-                context = server_context({name: data for name, data in self._tls.read().items() if data is not None})
+                files = {name: data for name, data in self._tls.read().items() if data is not None}
+                context = server_context(files, versions.of("dockerd", self.host.path))  # asked at the bring-up
             self._front.use(Listen(self.host.address, settings.port, context) if settings.tcp_socket else None)
         except (OSError, ValueError, KeyError) as err:  # ssl.SSLError is an OSError
             what = f"{self.host.address}:{settings.port}"
