@@ -20,6 +20,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from acap_http.apifront import proxy
 from acap_http.apifront.context import server_context
 from acap_http.apifront.proxy import Front, Listen
 from tests import pki
@@ -52,7 +53,8 @@ class Backend:
             while chunk := connection.recv(65536):
                 data += chunk
             self.received.append(data)
-            connection.sendall(self.answer(data))
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the front closed it meanwhile
+                connection.sendall(self.answer(data))
 
 
 class Pki:
@@ -255,6 +257,27 @@ def test_garbage_a_stalled_handshake_and_a_flood_leave_others_served(front: tupl
     finally:
         for sock in stalled:
             sock.close()
+
+
+def test_a_fault_in_one_connection_closes_it_and_no_other(
+    front: tuple[Front, int], keys: Pki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug met serving one connection (here: its reading of dockerd's answer raises) closes that
+    connection, logged; the front goes on serving the others."""
+    _, port = front
+    original = proxy._Pipe._read_server
+    calls = [0]
+
+    def faulty(self: proxy._Pipe) -> bool:
+        calls[0] += 1
+        if calls[0] == 1:
+            raise RuntimeError("a bug")
+        return original(self)
+
+    monkeypatch.setattr(proxy._Pipe, "_read_server", faulty)
+    with pytest.raises((ssl.SSLError, OSError, AssertionError)):
+        assert half_close_exchange(port, keys.client_context(), b"x") == b"got x"
+    assert half_close_exchange(port, keys.client_context(), b"y") == b"got y"
 
 
 def test_no_descriptor_is_left_behind(front: tuple[Front, int], keys: Pki) -> None:

@@ -123,15 +123,28 @@ class Front:
                     if key.data is None:
                         self._drain_wake()
                     elif key.data is self:
-                        self._accept()
+                        self._guarded(self._accept)
                     else:
                         again.discard(key.data)
-                        key.data.step()
+                        self._step(key.data)
                 for pipe in again:
-                    pipe.step()
+                    self._step(pipe)
                 self._expire()
         finally:
             self._close_all()
+
+    def _step(self, pipe: _Pipe) -> None:
+        """One connection's turn; a fault of its own (a bug) closes it, not the front."""
+        if not self._guarded(pipe.step):
+            pipe.close()
+
+    def _guarded(self, work: Callable[[], None]) -> bool:
+        try:
+            work()
+        except Exception:
+            logger.exception("The Docker API's front failed serving a connection; it is closed, the others go on")
+            return False
+        return True
 
     def _apply(self) -> None:
         with self._lock:
