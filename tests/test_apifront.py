@@ -306,6 +306,14 @@ def test_plain_tcp_when_tls_is_off(tmp_path: Path, backend: Backend) -> None:
         made.stop()
 
 
+def test_a_front_never_started_stops_and_closes_its_port(tmp_path: Path, keys: Pki) -> None:
+    made = Front(tmp_path / "docker.sock")
+    port = free_port()
+    made.use(Listen("127.0.0.1", port, server_context(keys.files)))  # bound, never served
+    made.stop()
+    assert _refused(port)
+
+
 def test_dockerd_not_there_closes_the_client(tmp_path: Path, keys: Pki) -> None:
     made = Front(tmp_path / "nobody.sock")
     port = free_port()

@@ -99,6 +99,9 @@ class Front:
         """Close the listener and every connection; returns when the loop has ended."""
         with self._lock:
             self._stopping = True
+        if self._thread.ident is None:  # never started: what it holds is closed here
+            self._close_all()
+            return
         self._wake()
         self._thread.join()
 
@@ -215,6 +218,10 @@ class Front:
         for pipe in list(self._pipes):
             pipe.close()
         self._close_listener()
+        with self._lock:
+            handover, self._handover = self._handover, None
+        if handover is not None:
+            handover.close()  # bound for a listener the loop never took
         self._selector.close()
         self._wake_r.close()
         self._wake_w.close()
