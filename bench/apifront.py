@@ -39,6 +39,7 @@ from bench.soak import application_pid, rss
 from bench.targets import Targets
 from tests import pki
 from tests.e2e.front import Front, dockerd_pids
+from tests.e2e.running import busybox_image
 
 IMAGE = "acap-http-bench/big:latest"
 IMAGE_MIB = 256
@@ -139,13 +140,7 @@ def rotations(
 ) -> dict[str, float]:
     """20 new server sets with a poller and a logs -f open; failures, stream lines, dockerd's pid."""
     run = client.docker(root / "docker-config")
-    tools = root / "busybox.tar"
-    with tarfile.open(tools, "w") as tar:
-        tar.add(shutil.which("busybox") or "/bin/busybox", arcname="bin/busybox")
-        for tool in ("sh", "echo", "sleep"):
-            info = tarfile.TarInfo(f"bin/{tool}")
-            info.type, info.linkname = tarfile.SYMTYPE, "busybox"
-            tar.addfile(info)
+    tools = busybox_image(root / "busybox.tar", ("sh", "echo", "sleep"))
     assert run("import", str(tools), "acap-http-bench/busybox").returncode == 0
     ticker = run("run", "-d", "--network", "none", "acap-http-bench/busybox", "sh", "-c", TICKER).stdout.strip()
     certs = client.directory

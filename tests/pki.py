@@ -59,8 +59,10 @@ def certificate(
     hosts: tuple[str, ...] = (),
     server: bool = False,
     client: bool = False,
+    valid: tuple[datetime.datetime, datetime.datetime] | None = None,  # default: from 5 minutes ago, 30 days
 ) -> x509.Certificate:
     now = datetime.datetime.now(datetime.UTC)
+    begins, ends = valid or (now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=30))
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
     issuer_name, signer = (issuer[0].subject, issuer[1]) if issuer else (name, key)
     builder = (
@@ -69,8 +71,8 @@ def certificate(
         .issuer_name(issuer_name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=30))
+        .not_valid_before(begins)
+        .not_valid_after(ends)
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
         # As certs init makes them: Python 3.13's clients (X509_STRICT) want the key identifiers.
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
@@ -146,10 +148,11 @@ class Authority:
         cert = certificate("server", key, (self.cert, self.key), hosts=(host,), server=True)
         return ServerSet(cert_pem(self.cert), cert_pem(cert), key_pem(key, PrivateFormat.TraditionalOpenSSL))
 
-    def client_files(self, directory: Path) -> Path:
-        """ca.pem, cert.pem and key.pem for the docker CLI (DOCKER_CERT_PATH), in ``directory``."""
+    def client_files(self, directory: Path, valid: tuple[datetime.datetime, datetime.datetime] | None = None) -> Path:
+        """ca.pem, cert.pem and key.pem for the docker CLI (DOCKER_CERT_PATH), in ``directory``
+        (``valid``: the client certificate's window, when not the usual one)."""
         key = rsa_key()
-        cert = certificate("client", key, (self.cert, self.key), client=True)
+        cert = certificate("client", key, (self.cert, self.key), client=True, valid=valid)
         directory.mkdir(parents=True, exist_ok=True)
         (directory / "ca.pem").write_bytes(cert_pem(self.cert))
         (directory / "cert.pem").write_bytes(cert_pem(cert))

@@ -16,9 +16,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from acap_http.apifront import proxy
 from acap_http.apifront.context import server_context
@@ -197,7 +194,8 @@ def test_clients_dockerd_would_refuse_are_refused(front: tuple[Front, int], keys
     no_cert = ssl.create_default_context(cafile=str(keys.client_dir / "ca.pem"))
     other_ca = Pki(tmp_path / "other").client_context()
     other_ca.load_verify_locations(str(keys.client_dir / "ca.pem"))
-    expired = keys.client_context(_expired_client(keys, tmp_path / "expired"))
+    now, day = datetime.datetime.now(datetime.UTC), datetime.timedelta(days=1)
+    expired = keys.client_context(keys.authority.client_files(tmp_path / "expired", valid=(now - 10 * day, now - day)))
     for refused in (no_cert, other_ca, expired):
         with pytest.raises((ssl.SSLError, ConnectionResetError, BrokenPipeError, OSError)):
             _served(port, refused, strict=True)
@@ -371,24 +369,3 @@ def _until(condition: Callable[[], bool], timeout: float = 10) -> None:
     while not condition():
         assert time.monotonic() < deadline, "not in time"
         time.sleep(0.02)
-
-
-def _expired_client(keys: Pki, directory: Path) -> Path:
-    key = pki.rsa_key()
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "expired client")]))
-        .issuer_name(keys.authority.cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=10))
-        .not_valid_after(now - datetime.timedelta(days=1))
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-        .sign(keys.authority.key, hashes.SHA256())
-    )
-    directory.mkdir(parents=True)
-    (directory / "ca.pem").write_bytes(pki.cert_pem(keys.authority.cert))
-    (directory / "cert.pem").write_bytes(pki.cert_pem(cert))
-    (directory / "key.pem").write_bytes(pki.key_pem(key))
-    return directory

@@ -95,16 +95,26 @@ def in_threads(name: str, work: Callable[[], None]) -> None:
     threading.Thread(target=work, name=name, daemon=True).start()
 
 
+def slow_at(root: Path, step: str) -> tuple[Machine, Gate]:
+    """A machine whose stack is slow at ``step``, its background work in real threads."""
+    machine, gate = Machine(root), Gate()
+    machine.supervisor._in_background = in_threads
+    machine.stack = SlowStack(machine.runner, machine.supervisor._post_exit, step, gate)
+    machine.supervisor.stack = machine.stack
+    return machine, gate
+
+
+def slow_stack(machine: Machine) -> SlowStack:
+    assert isinstance(machine.stack, SlowStack)
+    return machine.stack
+
+
 @pytest.mark.parametrize(
     "step", ["holder", "containerd", "port forward", "dockerd's version", "the TLS verdict"]
 )  # fmt: skip
 def test_a_shutdown_during_each_step_of_a_start_is_taken_at_once(tmp_path: Path, step: str) -> None:
-    machine = Machine(tmp_path)
-    gate = Gate()
+    machine, gate = slow_at(tmp_path, step)
     supervisor = machine.supervisor
-    supervisor._in_background = in_threads
-    machine.stack = SlowStack(machine.runner, supervisor._post_exit, step, gate)
-    supervisor.stack = machine.stack
     if step == "the TLS verdict":
         machine.settings = TLS
         supervisor._tls = SlowVerdict(gate, tmp_path)  # type: ignore[assignment]
@@ -125,11 +135,7 @@ def test_a_shutdown_during_each_step_of_a_start_is_taken_at_once(tmp_path: Path,
 
 def test_a_change_during_the_bring_up_restarts_dockerd_once_it_is_up(tmp_path: Path) -> None:
     """A start that comes due while the stack comes up waits for it, then replaces dockerd."""
-    machine = Machine(tmp_path)
-    gate = Gate()
-    machine.supervisor._in_background = in_threads
-    machine.stack = SlowStack(machine.runner, machine.supervisor._post_exit, "containerd", gate)
-    machine.supervisor.stack = machine.stack
+    machine, gate = slow_at(tmp_path, "containerd")
     machine.begin()
     assert gate.inside.wait(10)
     machine.settings = Settings(
@@ -149,12 +155,8 @@ def test_a_change_during_the_bring_up_restarts_dockerd_once_it_is_up(tmp_path: P
 def test_a_change_during_a_bring_up_that_ends_in_a_stop_starts_nothing_in_the_stop(tmp_path: Path, then: str) -> None:
     """A start come due during a bring-up, then a Shutdown (or the bring-up fails): the stop runs its
     plan to its end, and no start cuts into it (no illegal transition, no plan replaced)."""
-    machine = Machine(tmp_path)
-    gate = Gate()
-    machine.supervisor._in_background = in_threads
+    machine, gate = slow_at(tmp_path, "port forward")
     machine.runner.obeys_term = then == "shutdown"  # a failed bring-up's stop takes its time
-    machine.stack = SlowStack(machine.runner, machine.supervisor._post_exit, "port forward", gate)
-    machine.supervisor.stack = machine.stack
     machine.begin()
     assert gate.inside.wait(10)
     machine.supervisor.request_restart("UseTLS changed")
@@ -170,7 +172,7 @@ def test_a_change_during_a_bring_up_that_ends_in_a_stop_starts_nothing_in_the_st
         eventually_pumped(machine, lambda: machine.supervisor.stopped)
         assert not any(process.alive for process in machine.runner.started)
     else:
-        machine.stack.fail_forward = True
+        slow_stack(machine).fail_forward = True
         gate.released.set()
         eventually_pumped(machine, lambda: machine.supervisor.phase is Phase.STOPPING_TO_RETRY)
         for process in machine.runner.started:
@@ -184,11 +186,7 @@ def test_a_change_during_a_bring_up_that_ends_in_a_stop_starts_nothing_in_the_st
 def test_a_process_of_the_stack_dying_during_the_bring_up_is_heard_after_its_report(tmp_path: Path) -> None:
     """The holder dies while containerd comes up: its exit is taken once the bring-up has reported,
     and everything starts again."""
-    machine = Machine(tmp_path)
-    gate = Gate()
-    machine.supervisor._in_background = in_threads
-    machine.stack = SlowStack(machine.runner, machine.supervisor._post_exit, "containerd", gate)
-    machine.supervisor.stack = machine.stack
+    machine, gate = slow_at(tmp_path, "containerd")
     machine.begin()
     assert gate.inside.wait(10)
     first = machine.runner.named("namespace holder")[0]
@@ -196,7 +194,7 @@ def test_a_process_of_the_stack_dying_during_the_bring_up_is_heard_after_its_rep
     machine.runner.named("containerd")[0].end(Exit(None, 9))  # the kernel ends the PID namespace with it
     machine.supervisor.pump()
     assert machine.supervisor.phase is Phase.BRINGING_UP  # the exit waits for the report
-    machine.stack.slow_at = ""
+    slow_stack(machine).slow_at = ""
     gate.released.set()
     eventually_pumped(machine, lambda: machine.status() is Status.RUNNING or machine.supervisor._timers != {})
     machine.at(1.0)

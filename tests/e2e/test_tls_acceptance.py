@@ -12,9 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from acap_http.supervisor import versions
 from tests import pki
@@ -62,36 +59,12 @@ def _answers(offer: str, client: tuple[Path, Path] | None) -> bool:
 
 
 def _clients(mode: Mode) -> dict[str, tuple[Path, Path] | None]:
-    now = datetime.datetime.now(datetime.UTC)
-    day = datetime.timedelta(days=1)
-    made: dict[str, tuple[Path, Path] | None] = {
-        "valid": (mode.client / "cert.pem", mode.client / "key.pem"),
-        "none": None,
-    }
+    now, day = datetime.datetime.now(datetime.UTC), datetime.timedelta(days=1)
+    windows = {"valid": None, "expired": (now - 10 * day, now - day), "not yet valid": (now + day, now + 10 * day)}
+    made: dict[str, tuple[Path, Path] | None] = {"none": None}
+    for who, window in windows.items():
+        directory = mode.authority.client_files(mode.root / f"acceptance-{who.replace(' ', '-')}", valid=window)
+        made[who] = (directory / "cert.pem", directory / "key.pem")
     other = pki.Authority("another CA").client_files(mode.root / "other-ca-client")
     made["other CA"] = (other / "cert.pem", other / "key.pem")
-    for who, (begins, ends) in {
-        "expired": (now - 10 * day, now - day),
-        "not yet valid": (now + day, now + 10 * day),
-    }.items():
-        made[who] = _client(mode, mode.root / who.replace(" ", "-"), begins, ends)
     return made
-
-
-def _client(mode: Mode, directory: Path, begins: datetime.datetime, ends: datetime.datetime) -> tuple[Path, Path]:
-    key = pki.rsa_key()
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "client")]))
-        .issuer_name(mode.authority.cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(begins)
-        .not_valid_after(ends)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-        .sign(mode.authority.key, hashes.SHA256())
-    )
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "cert.pem").write_bytes(pki.cert_pem(cert))
-    (directory / "key.pem").write_bytes(pki.key_pem(key))
-    return directory / "cert.pem", directory / "key.pem"
