@@ -1,17 +1,21 @@
 """The API's front (--tls-by front) against dockerd's own TLS (--tls-by dockerd), side by side in
-one run, rootful (both listen on the host itself):
+one run: two instances at once (dockerd's own on 127.0.0.1, the front on 127.0.0.2), measured in
+turns so that the machine's moods fall on both alike; rootful, where both listen on the host
+itself, then rootless, where dockerd's own TLS is reached through rootlesskit's port driver (the
+old path) and the front's is not.
 
 - a rotation: 20 new server sets while a client polls /_ping every 10 ms over mutual TLS (every
-  request on a new connection) and a ``docker logs -f`` stream is open; target: no failed
-  request, the stream goes on, dockerd keeps its pid;
-- latency: the median of 200 GET /_ping on one kept-alive mutual-TLS connection; target: the
-  front at most 1.2 x dockerd's own;
+  request on a new connection), a ``docker logs -f`` and a ``docker events`` stream are open, and
+  an image is tagged at each rotation; target: no failed request, both streams go on (every tag
+  seen), dockerd keeps its pid;
+- latency: the median of 200 GET /_ping on one kept-alive mutual-TLS connection to each, in turns;
+  target: the front at most 1.2 x dockerd's own;
 - new connections: 8 clients, each a new mutual-TLS connection and a /_ping after another, for
-  3 s; target: the front at least 0.8 x dockerd's own;
-- throughput: ``docker load`` of a 256 MiB image, then ``docker save`` of it; target: at least
-  0.9 x dockerd's own, each way;
-- memory: the application's resident memory, idle with dockerd running; target: the front adds
-  at most 5 MiB.
+  6 x 0.5 s to each in turns; target: the front at least 0.8 x dockerd's own;
+- throughput: ``docker load`` of a 256 MiB image, then ``docker save`` of it, 3 times each in turns;
+  target: at least 0.9 x dockerd's own, each way;
+- memory: the application's resident memory, both idle with dockerd running; target: the front
+  adds at most 5 MiB.
 
 ``python -m bench.apifront`` (part of ``make bench``); exits non-zero on a miss.
 """
@@ -32,6 +36,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.probes import TLS_PORT, TlsClient, wait_until
@@ -44,6 +49,9 @@ from tests.e2e.running import busybox_image
 IMAGE = "acap-http-bench/big:latest"
 IMAGE_MIB = 256
 TICKER = "i=0; while :; do i=$((i+1)); echo $i; sleep 0.1; done"
+ADDRESSES = {"dockerd": "127.0.0.1", "front": "127.0.0.2"}
+# Two dockerds at once: neither makes a bridge or touches iptables (the bench's containers have no network).
+DAEMON_JSON = {"bridge": "none", "iptables": False}
 
 
 def main() -> int:
@@ -55,40 +63,73 @@ def main() -> int:
     targets = Targets()
     try:
         image = big_image(root / "big.tar")
-        results = {tls_by: measure(root / tls_by, tls_by, image) for tls_by in ("dockerd", "front")}
-        report(results, targets)
+        for mode, flags in (("rootful", ("--rootful",)), ("rootless", ())):
+            report(mode, measure(root / mode, flags, image), targets)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return targets.verdict()
 
 
-def measure(root: Path, tls_by: str, image: Path) -> dict[str, float]:
-    root.mkdir(mode=0o755)
-    authority = pki.Authority()
-    front = Front(app_dir=root / "app", log_path=root / "up.log", settings=None,
-                  extra_args=("--rootful", "--tls-by", tls_by))  # fmt: skip
-    front.start()
+@dataclass
+class Side:
+    """One instance: ``up`` with its dockerd, and an operator's client of its API."""
+
+    root: Path
+    tls_by: str
+    flags: tuple[str, ...]
+    authority: pki.Authority = field(default_factory=pki.Authority)
+    found: dict[str, float] = field(default_factory=dict)
+
+    def start(self) -> None:
+        self.root.mkdir(mode=0o755, parents=True)
+        address = ADDRESSES[self.tls_by]
+        self.front = Front(app_dir=self.root / "app", log_path=self.root / "up.log", settings=None,
+                           extra_args=(*self.flags, "--tls-by", self.tls_by, "--docker-address", address))  # fmt: skip
+        self.front.start()
+        (self.root / "daemon.json").write_text(json.dumps(DAEMON_JSON))
+        put = self.front.curl("-X", "PUT", "-H", "Content-Type: application/json", "--data-binary",
+                              f"@{self.root / 'daemon.json'}", path="/local/dockerdwrapper/daemon.json")  # fmt: skip
+        assert put.status in (200, 204), put
+        upload(self.front, self.root, self.authority.server_set(address))
+        self.client = TlsClient(self.authority.client_files(self.root / "client"), address)
+        self.run = self.client.docker(self.root / "docker-config")
+
+    def stop(self) -> None:
+        self.front.stop()
+
+
+def measure(root: Path, flags: tuple[str, ...], image: Path) -> dict[str, dict[str, float]]:
+    sides = [Side(root / tls_by, tls_by, flags) for tls_by in ADDRESSES]
     try:
-        upload(front, root, authority.server_set())
-        client = TlsClient(authority.client_files(root / "client"))
-        wait_until(client.ping, timeout=60)
+        for side in sides:
+            side.start()
+        for side in sides:
+            wait_until(side.client.ping, timeout=60)
         time.sleep(2)  # dockerd settled: the idle memory is not a start's
-        found = {"memory (MiB)": resident_mib(front)}
-        found["latency (ms)"] = kept_alive_latency(client) * 1000
-        found["connections per s"] = connections_per_second(client)
-        run = client.docker(root / "docker-config")
-        loads, saves = [], []
+        for side in sides:
+            side.found["memory (MiB)"] = resident_mib(side.front)
+        latencies = kept_alive_latencies([side.client for side in sides])
+        rates = connections_per_second([side.client for side in sides])
+        for side, latency, rate in zip(sides, latencies, rates, strict=True):
+            side.found["latency (ms)"], side.found["connections per s"] = latency * 1000, rate
+        loads: dict[str, list[float]] = {side.tls_by: [] for side in sides}
+        saves: dict[str, list[float]] = {side.tls_by: [] for side in sides}
         for _ in range(3):  # each load a new image for dockerd: the one before removed
-            run("rmi", "-f", IMAGE)
-            loads.append(timed(lambda: run("load", "-i", str(image))))
-            saves.append(timed(lambda: run("save", "-o", str(root / "saved.tar"), IMAGE)))
-            (root / "saved.tar").unlink(missing_ok=True)
-        found["load (s)"], found["save (s)"] = statistics.median(loads), statistics.median(saves)
-        if tls_by == "front":
-            found |= rotations(front, root, authority, client)
-        return found
+            for side in sides:
+                side.run("rmi", "-f", IMAGE)
+                loads[side.tls_by].append(timed(side.run, "load", "-i", str(image)))
+                saves[side.tls_by].append(timed(side.run, "save", "-o", str(root / "saved.tar"), IMAGE))
+                (root / "saved.tar").unlink(missing_ok=True)
+        for side in sides:
+            side.found["load (s)"] = statistics.median(loads[side.tls_by])
+            side.found["save (s)"] = statistics.median(saves[side.tls_by])
+        front = sides[1]
+        front.found |= rotations(front)
+        return {side.tls_by: side.found for side in sides}
     finally:
-        front.stop()
+        for side in sides:
+            if hasattr(side, "front"):
+                side.stop()
 
 
 def upload(front: Front, root: Path, server: pki.ServerSet) -> None:
@@ -104,93 +145,120 @@ def resident_mib(front: Front) -> float:
     return rss(application_pid(front)) / 2**20
 
 
-def kept_alive_latency(client: TlsClient, count: int = 200) -> float:
-    connection = http.client.HTTPSConnection("127.0.0.1", TLS_PORT, context=client.context, timeout=10)
-    times = []
+def kept_alive_latencies(clients: list[TlsClient], count: int = 200) -> list[float]:
+    """The median time of a GET /_ping on one kept-alive connection to each, asked in turns."""
+    connections = [
+        http.client.HTTPSConnection(client.address, TLS_PORT, context=client.context, timeout=10) for client in clients
+    ]
+    times: list[list[float]] = [[] for _ in clients]
     try:
         for _ in range(count + 10):
-            began = time.perf_counter()
-            connection.request("GET", "/_ping")
-            assert connection.getresponse().read() == b"OK"
-            times.append(time.perf_counter() - began)
+            for connection, took in zip(connections, times, strict=True):
+                began = time.perf_counter()
+                connection.request("GET", "/_ping")
+                assert connection.getresponse().read() == b"OK"
+                took.append(time.perf_counter() - began)
     finally:
-        connection.close()
-    return statistics.median(times[10:])  # the first ones warm up
+        for connection in connections:
+            connection.close()
+    return [statistics.median(took[10:]) for took in times]  # the first ones warm up
 
 
-def connections_per_second(client: TlsClient, clients: int = 8, seconds: float = 3.0) -> float:
-    done = [0] * clients
-    until = time.monotonic() + seconds
+def connections_per_second(
+    clients: list[TlsClient], threads: int = 8, turns: int = 6, seconds: float = 0.5
+) -> list[float]:
+    """New connections a second, ``threads`` at once, to each in turns of ``seconds``."""
+    done = [0] * len(clients)
+    for _ in range(turns):
+        for index, client in enumerate(clients):
+            until = time.monotonic() + seconds
 
-    def one(index: int) -> None:
-        while time.monotonic() < until:
-            if client.ping():
-                done[index] += 1
+            def one(client: TlsClient = client, index: int = index, until: float = until) -> None:
+                while time.monotonic() < until:
+                    if client.ping():
+                        done[index] += 1
 
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return sum(done) / seconds
+            workers = [threading.Thread(target=one) for _ in range(threads)]
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join()
+    return [count / (turns * seconds) for count in done]
 
 
-def rotations(
-    front: Front, root: Path, authority: pki.Authority, client: TlsClient, count: int = 20
-) -> dict[str, float]:
-    """20 new server sets with a poller and a logs -f open; failures, stream lines, dockerd's pid."""
-    run = client.docker(root / "docker-config")
+def rotations(side: Side, count: int = 20) -> dict[str, float]:
+    """20 new server sets with a poller, a logs -f and an events stream open; failures, stream
+    lines, the tags each rotation made that the events stream showed, dockerd's pid."""
+    run, certs, root = side.run, side.client.directory, side.root
     tools = busybox_image(root / "busybox.tar", ("sh", "echo", "sleep"))
     assert run("import", str(tools), "acap-http-bench/busybox").returncode == 0
     ticker = run("run", "-d", "--network", "none", "acap-http-bench/busybox", "sh", "-c", TICKER).stdout.strip()
-    certs = client.directory
-    follow = subprocess.Popen(
-        ["docker", "--tlsverify", f"--tlscacert={certs}/ca.pem", f"--tlscert={certs}/cert.pem",
-         f"--tlskey={certs}/key.pem", "-H", f"tcp://127.0.0.1:{TLS_PORT}", "logs", "-f", ticker],
-        stdout=subprocess.PIPE, text=True, env=dict(os.environ, DOCKER_CONFIG=str(root / "docker-config")),
-    )  # fmt: skip
-    lines: list[str] = []
-    assert follow.stdout is not None
-    reader = threading.Thread(target=lambda: lines.extend(iter(follow.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
-    reader.start()
+    docker = ["docker", "--tlsverify", f"--tlscacert={certs}/ca.pem", f"--tlscert={certs}/cert.pem",
+              f"--tlskey={certs}/key.pem", "-H", f"tcp://{side.client.address}:{TLS_PORT}"]  # fmt: skip
+    env = dict(os.environ, DOCKER_CONFIG=str(root / "docker-config"))
+    streams = {
+        "logs": [*docker, "logs", "-f", ticker],
+        "events": [*docker, "events", "--filter", "type=image", "--filter", "event=tag", "--format", "{{.Actor.ID}}"],
+    }
+    followers = {
+        name: subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env) for name, argv in streams.items()
+    }
+    lines: dict[str, list[str]] = {name: [] for name in streams}
+    readers = [
+        threading.Thread(target=follow, args=(follower, lines[name]), daemon=True)
+        for name, follower in followers.items()
+    ]
+    for reader in readers:
+        reader.start()
     failures, polls = [0], [0]
     stop = threading.Event()
 
     def poll() -> None:
         while not stop.wait(0.01):
             polls[0] += 1
-            if not client.ping():
+            if not side.client.ping():
                 failures[0] += 1
 
     poller = threading.Thread(target=poll)
     poller.start()
-    (pid,) = dockerd_pids(front.app_dir)
+    (pid,) = dockerd_pids(side.front.app_dir)
     try:
-        for _ in range(count):
-            upload(front, root, authority.server_set())
+        time.sleep(0.5)  # the events stream subscribed
+        for turn in range(count):
+            upload(side.front, root, side.authority.server_set(side.client.address))
+            assert run("tag", "acap-http-bench/busybox", f"acap-http-bench/busybox:rotation-{turn}").returncode == 0
             time.sleep(0.1)
-        seen = len(lines)
-        wait_until(lambda: len(lines) > seen + 3, timeout=10)
+        seen = len(lines["logs"])
+        wait_until(lambda: len(lines["logs"]) > seen + 3 and len(lines["events"]) >= count, timeout=10)
     finally:
         stop.set()
         poller.join()
-        follow.kill()
-        follow.wait()
-        reader.join(5)
-        follow.stdout.close()
+        for follower in followers.values():
+            follower.kill()
+            follower.wait()
+        for reader in readers:
+            reader.join(5)
+        for follower in followers.values():
+            follower.stdout.close()  # type: ignore[union-attr]
     return {
         "rotation: failed requests": float(failures[0]),
         "rotation: requests": float(polls[0]),
-        "rotation: dockerd restarted": float(dockerd_pids(front.app_dir) != [pid]),
-        "rotation: stream lines": float(len(lines)),
+        "rotation: dockerd restarted": float(dockerd_pids(side.front.app_dir) != [pid]),
+        "rotation: stream lines": float(len(lines["logs"])),
+        "rotation: tags seen": float(len(lines["events"])),
     }
 
 
-def timed(action: object) -> float:
+def timed(run: Callable[..., subprocess.CompletedProcess[str]], *args: str) -> float:
     began = time.monotonic()
-    done = action()  # type: ignore[operator]
+    done = run(*args)
     assert done.returncode == 0, done.stderr
     return time.monotonic() - began
+
+
+def follow(process: subprocess.Popen[str], lines: list[str]) -> None:
+    assert process.stdout is not None
+    lines.extend(iter(process.stdout.readline, ""))
 
 
 def big_image(path: Path) -> Path:
@@ -215,9 +283,10 @@ def big_image(path: Path) -> Path:
     return path
 
 
-def report(results: dict[str, dict[str, float]], targets: Targets) -> None:
+def report(mode: str, results: dict[str, dict[str, float]], targets: Targets) -> None:
     own, front = results["dockerd"], results["front"]
-    print("\nthe API's front against dockerd's own TLS, rootful   dockerd's   front   ratio")
+    path = "rootlesskit's port driver" if mode == "rootless" else "dockerd's own"
+    print(f"\nthe API's front against dockerd's own TLS, {mode} ({path})   dockerd's   front   ratio")
     rows: list[tuple[str, str, str, Callable[[float], bool] | None]] = [
         ("latency, kept-alive /_ping (ms, median of 200)", "latency (ms)", "at most 1.2", lambda r: r <= 1.2),
         ("new connections per second (8 clients)", "connections per s", "at least 0.8", lambda r: r >= 0.8),
@@ -227,20 +296,25 @@ def report(results: dict[str, dict[str, float]], targets: Targets) -> None:
     ]
     for label, key, wanted, ok in rows:
         ratio = front[key] / own[key]
-        verdict = f"target {wanted}: {targets.check(label, ok(ratio))}" if ok is not None else ""
+        verdict = f"target {wanted}: {targets.check(f'{mode} {key}', ok(ratio))}" if ok is not None else ""
         print(f"  {label:<48} {own[key]:>9.2f} {front[key]:>7.2f} {ratio:>6.2f}  {verdict}")
     for key in ("load (s)", "save (s)"):
         speed = own[key] / front[key]  # the front's throughput against dockerd's own
         print(f"  throughput of {key[:4]}: {speed:.2f} x dockerd's own; target at least 0.9: "
-              f"{targets.check(f'{key[:4]} throughput', speed >= 0.9)}")  # fmt: skip
+              f"{targets.check(f'{mode} {key[:4]} throughput', speed >= 0.9)}")  # fmt: skip
     added = front["memory (MiB)"] - own["memory (MiB)"]
-    print(f"  memory the front adds: {added:+.1f} MiB; target at most 5: {targets.check('front memory', added <= 5)}")
+    print(f"  memory the front adds: {added:+.1f} MiB; target at most 5: "
+          f"{targets.check(f'{mode} front memory', added <= 5)}")  # fmt: skip
     failed, requests = front["rotation: failed requests"], front["rotation: requests"]
     print(f"  20 rotations: {failed:.0f} failed of {requests:.0f} requests polled every 10 ms; target 0: "
-          f"{targets.check('rotation failures', failed == 0)}")  # fmt: skip
-    restarted, streamed = front["rotation: dockerd restarted"], front["rotation: stream lines"]
-    verdict = targets.check("rotation restarts nothing", not restarted)
-    print(f"  dockerd restarted by them: {'yes' if restarted else 'no'} ({verdict}); logs -f lines: {streamed:.0f}")
+          f"{targets.check(f'{mode} rotation failures', failed == 0)}")  # fmt: skip
+    restarted, streamed, tags = (
+        front[f"rotation: {key}"] for key in ("dockerd restarted", "stream lines", "tags seen")
+    )
+    verdict = targets.check(f"{mode} rotation restarts nothing", not restarted)
+    events = targets.check(f"{mode} events stream", tags == 20)
+    print(f"  dockerd restarted by them: {'yes' if restarted else 'no'} ({verdict}); logs -f lines: {streamed:.0f}; "
+          f"tags seen by docker events: {tags:.0f} of 20 ({events})")  # fmt: skip
 
 
 if __name__ == "__main__":

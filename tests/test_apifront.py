@@ -263,16 +263,16 @@ def test_a_fault_in_one_connection_closes_it_and_no_other(
     """A bug met serving one connection (here: its reading of dockerd's answer raises) closes that
     connection, logged; the front goes on serving the others."""
     _, port = front
-    original = proxy._Pipe._read_server
+    original = proxy._Pipe._from_server
     calls = [0]
 
-    def faulty(self: proxy._Pipe) -> bool:
+    def faulty(self: proxy._Pipe) -> None:
         calls[0] += 1
         if calls[0] == 1:
             raise RuntimeError("a bug")
-        return original(self)
+        original(self)
 
-    monkeypatch.setattr(proxy._Pipe, "_read_server", faulty)
+    monkeypatch.setattr(proxy._Pipe, "_from_server", faulty)
     with pytest.raises((ssl.SSLError, OSError, AssertionError)):
         assert half_close_exchange(port, keys.client_context(), b"x") == b"got x"
     assert half_close_exchange(port, keys.client_context(), b"y") == b"got y"

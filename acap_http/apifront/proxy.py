@@ -15,6 +15,7 @@ reached only after the handshake: a client without a certificate of the CA never
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import errno
 import logging
@@ -34,8 +35,11 @@ logger = logging.getLogger(__name__)
 
 BUFFER = 256 * 1024  # per direction and connection
 CHUNK = 64 * 1024
+RECORD = 16 * 1024  # TLS's largest record: a read that filled one may have more behind it
+READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 HANDSHAKE_TIMEOUT = 10.0
 MAX_CONNECTIONS = 1000
+LOOPS = min(4, os.cpu_count() or 1)  # a handshake's work is OpenSSL's, out of the GIL: one per core
 _CLOSED_QUIETLY = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError, TimeoutError)
 
 
@@ -49,6 +53,9 @@ class Listen:
 
 
 class Front:
+    """The listener and its loops: the first loop accepts and deals the connections out, one
+    each in turn, so that handshakes (OpenSSL works without the GIL) use every core."""
+
     def __init__(
         self,
         backend: Path,
@@ -56,29 +63,30 @@ class Front:
         clock: Callable[[], float] = time.monotonic,
         handshake_timeout: float = HANDSHAKE_TIMEOUT,
         max_connections: int = MAX_CONNECTIONS,
+        loops: int = LOOPS,
+        on_failure: Callable[[], None] = lambda: None,
     ) -> None:
         self.backend = backend
         self._clock = clock
         self._handshake_timeout = handshake_timeout
         self._max = max_connections
-        self._selector = selectors.DefaultSelector()
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self._on_failure = on_failure
         self._lock = threading.Lock()
-        self._wanted: Listen | None = None  # what the loop is to listen with, set from any thread
-        self._handover: socket.socket | None = None  # bound for it, not taken by the loop yet
+        self._wanted: Listen | None = None  # what to listen with, set from any thread
+        self._handover: socket.socket | None = None  # bound for it, not taken by the first loop yet
         self._stopping = False
-        self._again: set[_Pipe] = set()  # stepped as far as one turn goes: the next turn goes on
-        self._listener: socket.socket | None = None
-        self._listening: Listen | None = None
-        self._pipes: set[_Pipe] = set()
-        self._thread = threading.Thread(target=self._run, name="api-front", daemon=True)
+        self._started = False
+        self._loops = [_Loop(self, index) for index in range(max(1, loops))]
+        self._dealt = 0
 
     # --- from any thread ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._thread.start()
+        with self._lock:
+            self._started = True
+            loops = list(self._loops)
+        for loop in loops:
+            loop.thread.start()
 
     def use(self, listen: Listen | None) -> None:
         """Listen as ``listen`` says from now on (None: not at all); a new context alone is a
@@ -93,52 +101,144 @@ class Front:
                 left, self._handover = self._handover, bound
                 if left is not None:
                     left.close()  # asked for, and replaced before the loop took it
-        self._wake()
+            first = self._loops[0]
+        first.wake()
 
     def stop(self) -> None:
-        """Close the listener and every connection; returns when the loop has ended."""
+        """Close the listener and every connection; returns when the loops have ended."""
         with self._lock:
             self._stopping = True
-        if self._thread.ident is None:  # never started: what it holds is closed here
-            self._close_all()
-            return
-        self._wake()
-        self._thread.join()
+            loops = list(self._loops)
+        for loop in loops:
+            if loop.thread.ident is None:  # never started: what it holds is closed here
+                loop.close_all()
+            else:
+                loop.wake()
+                loop.thread.join()
+        self._take_handover()
+
+    def revive(self) -> bool:
+        """Start a new loop for each that ended by a fault of its own (its connections are gone;
+        dockerd and its containers are untouched); the listener, if there was one, is bound
+        again. Whether any was dead."""
+        with self._lock:
+            dead = [index for index, loop in enumerate(self._loops) if loop.failed]
+            if self._stopping or not dead:
+                return False
+            for index in dead:
+                for connection, *_ in self._loops[index].incoming:  # dealt to it as it died
+                    connection.close()
+                self._loops[index] = _Loop(self, index)
+            loops = [self._loops[index] for index in dead]
+            wanted = self._wanted
+            if 0 in dead:
+                self._wanted = None  # the first loop closed the listener as it died
+        for loop in loops:
+            loop.thread.start()
+        if 0 in dead:
+            self.use(wanted)  # bound again
+        return True
 
     @property
     def connections(self) -> int:
-        return len(self._pipes)
+        return sum(len(loop.pipes) + len(loop.incoming) for loop in self._loops)  # dealt, not yet taken: counted
 
-    def _wake(self) -> None:
-        with contextlib.suppress(BlockingIOError):  # a wake is pending already
+    @property
+    def failed(self) -> bool:
+        """Whether a loop ended by a fault of its own (``revive`` brings it back)."""
+        return any(loop.failed for loop in self._loops)
+
+    # --- from the loops ----------------------------------------------------------------------------
+
+    def _wanted_now(self) -> tuple[Listen | None, socket.socket | None]:
+        """What to listen with, and the socket bound for it if it is new (the first loop's)."""
+        with self._lock:
+            wanted, handover, self._handover = self._wanted, self._handover, None
+            if self._stopping:
+                wanted = None
+        return wanted, handover
+
+    def _take_handover(self) -> None:
+        with self._lock:
+            handover, self._handover = self._handover, None
+        if handover is not None:
+            handover.close()  # bound for a listener no loop took
+
+    def _deal(self) -> _Loop:
+        """The loop the next connection goes to (asked by the first loop alone): each in turn,
+        but not one that failed."""
+        for _ in self._loops:
+            self._dealt += 1
+            loop = self._loops[self._dealt % len(self._loops)]
+            if not loop.failed:
+                return loop
+        return self._loops[0]
+
+    def _failed(self) -> None:
+        if not self._stopping:
+            self._on_failure()
+
+
+class _Loop:
+    """One thread and its selector: the connections dealt to it, and for the first loop the
+    listener."""
+
+    def __init__(self, front: Front, index: int) -> None:
+        self.front = front
+        self.index = index
+        self.selector = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self.selector.register(self._wake_r, READ, None)
+        self.incoming: collections.deque[tuple[socket.socket, str, ssl.SSLContext | None]] = collections.deque()
+        self.again: set[_Pipe] = set()  # stepped as far as one turn goes: the next turn goes on
+        self.pipes: set[_Pipe] = set()
+        self.handshaking: collections.deque[_Pipe] = collections.deque()  # in their deadlines' order
+        self.listener: socket.socket | None = None
+        self.listening: Listen | None = None
+        self.failed = False
+        self.thread = threading.Thread(target=self._run, name=f"api-front-{index}", daemon=True)
+
+    def wake(self) -> None:
+        with contextlib.suppress(BlockingIOError, OSError):  # a wake pending already; a loop closed
             self._wake_w.send(b"x")
-
-    # --- the loop ---------------------------------------------------------------------------------
 
     def _run(self) -> None:
         try:
-            while True:
-                self._apply()
-                if self._stopping:
-                    return
-                again, self._again = self._again, set()
-                for key, _ in self._selector.select(0 if again else self._timeout()):
-                    if key.data is None:
-                        self._drain_wake()
-                    elif key.data is self:
-                        self._guarded(self._accept)
-                    else:
-                        again.discard(key.data)
-                        self._step(key.data)
-                for pipe in again:
-                    self._step(pipe)
-                self._expire()
+            self._turns()
+        except Exception:
+            self.failed = True
+            logger.exception("The Docker API's front failed: its connections are closed")
         finally:
-            self._close_all()
+            self.close_all()
+        if self.failed:
+            self.front._failed()
 
-    def _step(self, pipe: _Pipe) -> None:
+    def _turns(self) -> None:
+        while True:
+            if self.index == 0:
+                self._apply()
+            if self.front._stopping:
+                return
+            while self.incoming:
+                self._adopt(*self.incoming.popleft())
+            again, self.again = self.again, set()
+            for key, events in self.selector.select(0 if again else self._timeout()):
+                if key.data is None:
+                    self._drain_wake()
+                elif key.data is self:
+                    self._guarded(self._accept)
+                else:
+                    self._step(key.data, key.fileobj, events)  # type: ignore[arg-type]
+            for pipe in again:
+                self._step(pipe, pipe.client, READ)
+            if self.handshaking:
+                self._expire()
+
+    def _step(self, pipe: _Pipe, sock: socket.socket, events: int) -> None:
         """One connection's turn; a fault of its own (a bug) closes it, not the front."""
-        if not self._guarded(pipe.step):
+        if not self._guarded(lambda: pipe.ready(sock, events)):
             pipe.close()
 
     def _guarded(self, work: Callable[[], None]) -> bool:
@@ -150,29 +250,28 @@ class Front:
         return True
 
     def _apply(self) -> None:
-        with self._lock:
-            wanted, handover, self._handover = self._wanted, self._handover, None
-            stopping = self._stopping
-        if stopping:
-            wanted = None
-        if wanted is self._listening and handover is None:
+        wanted, handover = self.front._wanted_now()
+        if wanted is self.listening and handover is None:
             return
         if handover is not None or wanted is None:
             self._close_listener()
-        if wanted is not None and handover is not None:
-            self._listener = handover
-            self._selector.register(handover, selectors.EVENT_READ, self)
+        if wanted is None and handover is not None:
+            handover.close()  # bound, and no longer wanted (a stop)
+        elif wanted is not None and handover is not None:
+            self.listener = handover
+            self.selector.register(handover, READ, self)
             logger.info("The Docker API's front listens on %s:%d (%s)", wanted.address, wanted.port,
                         "TLS" if wanted.context else "plain TCP")  # fmt: skip
-        elif wanted is not None and self._listening is not None and wanted.context is not self._listening.context:
+        elif wanted is not None and self.listening is not None and wanted.context is not self.listening.context:
             logger.info("The Docker API's front serves new connections with the new certificates")
-        self._listening = wanted
+        self.listening = wanted
 
     def _close_listener(self) -> None:
-        if self._listener is not None:
-            self._selector.unregister(self._listener)
-            self._listener.close()
-            self._listener = None
+        if self.listener is not None:
+            with contextlib.suppress(KeyError, ValueError):
+                self.selector.unregister(self.listener)
+            self.listener.close()
+            self.listener = None
             logger.info("The Docker API's front no longer listens")
 
     def _drain_wake(self) -> None:
@@ -183,77 +282,98 @@ class Front:
             pass
 
     def _accept(self) -> None:
-        assert self._listener is not None and self._listening is not None
+        assert self.listener is not None and self.listening is not None
         for _ in range(64):  # a burst at once, then the others' turn
             try:
-                connection, peer = self._listener.accept()
+                connection, peer = self.listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as err:  # out of descriptors, say: the listener stays, the client waits
                 logger.warning("The Docker API's front cannot accept a connection: %s", err)
                 return
-            if len(self._pipes) >= self._max:
-                logger.warning("Refused a connection from %s: %d are open already", _peer(peer), self._max)
+            if self.front.connections >= self.front._max:
+                logger.warning("Refused a connection from %s: %d are open already", _peer(peer), self.front._max)
                 connection.close()
                 continue
             connection.setblocking(False)
             connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            pipe = _Pipe(
-                self, connection, _peer(peer), self._listening.context, self._clock() + self._handshake_timeout
-            )
-            self._pipes.add(pipe)
-            pipe.step()
+            loop = self.front._deal()
+            if loop is self:
+                self._adopt(connection, _peer(peer), self.listening.context)
+            else:
+                loop.incoming.append((connection, _peer(peer), self.listening.context))
+                loop.wake()
+
+    def _adopt(self, connection: socket.socket, peer: str, context: ssl.SSLContext | None) -> None:
+        try:
+            pipe = _Pipe(self, connection, peer, context, self.front._clock() + self.front._handshake_timeout)
+        except OSError as err:
+            logger.info("Closed a connection from %s: %s", peer, printable(str(err)))
+            connection.close()
+            return
+        self.pipes.add(pipe)
+        if pipe.deadline is not None:
+            self.handshaking.append(pipe)
+        self._step(pipe, pipe.client, READ)
+
+    def _first_handshake(self) -> _Pipe | None:
+        """The connection whose handshake ends first (they are kept in the order of their
+        deadlines, which is the order of their accepts); those done are dropped on the way."""
+        while self.handshaking and (self.handshaking[0].deadline is None or self.handshaking[0].closed):
+            self.handshaking.popleft()
+        return self.handshaking[0] if self.handshaking else None
 
     def _timeout(self) -> float | None:
-        deadlines = [pipe.deadline for pipe in self._pipes if pipe.deadline is not None]
-        return max(0.0, min(deadlines) - self._clock()) if deadlines else None
+        first = self._first_handshake()
+        return None if first is None else max(0.0, first.deadline - self.front._clock())  # type: ignore[operator]
 
     def _expire(self) -> None:
-        now = self._clock()
-        for pipe in [p for p in self._pipes if p.deadline is not None and p.deadline <= now]:
-            logger.info("Closed a connection from %s: no TLS handshake in %.0f s", pipe.peer, self._handshake_timeout)
-            pipe.close()
+        now = self.front._clock()
+        while (first := self._first_handshake()) is not None and first.deadline <= now:  # type: ignore[operator]
+            logger.info(
+                "Closed a connection from %s: no TLS handshake in %.0f s", first.peer, self.front._handshake_timeout
+            )
+            first.close()
 
-    def _close_all(self) -> None:
-        for pipe in list(self._pipes):
+    def close_all(self) -> None:
+        for pipe in list(self.pipes):
             pipe.close()
+        while self.incoming:
+            self.incoming.popleft()[0].close()
         self._close_listener()
-        with self._lock:
-            handover, self._handover = self._handover, None
-        if handover is not None:
-            handover.close()  # bound for a listener the loop never took
-        self._selector.close()
+        self.listening = None
+        self.selector.close()
         self._wake_r.close()
         self._wake_w.close()
 
-    # what pipes ask of the loop
-    def _watch(self, sock: socket.socket, events: int, pipe: _Pipe) -> None:
+    # what pipes ask of their loop
+    def watch(self, sock: socket.socket, events: int, pipe: _Pipe) -> None:
         try:
-            key = self._selector.get_key(sock)
+            key = self.selector.get_key(sock)
         except KeyError:
             if events:
-                self._selector.register(sock, events, pipe)
+                self.selector.register(sock, events, pipe)
             return
         if not events:
-            self._selector.unregister(sock)
+            self.selector.unregister(sock)
         elif key.events != events:
-            self._selector.modify(sock, events, pipe)
+            self.selector.modify(sock, events, pipe)
 
-    def _forget(self, pipe: _Pipe, *socks: socket.socket | None) -> None:
+    def forget(self, pipe: _Pipe, *socks: socket.socket | None) -> None:
         for sock in socks:
             if sock is not None:
                 with contextlib.suppress(KeyError, ValueError):
-                    self._selector.unregister(sock)
-        self._pipes.discard(pipe)
+                    self.selector.unregister(sock)
+        self.pipes.discard(pipe)
 
 
 class _Pipe:
     """One client's connection and its connection to dockerd."""
 
     def __init__(
-        self, front: Front, client: socket.socket, peer: str, context: ssl.SSLContext | None, deadline: float
+        self, loop: _Loop, client: socket.socket, peer: str, context: ssl.SSLContext | None, deadline: float
     ) -> None:
-        self.front, self.peer = front, peer
+        self.loop, self.peer = loop, peer
         self.tls = context is not None
         self.client: socket.socket = (
             context.wrap_socket(client, server_side=True, do_handshake_on_connect=False) if context else client
@@ -267,20 +387,31 @@ class _Pipe:
         self.server_shut = False
         # What a read (or the handshake) and a write of the TLS layer wait for before they can go on
         # (a TLS read may need to write, and a write to read).
-        self.read_wants, self.write_wants = selectors.EVENT_READ, selectors.EVENT_WRITE
+        self.read_wants, self.write_wants = READ, WRITE
         self.closed = False
         if not self.tls:
             self._connect()
 
-    def step(self) -> None:
-        """Everything that can be done now without waiting; then what to wait for."""
+    def ready(self, sock: socket.socket, events: int) -> None:
+        """``sock`` (either end) is ready for ``events``: move what that lets move, straight on to
+        the other end, then say what to wait for. Only the end that is ready is tried: a turn
+        costs the calls that move bytes, hardly any more."""
         if self.closed:
             return
         try:
             if self.deadline is not None:
                 self._handshake()
-            if self.deadline is None and self.server is not None:
-                self._pump()
+            elif sock is self.client:
+                if events & self.read_wants:
+                    self._from_client()
+                if events & self.write_wants:
+                    self._to_client()
+            else:
+                if events & READ:
+                    self._from_server()
+                if events & WRITE:
+                    self._to_server()
+            self._ends()
         except _CLOSED_QUIETLY:
             self.close()
         except ssl.SSLError as err:
@@ -297,20 +428,21 @@ class _Pipe:
         try:
             self.client.do_handshake()
         except ssl.SSLWantReadError:
-            self.read_wants = selectors.EVENT_READ
+            self.read_wants = READ
             return
         except ssl.SSLWantWriteError:
-            self.read_wants = selectors.EVENT_WRITE
+            self.read_wants = WRITE
             return
-        self.read_wants = selectors.EVENT_READ
+        self.read_wants = READ
         self.deadline = None
         self._connect()
+        self._from_client()  # what came with the handshake's last flight is held by TLS already
 
     def _connect(self) -> None:
         server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         server.setblocking(False)
         try:
-            server.connect(os.fspath(self.front.backend))
+            server.connect(os.fspath(self.loop.front.backend))
         except BlockingIOError:
             pass  # a unix socket's backlog full: it connects when writable
         except OSError as err:
@@ -318,82 +450,80 @@ class _Pipe:
             raise OSError(f"dockerd does not answer ({errno.errorcode.get(err.errno or 0, err)})") from None
         self.server = server
 
-    def _pump(self) -> None:
-        assert self.server is not None
-        for _ in range(16):  # until nothing moves, or the others' turn
-            moved = self._read_client() | self._write_server() | self._read_server() | self._write_client()
-            if not moved:
+    def _from_client(self) -> None:
+        """Read what the client sent (record after record while they come full), then pass it on."""
+        while not self.client_eof and len(self.to_server) < BUFFER:
+            try:
+                data = self.client.recv(CHUNK)
+            except ssl.SSLWantReadError:
+                self.read_wants = READ
                 break
-        else:
-            self.front._again.add(self)
-        if isinstance(self.client, ssl.SSLSocket) and self.client.pending() and len(self.to_server) < BUFFER:
-            self.front._again.add(self)  # read from the socket already, held by TLS: no event would come
+            except ssl.SSLWantWriteError:
+                self.read_wants = WRITE
+                break
+            except BlockingIOError:
+                break
+            self.read_wants = READ
+            if not data:
+                self.client_eof = True
+            self.to_server += data
+            if len(data) < (RECORD if self.tls else CHUNK):
+                break  # the socket is likely empty: asking again would cost a failed call
+        self._to_server()
+
+    def _to_server(self) -> None:
+        if not self.to_server:
+            return
+        assert self.server is not None
+        try:
+            sent = self.server.send(self.to_server)
+        except BlockingIOError:
+            return
+        del self.to_server[:sent]
+
+    def _from_server(self) -> None:
+        assert self.server is not None
+        while not self.server_eof and len(self.to_client) < BUFFER:
+            try:
+                data = self.server.recv(CHUNK)
+            except BlockingIOError:
+                break
+            if not data:
+                self.server_eof = True
+            self.to_client += data
+            if len(data) < CHUNK:
+                break
+        self._to_client()
+
+    def _to_client(self) -> None:
+        while self.in_flight is not None or self.to_client:
+            chunk = self.in_flight if self.in_flight is not None else bytes(self.to_client[:CHUNK])
+            try:
+                sent = self.client.send(chunk)
+            except ssl.SSLWantWriteError:
+                self.in_flight, self.write_wants = chunk, WRITE
+                return
+            except ssl.SSLWantReadError:
+                self.in_flight, self.write_wants = chunk, READ
+                return
+            except BlockingIOError:
+                return
+            self.in_flight, self.write_wants = None, WRITE
+            del self.to_client[:sent]
+            if sent < len(chunk):
+                return  # the kernel's buffer is full
+
+    def _ends(self) -> None:
+        """Pass an end of writing on, once all before it has gone; and what a turn left held."""
+        if self.server is None:
+            return
         if self.client_eof and not self.to_server and not self.server_shut:
             self.server.shutdown(socket.SHUT_WR)  # the client is done writing: so is its request
             self.server_shut = True
         if self.server_eof and not self.to_client and self.in_flight is None:
             self._finish()
-
-    def _read_client(self) -> bool:
-        if self.client_eof or len(self.to_server) >= BUFFER:
-            return False
-        try:
-            data = self.client.recv(CHUNK)
-        except ssl.SSLWantReadError:
-            self.read_wants = selectors.EVENT_READ
-            return False
-        except ssl.SSLWantWriteError:
-            self.read_wants = selectors.EVENT_WRITE
-            return False
-        except BlockingIOError:
-            return False
-        self.read_wants = selectors.EVENT_READ
-        if not data:
-            self.client_eof = True
-        self.to_server += data
-        return True
-
-    def _write_server(self) -> bool:
-        if not self.to_server:
-            return False
-        assert self.server is not None
-        try:
-            sent = self.server.send(self.to_server[:CHUNK])
-        except BlockingIOError:
-            return False
-        del self.to_server[:sent]
-        return sent > 0
-
-    def _read_server(self) -> bool:
-        if self.server_eof or len(self.to_client) >= BUFFER:
-            return False
-        assert self.server is not None
-        try:
-            data = self.server.recv(CHUNK)
-        except BlockingIOError:
-            return False
-        if not data:
-            self.server_eof = True
-        self.to_client += data
-        return True
-
-    def _write_client(self) -> bool:
-        if self.in_flight is None and not self.to_client:
-            return False
-        chunk = self.in_flight if self.in_flight is not None else bytes(self.to_client[:CHUNK])
-        try:
-            sent = self.client.send(chunk)
-        except ssl.SSLWantWriteError:
-            self.in_flight, self.write_wants = chunk, selectors.EVENT_WRITE
-            return False
-        except ssl.SSLWantReadError:
-            self.in_flight, self.write_wants = chunk, selectors.EVENT_READ
-            return False
-        except BlockingIOError:
-            return False
-        self.in_flight, self.write_wants = None, selectors.EVENT_WRITE
-        del self.to_client[:sent]
-        return sent > 0
+        elif self.tls and not self.client_eof and len(self.to_server) < BUFFER and self.client.pending():  # type: ignore[attr-defined]
+            self.loop.again.add(self)  # read from the socket already, held by TLS: no event would come
 
     def _finish(self) -> None:
         """dockerd is done and all it said has gone: say so to the client, and close."""
@@ -404,7 +534,7 @@ class _Pipe:
 
     def _watch(self) -> None:
         if self.deadline is not None:
-            self.front._watch(self.client, self.read_wants, self)
+            self.loop.watch(self.client, self.read_wants, self)
             return
         client = 0
         if not self.client_eof and len(self.to_server) < BUFFER:
@@ -413,18 +543,18 @@ class _Pipe:
             client |= self.write_wants
         server = 0
         if not self.server_eof and len(self.to_client) < BUFFER:
-            server |= selectors.EVENT_READ
+            server |= READ
         if self.to_server:
-            server |= selectors.EVENT_WRITE
-        self.front._watch(self.client, client, self)
+            server |= WRITE
+        self.loop.watch(self.client, client, self)
         if self.server is not None:
-            self.front._watch(self.server, server, self)
+            self.loop.watch(self.server, server, self)
 
     def close(self) -> None:
         if self.closed:
             return
         self.closed = True
-        self.front._forget(self, self.client, self.server)
+        self.loop.forget(self, self.client, self.server)
         for sock in (self.client, self.server):
             if sock is not None:
                 with contextlib.suppress(OSError):
