@@ -101,7 +101,7 @@ class Application:
             api_front=options.tls_by == TLS_BY_FRONT,
         )
         # With --tls-by front the application ends TLS on the API's port: rotations are reloads.
-        self.api_front = Front(self.host.control_socket) if self.host.api_front else None
+        self.api_front = Front(self.host.control_socket, on_failure=self._front_failed) if self.host.api_front else None
         self._state = FileStore(self.app_dir)
         self._control = threading.Lock()  # one start or stop at a time
         self._run: Run | None = None
@@ -178,6 +178,12 @@ class Application:
     def on_status(self, observer: Callable[[Status], None]) -> None:
         """Tell ``observer`` every Status the supervisor sets (systemd's STATUS=, readiness)."""
         self._status_observers.append(observer)
+
+    def _front_failed(self) -> None:
+        """The API's front failed (from its own thread): the running supervisor hears it."""
+        run = self._run
+        if run is not None:
+            run.supervisor.front_failed()
 
     def _front_serves(self) -> bool:
         """Whether a new TLS file is a reload: the API's front serves, with dockerd running."""

@@ -335,6 +335,70 @@ def test_a_port_in_use_is_refused_and_nothing_changes(front: tuple[Front, int], 
     assert _served(port, keys.client_context()) is not None
 
 
+def test_connections_are_dealt_to_every_loop(tmp_path: Path, backend: Backend, keys: Pki) -> None:
+    made = Front(backend.path, loops=3)
+    port = free_port()
+    made.use(Listen("127.0.0.1", port, server_context(keys.files)))
+    made.start()
+    try:
+        clients = [Client(port, keys.client_context()) for _ in range(6)]
+        _until(lambda: made.connections == 6)
+        assert [len(loop.pipes) for loop in made._loops] == [2, 2, 2]
+        for client in clients:
+            client.send(b"x")
+            client.end_writing()
+            assert client.read_all() == b"got x"
+            client.close()
+    finally:
+        made.stop()
+
+
+def test_no_session_ticket_is_given(front: tuple[Front, int], keys: Pki) -> None:
+    """docker's clients never resume a session: the front makes no tickets for them."""
+    _, port = front
+    client = Client(port, keys.client_context())
+    try:
+        client.send(b"x")
+        client.end_writing()
+        assert client.read_all() == b"got x"  # what came after the handshake (tickets too) is read
+        assert client.tls.session is not None and not client.tls.session.has_ticket
+    finally:
+        client.close()
+
+
+def test_a_failed_loop_is_told_and_revived(
+    tmp_path: Path, backend: Backend, keys: Pki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fault of the loop's own (not a connection's) ends it: its connections and the listener
+    close, the front says so; revived and told where to listen, it serves again, leaking nothing."""
+    failures = threading.Event()
+    made = Front(backend.path, loops=1, on_failure=failures.set)
+    port = free_port()
+    listen = Listen("127.0.0.1", port, server_context(keys.files))
+    made.use(listen)
+    made.start()
+    try:
+        open_one = Client(port, keys.client_context())
+        _until(lambda: made.connections == 1)
+        before = len(os.listdir("/proc/self/fd"))
+        original = proxy._Loop._drain_wake
+        monkeypatch.setattr(proxy._Loop, "_drain_wake", lambda self: (_ for _ in ()).throw(RuntimeError("a bug")))
+        made.use(listen)  # wakes the loop: its wake's reading fails
+        assert failures.wait(10) and made.failed
+        assert _refused(port) and made.connections == 0
+        assert open_one.raw.recv(10) == b""  # closed
+        open_one.close()
+        monkeypatch.setattr(proxy._Loop, "_drain_wake", original)
+        made.revive()
+        assert not made.failed and _refused(port)  # listens nowhere until told
+        made.use(listen)
+        assert half_close_exchange(port, keys.client_context(), b"y") == b"got y"
+        _until(lambda: made.connections == 0)
+        _until(lambda: len(os.listdir("/proc/self/fd")) <= before)
+    finally:
+        made.stop()
+
+
 # --- helpers ---------------------------------------------------------------------------------------
 
 

@@ -1,7 +1,8 @@
 """The supervisor with the API's front (--tls-by front), on the fake clock: the front listens
 once dockerd answers and stops when dockerd goes; a change of UseTLS, TCPSocket or the TLS files
 is the front's (dockerd keeps running); a change dockerd is started with still restarts it; a
-front that cannot listen is an error the operator must see (Status 2)."""
+front that cannot listen is an error the operator must see (Status 2); a front that fails is
+started again, Status 1 meanwhile, dockerd untouched."""
 
 from __future__ import annotations
 
@@ -24,11 +25,18 @@ class FakeFront:
     def __init__(self) -> None:
         self.used: list[Listen | None] = []
         self.refuse = False
+        self.failed = False
+        self.revived = 0
 
     def use(self, listen: Listen | None) -> None:
         if listen is not None and self.refuse:
             raise OSError(98, "Address already in use")
         self.used.append(listen)
+
+    def revive(self) -> None:
+        if self.failed:
+            self.failed, self.revived = False, self.revived + 1
+            self.used.append(None)  # its listener went with it
 
     @property
     def serving(self) -> Listen | None:
@@ -128,3 +136,48 @@ def test_a_front_that_cannot_listen_is_status_2(machine: Machine) -> None:
     machine.at(1.0)
     assert machine.status() is Status.DOCKERD_RUNTIME_ERROR and machine.supervisor.phase is Phase.IDLE
     assert not machine.dockerds()[0].alive
+
+
+def test_a_front_that_fails_is_started_again_and_status_says_so(machine: Machine) -> None:
+    front: FakeFront = machine.front  # type: ignore[attr-defined]
+    machine.settings = TLS
+    machine.begin()
+    machine.at(1.0)
+    front.failed = True
+    machine.supervisor.front_failed()
+    machine.supervisor.pump()
+    assert machine.status() is Status.DOCKERD_STOPPED  # dockerd runs, but no client reaches it
+    assert front.revived == 0  # not at once: a fault that comes back does not spin
+    machine.at(1.0)
+    assert front.revived == 1 and front.serving is not None and front.serving.port == 2376
+    assert machine.statuses[-2:] == [Status.DOCKERD_STOPPED, Status.RUNNING]
+    assert len(machine.dockerds()) == 1 and machine.dockerds()[0].alive  # nor dockerd, nor a container touched
+
+
+def test_a_front_failed_before_the_start_is_started_again_after_it(machine: Machine) -> None:
+    """It failed while no supervisor heard it (the application stopped by request, say)."""
+    front: FakeFront = machine.front  # type: ignore[attr-defined]
+    front.failed = True
+    machine.settings = TLS
+    machine.begin()
+    machine.at(0.1)
+    assert machine.supervisor.phase is Phase.RUNNING and machine.status() is Status.DOCKERD_STOPPED
+    machine.at(1.0)
+    assert front.revived == 1 and front.serving is not None and machine.status() is Status.RUNNING
+
+
+def test_a_change_while_the_front_is_down_is_served_once_it_is_back(machine: Machine) -> None:
+    front: FakeFront = machine.front  # type: ignore[attr-defined]
+    machine.settings = TLS
+    machine.begin()
+    machine.at(1.0)
+    front.failed = True
+    machine.supervisor.front_failed()
+    machine.supervisor.pump()
+    machine.settings = dataclasses.replace(machine.settings, use_tls=False)
+    machine.supervisor.request_restart("changed")
+    machine.at(0.1)
+    assert machine.status() is Status.DOCKERD_STOPPED and len(machine.dockerds()) == 1
+    machine.at(1.0)
+    assert front.serving is not None and (front.serving.port, front.serving.context) == (2375, None)
+    assert machine.status() is Status.RUNNING and len(machine.dockerds()) == 1

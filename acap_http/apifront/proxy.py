@@ -117,27 +117,26 @@ class Front:
                 loop.thread.join()
         self._take_handover()
 
-    def revive(self) -> bool:
-        """Start a new loop for each that ended by a fault of its own (its connections are gone;
-        dockerd and its containers are untouched); the listener, if there was one, is bound
-        again. Whether any was dead."""
+    def revive(self) -> None:
+        """Start a new loop for each that ended by a fault of its own: their connections are
+        gone, dockerd and its containers untouched. If the first one died, the listener went
+        with it: the front listens nowhere until told again (``use``)."""
         with self._lock:
             dead = [index for index, loop in enumerate(self._loops) if loop.failed]
             if self._stopping or not dead:
-                return False
+                return
             for index in dead:
                 for connection, *_ in self._loops[index].incoming:  # dealt to it as it died
                     connection.close()
                 self._loops[index] = _Loop(self, index)
-            loops = [self._loops[index] for index in dead]
-            wanted = self._wanted
             if 0 in dead:
-                self._wanted = None  # the first loop closed the listener as it died
+                self._wanted = None
+                if self._handover is not None:
+                    self._handover.close()
+                    self._handover = None
+            loops = [self._loops[index] for index in dead] if self._started else []
         for loop in loops:
             loop.thread.start()
-        if 0 in dead:
-            self.use(wanted)  # bound again
-        return True
 
     @property
     def connections(self) -> int:
@@ -222,7 +221,8 @@ class _Loop:
             if self.front._stopping:
                 return
             while self.incoming:
-                self._adopt(*self.incoming.popleft())
+                dealt = self.incoming.popleft()
+                self._guarded(lambda dealt=dealt: self._adopt(*dealt))  # type: ignore[misc]
             again, self.again = self.again, set()
             for key, events in self.selector.select(0 if again else self._timeout()):
                 if key.data is None:

@@ -49,6 +49,7 @@ from acap_http.supervisor.events import (
     ContainersStopped,
     Event,
     Exited,
+    FrontFailed,
     Judged,
     OutputHeld,
     Reload,
@@ -69,11 +70,18 @@ from acap_http.tls.verdicts import NotJudged
 
 logger = logging.getLogger(__name__)
 
+FRONT_RETRY = 1.0  # s from the API's front's failure to its new start: a fault that comes back does not spin
+
 
 class ApiFront(Protocol):
     """What the supervisor needs of the Docker API's front (``apifront.proxy.Front``)."""
 
     def use(self, listen: Listen | None) -> None: ...
+
+    @property
+    def failed(self) -> bool: ...
+
+    def revive(self) -> None: ...
 
 
 class Supervisor(EventLoop[Event, Timer]):
@@ -131,6 +139,7 @@ class Supervisor(EventLoop[Event, Timer]):
         # Owned by the supervisor thread alone from here on.
         self.phase = Phase.NEW
         self._status: Status | None = None
+        self._front_down = False  # the API's front failed and is not back yet: clients cannot reach dockerd
         self._reason: Status | None = None  # why an idle supervisor waits for the operator (its Status)
         self._dockerd: Process | None = None
         self._live_restore = True  # the running dockerd's: it leaves the containers running when it stops
@@ -170,6 +179,10 @@ class Supervisor(EventLoop[Event, Timer]):
         running = self.phase is Phase.RUNNING
         self.post(Reload(reason))
         return running
+
+    def front_failed(self) -> None:
+        """The API's front failed (called from its thread)."""
+        self.post(FrontFailed())
 
     def card_changed(self, present: bool) -> None:
         """The SD card came or went (called by the card watcher)."""
@@ -225,15 +238,18 @@ class Supervisor(EventLoop[Event, Timer]):
                         output.LIMIT,
                     )
                 self._next_step()
-            case StackUp() | StackFailed() | Judged():
-                self._worker_reported(event)
+            case StackUp() | StackFailed() | Judged() | FrontFailed():
+                self._reported(event)
             case Shutdown():
                 self._shutdown()
             case _:
                 pass  # news of a process already stopped on purpose
 
-    def _worker_reported(self, event: StackUp | StackFailed | Judged) -> None:
+    def _reported(self, event: StackUp | StackFailed | Judged | FrontFailed) -> None:
+        """News of a worker's, or of the API's front."""
         match event:
+            case FrontFailed():
+                self._front_failed()
             case StackUp(attempt, dockerd) if attempt is self._bring_up:
                 self._brought_up(dockerd)
             case StackFailed(attempt, error, retry) if attempt is self._bring_up:
@@ -261,7 +277,14 @@ class Supervisor(EventLoop[Event, Timer]):
 
     def _answering(self, process: Process) -> None:
         process.remember_descendants()  # docker-proxy and the like have started by now
-        if self._front is not None and self._running_settings and not self._front_follows(self._running_settings):
+        if self._front is not None and self._front.failed and not self._front_down:
+            self._front_failed()  # it failed while no supervisor heard it (the application stopped)
+        if (
+            self._front is not None
+            and not self._front_down  # else its revival listens as the settings say
+            and self._running_settings
+            and not self._front_follows(self._running_settings)
+        ):
             # As when dockerd cannot listen on its port: it reports an error, and the operator acts.
             self._stop(self._dockerd_steps(), Phase.STOPPING_TO_IDLE, Status.DOCKERD_RUNTIME_ERROR)
             return
@@ -300,6 +323,8 @@ class Supervisor(EventLoop[Event, Timer]):
             self._stopping.kill()
         elif timer is Timer.CARD and self.phase is Phase.CARD_WAIT:
             self._start()  # no card after the wait: the check says 5
+        elif timer is Timer.FRONT:
+            self._revive_front()
 
     # --- exits -----------------------------------------------------------------------------------
 
@@ -539,6 +564,25 @@ class Supervisor(EventLoop[Event, Timer]):
             return False
         return True
 
+    def _front_failed(self) -> None:
+        if self._front is None or self.phase is Phase.STOPPED:
+            return
+        logger.error("The Docker API's front failed: clients cannot reach dockerd until it is started again "
+                     "in %.0f s; dockerd and the containers run on", FRONT_RETRY)  # fmt: skip
+        self._front_down = True
+        self._publish_status()
+        self._set_timer(Timer.FRONT, FRONT_RETRY, keep_earlier=True)
+
+    def _revive_front(self) -> None:
+        assert self._front is not None
+        self._front.revive()
+        self._front_down = False
+        logger.info("The Docker API's front started again")
+        if self.phase is Phase.RUNNING and self._running_settings and not self._front_follows(self._running_settings):
+            self._stop(self._dockerd_steps(), Phase.STOPPING_TO_IDLE, Status.DOCKERD_RUNTIME_ERROR)  # as at a start
+            return
+        self._publish_status()
+
     def _keeps_serving(self, settings: Settings) -> bool:
         """Whether a serving dockerd stays as it is: when only TLS files changed (same settings)
         and dockerd would refuse them. One-file-at-a-time rotation passes through such sets;
@@ -671,7 +715,14 @@ class Supervisor(EventLoop[Event, Timer]):
         self.phase = to
         if to is Phase.STOPPED:
             self._workers.shutdown(wait=False)  # nothing they started runs any more
-        status = status_of(to, self._reason)
+        self._publish_status()
+
+    def _publish_status(self) -> None:
+        """The phase's Status; but dockerd running is not 0 RUNNING while the API's front, the
+        clients' only way to it, is down: 1, as for a dockerd that stopped."""
+        status = status_of(self.phase, self._reason)
+        if status is Status.RUNNING and self._front_down:
+            status = Status.DOCKERD_STOPPED
         if status is not self._status:
             self._status = status
             self._set_status(status)

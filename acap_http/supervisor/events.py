@@ -78,12 +78,17 @@ class Judged:
 
 
 @dataclass(frozen=True)
+class FrontFailed:
+    """The Docker API's front failed (a fault of its own): clients cannot reach dockerd."""
+
+
+@dataclass(frozen=True)
 class Shutdown:
     pass
 
 
 Event = (
     Restart | Reload | Exited | Answering | CardChanged | ContainersStopped | OutputHeld | StackUp | StackFailed
-    | Judged | Shutdown
+    | Judged | FrontFailed | Shutdown
 )  # fmt: skip
 Step = str | Process

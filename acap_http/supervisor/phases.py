@@ -36,6 +36,7 @@ class Timer(enum.Enum):
     START = "start"  # a (re)start is due
     KILL = "kill"  # the process being stopped has had its grace: SIGKILL
     CARD = "card"  # the wait for the SD card is over
+    FRONT = "front"  # the API's front failed a while ago: it is started again
 
 
 P = Phase
