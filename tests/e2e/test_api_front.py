@@ -1,12 +1,15 @@
 """``up --tls-by front``, rootless and rootful: the application ends TLS on the API's port, and a
-rotation (a file, a set, a new CA) or a UseTLS switch restarts nothing. The real docker CLI
-throughout, a client polling /_ping every 10 ms over mutual TLS, and a ``docker logs -f`` open
-across the rotations."""
+rotation (a file, a set, a new CA) or a UseTLS switch restarts nothing. The real docker CLI and the
+Docker SDK for Python, a client polling /_ping every 10 ms over mutual TLS, and a ``docker logs
+-f`` open across the rotations; dockerd killed with connections open through the front."""
 
 from __future__ import annotations
 
 import hashlib
 import http.client
+import os
+import signal
+import socket
 import ssl
 import subprocess
 import threading
@@ -14,6 +17,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import docker
 import pytest
 
 from tests import pki
@@ -114,6 +118,102 @@ def test_the_docker_cli_works_through_the_front(mode: Mode) -> None:
         assert said.stdout == "hello\n", said.stderr
     finally:
         mode.docker("rm", "-f", container)
+
+
+def test_docker_build_sends_its_context_through_the_front(mode: Mode) -> None:
+    mode.wait_docker()
+    context = mode.root / "build-context"
+    context.mkdir(exist_ok=True)
+    (context / "Dockerfile").write_text(f"FROM {IMAGE}\nCOPY greeting /greeting\n")
+    (context / "greeting").write_text("built through the front\n")
+    built = mode.docker("build", "-t", "acap-http-test/built-by-cli", str(context))
+    assert built.returncode == 0, built.stderr
+    said = mode.docker("run", "--rm", "--network", "none", "acap-http-test/built-by-cli", "cat", "/greeting")
+    assert said.stdout == "built through the front\n", said.stderr
+    mode.docker("rmi", "acap-http-test/built-by-cli")
+
+
+def test_the_docker_sdk_works_through_the_front(mode: Mode, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Docker SDK for Python over mutual TLS: version, run, an exec with a TTY on the raw
+    socket (what ``exec -it`` is), a logs stream, a build with a small context."""
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):  # requests would take them over the SDK's own CA
+        monkeypatch.delenv(name, raising=False)
+    mode.wait_docker()
+    tls = docker.tls.TLSConfig(
+        client_cert=(str(mode.client / "cert.pem"), str(mode.client / "key.pem")),
+        ca_cert=str(mode.client / "ca.pem"),
+        verify=True,
+    )
+    client = docker.DockerClient(base_url=TLS_HOST, tls=tls, version="auto", timeout=60)
+    container = None
+    try:
+        assert client.version()["Version"]
+        container = client.containers.run(IMAGE, ["sh", "-c", TICKER], detach=True, network_mode="none")
+        exec_id = client.api.exec_create(container.id, ["cat"], stdin=True, tty=True)["Id"]
+        raw = client.api.exec_start(exec_id, socket=True, tty=True)  # over TLS: the connection itself
+        assert isinstance(raw, ssl.SSLSocket)
+        raw.settimeout(30)
+        raw.sendall(b"typed at a terminal\n")
+        typed = b""
+        while typed.count(b"typed at a terminal") < 2:  # the terminal's echo, then cat's
+            chunk = raw.recv(4096)
+            assert chunk, typed
+            typed += chunk
+        raw.sendall(b"\x04")  # ^D: cat ends, and so does the exec
+        raw.close()
+        raw._response.close()  # type: ignore[union-attr]  # the SDK keeps its response on it: the last reference
+        stream = container.logs(stream=True, follow=True)
+        assert [next(stream) for _ in range(3)]  # lines keep coming
+        stream.close()
+        stream._response.close()  # type: ignore[attr-defined]
+        context = mode.root / "sdk-context"
+        context.mkdir(exist_ok=True)
+        (context / "Dockerfile").write_text(f"FROM {IMAGE}\nCOPY greeting /greeting\n")
+        (context / "greeting").write_text("built by the SDK\n")
+        image, _ = client.images.build(path=str(context), tag="acap-http-test/built-by-sdk", rm=True)
+        said = client.containers.run(image, ["cat", "/greeting"], remove=True, network_mode="none")
+        assert said == b"built by the SDK\n"
+        client.images.remove("acap-http-test/built-by-sdk", force=True)
+    finally:
+        if container is not None:
+            container.remove(force=True)
+        client.close()
+
+
+def test_dockerd_killed_closes_the_fronts_connections_and_status_comes_back(mode: Mode) -> None:
+    """kill -9 of dockerd with a logs -f stream and a kept-alive connection open through the
+    front: both are closed, Status goes 1 then 0, the container runs on, new connections answer."""
+    mode.wait_docker()
+    ticker = mode.docker("run", "-d", "--network", "none", IMAGE, "sh", "-c", TICKER).stdout.strip()
+    follow = subprocess.Popen(
+        ["docker", "--tlsverify", f"--tlscacert={mode.client}/ca.pem", f"--tlscert={mode.client}/cert.pem",
+         f"--tlskey={mode.client}/key.pem", "-H", TLS_HOST, "logs", "-f", ticker],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=_env(mode),
+    )  # fmt: skip
+    kept = http.client.HTTPSConnection("127.0.0.1", 2376, context=context_of(mode.client), timeout=30)
+    try:
+        assert follow.stdout is not None and follow.stdout.readline()
+        kept.request("GET", "/_ping")
+        assert kept.getresponse().read() == b"OK"
+        mark = mode.front.mark()
+        os.kill(mode.dockerd(), signal.SIGKILL)
+        follow.wait(30)  # its stream ended with dockerd
+        assert kept.sock is not None
+        kept.sock.settimeout(30)
+        with pytest.raises((ConnectionError, ssl.SSLError, socket.timeout, http.client.HTTPException, OSError)):
+            kept.request("GET", "/_ping")
+            kept.getresponse().read()
+        mode.front.wait_status("1 DOCKERD STOPPED", since=mark)
+        mode.front.wait_status("0 RUNNING", since=mark)
+        mode.wait_docker()
+        assert mode.docker("inspect", "--format", "{{.State.Running}}", ticker).stdout.strip() == "true"
+    finally:
+        kept.close()
+        follow.kill()
+        follow.wait()
+        assert follow.stdout is not None
+        follow.stdout.close()
+        mode.docker("rm", "-f", ticker)
 
 
 def test_a_rotation_restarts_nothing_and_no_client_notices(mode: Mode) -> None:
