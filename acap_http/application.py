@@ -101,7 +101,11 @@ class Application:
             api_front=options.tls_by == TLS_BY_FRONT,
         )
         # With --tls-by front the application ends TLS on the API's port: rotations are reloads.
-        self.api_front = Front(self.host.control_socket, on_failure=self._front_failed) if self.host.api_front else None
+        self.api_front = (
+            Front(self.host.control_socket, on_failure=self._front_failed, clients=frozenset(options.api_clients))
+            if self.host.api_front
+            else None
+        )
         self._state = FileStore(self.app_dir)
         self._control = threading.Lock()  # one start or stop at a time
         self._run: Run | None = None

@@ -80,6 +80,14 @@ def _app_options(command: argparse.ArgumentParser, *, app_dir: Path, docker_addr
         help="who ends TLS on the Docker API's port: dockerd, restarted for each new file (as on a camera), "
         "or the application's front, where a new file reaches no connected client (default: %(default)s)",
     )
+    command.add_argument(
+        "--api-client",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="with --tls-by front: let in only the client certificates whose subject's common name or a "
+        "subject alternative name is NAME (repeatable; default: every certificate of the CA, as dockerd)",
+    )
 
 
 def _run_parser(commands: Commands[argparse.ArgumentParser]) -> None:
@@ -120,6 +128,7 @@ def run_command(args: argparse.Namespace) -> int:
             manifest_path=args.manifest,
             docker_address=args.docker_address,
             tls_by=args.tls_by,
+            api_clients=tuple(args.api_client),
             stop_grace=args.stop_grace,
             sd_card_mount=args.sd_card_mount,
             sd_card_area=args.sd_card_area,
@@ -187,6 +196,7 @@ def _host_options_of(args: argparse.Namespace) -> dict[str, Any]:
         "manifest_path": args.manifest.resolve() if args.manifest else None,
         "docker_address": args.docker_address,
         "tls_by": args.tls_by,
+        "api_clients": tuple(args.api_client),
         "rootful": args.rootful,
         "sd_card": args.sd_card.resolve() if args.sd_card else None,
         "app_user": args.app_user,

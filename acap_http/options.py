@@ -38,6 +38,15 @@ class AppOptions:
     manifest_path: Path | None = None  # None: the checkout's, else APP_DIR/manifest.json
     docker_address: str = "0.0.0.0"
     tls_by: str = TLS_BY_DOCKERD  # who ends TLS on the API's port: dockerd (as on a camera) or the front
+    # With the front: the client certificates let in, by subject common name or SAN; none: every
+    # certificate of the CA, as dockerd's own TLS.
+    api_clients: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.api_clients and self.tls_by != TLS_BY_FRONT:
+            raise SetupError("--api-client needs --tls-by front: dockerd's own TLS lets in every certificate of the CA")
+        if any(not name or not name.isprintable() for name in self.api_clients):
+            raise SetupError("--api-client takes a certificate's common name or SAN: printable, not empty")
 
     def manifest_file(self) -> Path:
         """The manifest to serve, absolute: a child started with it (``up``'s ``run``) reads the same one."""
@@ -87,6 +96,7 @@ class HostOptions(AppOptions):
             manifest_path=manifest_file,
             docker_address=self.docker_address,
             tls_by=self.tls_by,
+            api_clients=self.api_clients,
             sd_card_mount=self.sd_card or config.CAMERA_SD_MOUNT,
             sd_card_area=area or sd_card_area(config.CAMERA_SD_AREAS, app_name),
         )

@@ -148,11 +148,18 @@ class Authority:
         cert = certificate("server", key, (self.cert, self.key), hosts=(host,), server=True)
         return ServerSet(cert_pem(self.cert), cert_pem(cert), key_pem(key, PrivateFormat.TraditionalOpenSSL))
 
-    def client_files(self, directory: Path, valid: tuple[datetime.datetime, datetime.datetime] | None = None) -> Path:
+    def client_files(
+        self,
+        directory: Path,
+        valid: tuple[datetime.datetime, datetime.datetime] | None = None,
+        name: str = "client",
+        hosts: tuple[str, ...] = (),
+    ) -> Path:
         """ca.pem, cert.pem and key.pem for the docker CLI (DOCKER_CERT_PATH), in ``directory``
-        (``valid``: the client certificate's window, when not the usual one)."""
+        (``valid``: the client certificate's window, when not the usual one; ``name``, ``hosts``:
+        its subject's common name, and its subject alternative names)."""
         key = rsa_key()
-        cert = certificate("client", key, (self.cert, self.key), client=True, valid=valid)
+        cert = certificate(name, key, (self.cert, self.key), hosts=hosts, client=True, valid=valid)
         directory.mkdir(parents=True, exist_ok=True)
         (directory / "ca.pem").write_bytes(cert_pem(self.cert))
         (directory / "cert.pem").write_bytes(cert_pem(cert))

@@ -335,6 +335,27 @@ def test_a_port_in_use_is_refused_and_nothing_changes(front: tuple[Front, int], 
     assert _served(port, keys.client_context()) is not None
 
 
+def test_only_the_clients_let_in_reach_dockerd(tmp_path: Path, backend: Backend, keys: Pki) -> None:
+    """--api-client: a certificate of the CA whose common name or SAN is not listed is closed after
+    its handshake, and dockerd never hears of it; one listed by either is served."""
+    made = Front(backend.path, clients=frozenset({"ops", "ci.example.com"}))
+    port = free_port()
+    made.use(Listen("127.0.0.1", port, server_context(keys.files)))
+    made.start()
+    try:
+        by_name = keys.authority.client_files(tmp_path / "ops", name="ops")
+        by_san = keys.authority.client_files(tmp_path / "ci", name="runner 7", hosts=("ci.example.com",))
+        for directory in (by_name, by_san):
+            assert half_close_exchange(port, keys.client_context(directory), b"let in") == b"got let in"
+        stranger = keys.authority.client_files(tmp_path / "stranger", name="<script>", hosts=("other.example.com",))
+        with pytest.raises((ssl.SSLError, OSError, AssertionError)):
+            assert half_close_exchange(port, keys.client_context(stranger), b"kept out") == b"got kept out"
+        time.sleep(0.2)
+        assert b"kept out" not in b"".join(backend.received)
+    finally:
+        made.stop()
+
+
 def test_connections_are_dealt_to_every_loop(tmp_path: Path, backend: Backend, keys: Pki) -> None:
     made = Front(backend.path, loops=3)
     port = free_port()

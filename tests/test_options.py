@@ -74,6 +74,7 @@ def test_up_and_serve_give_the_application_the_same_places(renamed: Path, card: 
     """up starts ``run`` with a command line; serve hands its worker Options: the same either way."""
     argv = ["serve", "--app-dir", str(renamed.parent / "app"), "--manifest", str(renamed)]
     argv += ["--sd-card", str(card)] if card else []
+    argv += ["--tls-by", "front", "--api-client", "ops", "--api-client", "ci runner"]
     served = cli._parser().parse_args(argv)
     serve_options = ServeOptions(**cli._host_options_of(served))
     up_options = HostOptions(**cli._host_options_of(cli._parser().parse_args(["up", *argv[1:]])))
@@ -81,10 +82,25 @@ def test_up_and_serve_give_the_application_the_same_places(renamed: Path, card: 
     run = cli._parser().parse_args(["run", *run_arguments(up_options.application(renamed, "otherapp"), "otherapp")])
     for_run = Options(
         app_dir=run.app_dir, manifest_path=run.manifest, docker_address=run.docker_address,
+        tls_by=run.tls_by, api_clients=tuple(run.api_client),
         sd_card_mount=run.sd_card_mount, sd_card_area=run.sd_card_area,
     )  # fmt: skip
-    assert for_run == for_serve
+    assert for_run == for_serve and for_run.api_clients == ("ops", "ci runner")
     assert for_run.card_area("otherapp") == (card or config.CAMERA_SD_AREAS) / "otherapp"
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["--api-client", "ops"], "--api-client needs --tls-by front"),
+        (["--tls-by", "front", "--api-client", ""], "printable, not empty"),
+        (["--tls-by", "front", "--api-client", "ops\x1b[2J"], "printable, not empty"),
+    ],
+)
+def test_api_clients_need_the_front_and_names(argv: list[str], said: str) -> None:
+    args = cli._parser().parse_args(["run", *argv])
+    with pytest.raises(SetupError, match=said):
+        Options(app_dir=Path("/nowhere"), tls_by=args.tls_by, api_clients=tuple(args.api_client))
 
 
 def test_run_finds_the_cameras_area_of_its_manifest_when_none_is_given() -> None:

@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from acap_http.escape import printable
 
@@ -65,8 +66,10 @@ class Front:
         max_connections: int = MAX_CONNECTIONS,
         loops: int = LOOPS,
         on_failure: Callable[[], None] = lambda: None,
+        clients: frozenset[str] = frozenset(),
     ) -> None:
         self.backend = backend
+        self.clients = clients  # the client certificates let in (common name or SAN); none: all of the CA
         self._clock = clock
         self._handshake_timeout = handshake_timeout
         self._max = max_connections
@@ -435,6 +438,12 @@ class _Pipe:
             return
         self.read_wants = READ
         self.deadline = None
+        clients = self.loop.front.clients
+        if clients and not (names := _names(self.client.getpeercert())) & clients:
+            logger.info("Refused a client certificate from %s: %s is not among those let in", self.peer,
+                        printable(", ".join(sorted(names)) or "no name"))  # fmt: skip
+            self.close()
+            return
         self._connect()
         self._from_client()  # what came with the handshake's last flight is held by TLS already
 
@@ -573,6 +582,14 @@ def _bind(listen: Listen) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def _names(certificate: dict[str, Any] | None) -> set[str]:
+    """A verified peer certificate's subject common names and subject alternative names."""
+    if not certificate:
+        return set()
+    names = {value for rdn in certificate.get("subject", ()) for key, value in rdn if key == "commonName"}
+    return names | {value for _, value in certificate.get("subjectAltName", ())}
 
 
 def _place(listen: Listen | None) -> tuple[str, int] | None:
