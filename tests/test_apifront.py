@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import logging
 import os
 import socket
 import ssl
+import struct
 import subprocess
 import threading
 import time
@@ -257,6 +259,48 @@ def test_garbage_a_stalled_handshake_and_a_flood_leave_others_served(front: tupl
             sock.close()
 
 
+def test_a_client_gone_mid_stream_ends_its_stream_at_dockerd(
+    tmp_path: Path, keys: Pki, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A client that resets its connection while dockerd streams to it (a ``logs -f`` whose
+    terminal was closed): the front closes its end towards dockerd, whose stream then ends; the
+    front holds nothing of it, and serves the next client."""
+    streaming = tmp_path / "streaming.sock"
+    ended = threading.Event()
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(streaming))
+    server.listen()
+
+    def stream() -> None:
+        connection, _ = server.accept()
+        with connection, contextlib.suppress(OSError):
+            while True:
+                connection.sendall(b"line\n" * 1000)
+        ended.set()
+
+    threading.Thread(target=stream, daemon=True).start()
+    made = Front(streaming)
+    caplog.set_level(logging.INFO, logger=proxy.__name__)
+    port = free_port()
+    made.use(Listen("127.0.0.1", port, server_context(keys.files)))
+    made.start()
+    try:
+        client = tls_client(port, keys.client_context())
+        client.sendall(b"GET /containers/x/logs?follow=1 HTTP/1.1\r\n\r\n")
+        assert client.recv(100).startswith(b"line")
+        raw = socket.socket(fileno=os.dup(client.fileno()))
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        raw.close()
+        client.close()  # a reset, mid-stream
+        assert ended.wait(10)
+        _until(lambda: made.connections == 0)
+    finally:
+        made.stop()
+        server.close()
+    said = [record.getMessage() for record in caplog.records if "Closed a connection" in record.getMessage()]
+    assert len(said) == 1, said  # once (a reset, or TLS that ended without its close_notify)
+
+
 def test_a_fault_in_one_connection_closes_it_and_no_other(
     front: tuple[Front, int], keys: Pki, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -446,6 +490,8 @@ def _refused(port: int) -> bool:
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
     except ConnectionRefusedError:
         return True
+    except ConnectionResetError:
+        return False  # taken into the backlog of a listener that was closing: not refused yet
     return False
 
 

@@ -41,7 +41,13 @@ READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 HANDSHAKE_TIMEOUT = 10.0
 MAX_CONNECTIONS = 1000
 LOOPS = min(4, os.cpu_count() or 1)  # a handshake's work is OpenSSL's, out of the GIL: one per core
-_CLOSED_QUIETLY = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError, TimeoutError)
+# A connection cut off by one end, in the log's words (one line per connection, as for any other end).
+_CUT_OFF: dict[type[OSError], str] = {
+    ConnectionResetError: "reset by its other end",
+    BrokenPipeError: "its other end stopped reading",
+    ConnectionAbortedError: "aborted",
+    TimeoutError: "timed out",
+}
 
 
 @dataclass(frozen=True)
@@ -415,7 +421,9 @@ class _Pipe:
                 if events & WRITE:
                     self._to_server()
             self._ends()
-        except _CLOSED_QUIETLY:
+        except tuple(_CUT_OFF) as err:
+            said = next(words for kind, words in _CUT_OFF.items() if isinstance(err, kind))
+            logger.info("Closed a connection from %s: %s", self.peer, said)
             self.close()
         except ssl.SSLError as err:
             logger.info("Closed a connection from %s: %s", self.peer, printable(str(err.reason or err)))
