@@ -181,3 +181,19 @@ def test_a_change_while_the_front_is_down_is_served_once_it_is_back(machine: Mac
     machine.at(1.0)
     assert front.serving is not None and (front.serving.port, front.serving.context) == (2375, None)
     assert machine.status() is Status.RUNNING and len(machine.dockerds()) == 1
+
+
+def test_a_front_whose_revival_a_stop_called_off_is_revived_at_the_next_start(machine: Machine) -> None:
+    front: FakeFront = machine.front  # type: ignore[attr-defined]
+    machine.settings = TLS
+    machine.begin()
+    machine.at(1.0)
+    front.failed = True
+    machine.supervisor.front_failed()
+    machine.supervisor.pump()
+    machine.supervisor._failed()  # a handler failed: everything stops, the timers with it
+    machine.at(5.0)
+    assert machine.supervisor.phase is Phase.IDLE and front.revived == 0
+    change(machine, dockerd_log_level="debug")  # the operator acts: dockerd starts again
+    machine.at(2.0)
+    assert front.revived == 1 and front.serving is not None and machine.status() is Status.RUNNING

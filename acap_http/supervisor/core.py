@@ -277,8 +277,10 @@ class Supervisor(EventLoop[Event, Timer]):
 
     def _answering(self, process: Process) -> None:
         process.remember_descendants()  # docker-proxy and the like have started by now
-        if self._front is not None and self._front.failed and not self._front_down:
-            self._front_failed()  # it failed while no supervisor heard it (the application stopped)
+        if self._front is not None and (self._front.failed or self._front_down) and not self._timer_set(Timer.FRONT):
+            # It failed while no supervisor heard it (the application stopped), or its revival was
+            # called off by a stop (the timers go with it): it is due again now.
+            self._front_failed()
         if (
             self._front is not None
             and not self._front_down  # else its revival listens as the settings say
