@@ -161,11 +161,11 @@ def test_the_docker_sdk_works_through_the_front(mode: Mode, monkeypatch: pytest.
             typed += chunk
         raw.sendall(b"\x04")  # ^D: cat ends, and so does the exec
         raw.close()
-        raw._response.close()  # type: ignore[union-attr]  # the SDK keeps its response on it: the last reference
+        vars(raw)["_response"].close()  # the SDK keeps its response on the socket: its last reference
         stream = container.logs(stream=True, follow=True)
         assert [next(stream) for _ in range(3)]  # lines keep coming
         stream.close()
-        stream._response.close()  # type: ignore[attr-defined]
+        vars(stream)["_response"].close()
         context = mode.root / "sdk-context"
         context.mkdir(exist_ok=True)
         (context / "Dockerfile").write_text(f"FROM {IMAGE}\nCOPY greeting /greeting\n")
