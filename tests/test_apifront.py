@@ -400,6 +400,39 @@ def test_only_the_clients_let_in_reach_dockerd(tmp_path: Path, backend: Backend,
         made.stop()
 
 
+def test_named_clients_only_is_no_plain_tcp(tmp_path: Path, backend: Backend, keys: Pki) -> None:
+    """Plain TCP (UseTLS=no) names no client: with --api-client it is refused, not opened to all."""
+    made = Front(backend.path, clients=frozenset({"ops"}))
+    try:
+        with pytest.raises(ValueError, match="plain TCP"):
+            made.use(Listen("127.0.0.1", free_port(), None))
+    finally:
+        made.stop()
+
+
+def test_the_names_a_client_certificate_is_let_in_by() -> None:
+    """Its common name and its DNS, IP, email and URI alternative names, in any case; a
+    directory name (a nested value) is no name."""
+    certificate = {
+        "subject": ((("countryName", "SE"),), (("commonName", "Ops"),)),
+        "subjectAltName": (
+            ("DNS", "CI.Example.com"),
+            ("IP Address", "192.0.2.7"),
+            ("email", "ops@example.com"),
+            ("URI", "spiffe://example.com/ci"),
+            ("DirName", ((("commonName", "nested"),),)),
+        ),
+    }
+    assert proxy._names(certificate) == {
+        "ops",
+        "ci.example.com",
+        "192.0.2.7",
+        "ops@example.com",
+        "spiffe://example.com/ci",
+    }
+    assert proxy._names({}) == set() and proxy._names(None) == set()
+
+
 def test_connections_are_dealt_to_every_loop(tmp_path: Path, backend: Backend, keys: Pki) -> None:
     made = Front(backend.path, loops=3)
     port = free_port()
@@ -454,9 +487,8 @@ def test_a_failed_loop_is_told_and_revived(
         assert open_one.raw.recv(10) == b""  # closed
         open_one.close()
         monkeypatch.setattr(proxy._Loop, "_drain_wake", original)
-        made.revive()
-        assert not made.failed and _refused(port)  # listens nowhere until told
-        made.use(listen)
+        made.revive()  # listening again as it was
+        assert not made.failed
         assert half_close_exchange(port, keys.client_context(), b"y") == b"got y"
         _until(lambda: made.connections == 0)
         _until(lambda: len(os.listdir("/proc/self/fd")) <= before)

@@ -74,7 +74,7 @@ def test_up_and_serve_give_the_application_the_same_places(renamed: Path, card: 
     """up starts ``run`` with a command line; serve hands its worker Options: the same either way."""
     argv = ["serve", "--app-dir", str(renamed.parent / "app"), "--manifest", str(renamed)]
     argv += ["--sd-card", str(card)] if card else []
-    argv += ["--tls-by", "front", "--api-client", "ops", "--api-client", "ci runner"]
+    argv += ["--tls-by", "front", "--api-client", "ops", "--api-client", "ci runner", "--api-client=-dash"]
     served = cli._parser().parse_args(argv)
     serve_options = ServeOptions(**cli._host_options_of(served))
     up_options = HostOptions(**cli._host_options_of(cli._parser().parse_args(["up", *argv[1:]])))
@@ -85,7 +85,7 @@ def test_up_and_serve_give_the_application_the_same_places(renamed: Path, card: 
         tls_by=run.tls_by, api_clients=tuple(run.api_client),
         sd_card_mount=run.sd_card_mount, sd_card_area=run.sd_card_area,
     )  # fmt: skip
-    assert for_run == for_serve and for_run.api_clients == ("ops", "ci runner")
+    assert for_run == for_serve and for_run.api_clients == ("ops", "ci runner", "-dash")
     assert for_run.card_area("otherapp") == (card or config.CAMERA_SD_AREAS) / "otherapp"
 
 

@@ -27,6 +27,7 @@ class FakeFront:
         self.refuse = False
         self.failed = False
         self.revived = 0
+        self.revive_refused = False
 
     def use(self, listen: Listen | None) -> None:
         if listen is not None and self.refuse:
@@ -34,9 +35,11 @@ class FakeFront:
         self.used.append(listen)
 
     def revive(self) -> None:
+        """As the front's: started again listening as it was."""
+        if self.revive_refused:
+            raise OSError(98, "Address already in use")
         if self.failed:
             self.failed, self.revived = False, self.revived + 1
-            self.used.append(None)  # its listener went with it
 
     @property
     def serving(self) -> Listen | None:
@@ -197,3 +200,55 @@ def test_a_front_whose_revival_a_stop_called_off_is_revived_at_the_next_start(ma
     change(machine, dockerd_log_level="debug")  # the operator acts: dockerd starts again
     machine.at(2.0)
     assert front.revived == 1 and front.serving is not None and machine.status() is Status.RUNNING
+
+
+def test_a_revival_serves_what_was_served_not_half_of_a_rotation(machine: Machine) -> None:
+    """The store holds a new certificate without its key (one file of a rotation uploaded so
+    far): dockerd would refuse it, and so would the front; the revived front serves the set it
+    served, and dockerd runs on."""
+    front: FakeFront = machine.front  # type: ignore[attr-defined]
+    machine.settings = TLS
+    machine.begin()
+    machine.at(1.0)
+    served = front.serving
+    (machine.supervisor.host.localdata / "server-cert.pem").write_bytes(pki.server_set().server_cert)
+    front.failed = True
+    machine.supervisor.front_failed()
+    machine.supervisor.pump()
+    machine.at(1.0)
+    assert front.revived == 1 and front.serving is served and machine.status() is Status.RUNNING
+    assert len(machine.dockerds()) == 1 and machine.dockerds()[0].alive
+
+
+def test_a_fault_that_comes_back_is_retried_later_each_time(machine: Machine) -> None:
+    front: FakeFront = machine.front  # type: ignore[attr-defined]
+    machine.settings = TLS
+    machine.begin()
+    machine.at(1.0)
+    for wait in (1.0, 2.0, 4.0):
+        front.failed = True
+        machine.supervisor.front_failed()
+        machine.supervisor.pump()
+        revived = front.revived
+        machine.at(wait - 0.01)
+        assert front.revived == revived
+        machine.at(0.02)
+        assert front.revived == revived + 1 and machine.status() is Status.RUNNING
+    machine.at(61.0)  # a minute without a failure: the next one is retried after a second again
+    front.failed = True
+    machine.supervisor.front_failed()
+    machine.supervisor.pump()
+    machine.at(1.01)
+    assert front.revived == 4
+
+
+def test_a_front_that_cannot_be_started_again_is_status_2(machine: Machine) -> None:
+    front: FakeFront = machine.front  # type: ignore[attr-defined]
+    machine.settings = TLS
+    machine.begin()
+    machine.at(1.0)
+    front.failed = front.revive_refused = True  # its port taken meanwhile, say
+    machine.supervisor.front_failed()
+    machine.supervisor.pump()
+    machine.at(1.0)
+    assert machine.status() is Status.DOCKERD_RUNTIME_ERROR and machine.supervisor.phase is Phase.IDLE

@@ -75,7 +75,8 @@ class Front:
         clients: frozenset[str] = frozenset(),
     ) -> None:
         self.backend = backend
-        self.clients = clients  # the client certificates let in (common name or SAN); none: all of the CA
+        # The client certificates let in (common name or SAN, in any case); none: all of the CA's.
+        self.clients = frozenset(name.casefold() for name in clients)
         self._clock = clock
         self._handshake_timeout = handshake_timeout
         self._max = max_connections
@@ -87,6 +88,7 @@ class Front:
         self._started = False
         self._loops = [_Loop(self, index) for index in range(max(1, loops))]
         self._dealt = 0
+        self._open = 0  # connections counted against max_connections: changed under _lock
 
     # --- from any thread ---------------------------------------------------------------------------
 
@@ -100,7 +102,10 @@ class Front:
     def use(self, listen: Listen | None) -> None:
         """Listen as ``listen`` says from now on (None: not at all); a new context alone is a
         rotation: the listener stays, open connections keep theirs. Raises OSError when the
-        address cannot be bound, and nothing changes then."""
+        address cannot be bound, ValueError for plain TCP when only some clients may connect
+        (their certificates are the only way to tell them); nothing changes then."""
+        if listen is not None and listen.context is None and self.clients:
+            raise ValueError("--api-client lets in named clients only, and plain TCP (UseTLS=no) names none")
         with self._lock:
             current = self._wanted
             same_place = None not in (current, listen) and _place(current) == _place(listen)
@@ -129,27 +134,35 @@ class Front:
     def revive(self) -> None:
         """Start a new loop for each that ended by a fault of its own: their connections are
         gone, dockerd and its containers untouched. If the first one died, the listener went
-        with it: the front listens nowhere until told again (``use``)."""
+        with it: it is bound again as it was (the certificates it served, not the store's,
+        which may hold half of a rotation). Raises OSError when a loop cannot be made (nothing
+        changed then) or the port cannot be bound again (the front listens nowhere)."""
         with self._lock:
             dead = [index for index, loop in enumerate(self._loops) if loop.failed]
-            if self._stopping or not dead:
-                return
-            for index in dead:
-                for connection, *_ in self._loops[index].incoming:  # dealt to it as it died
-                    connection.close()
-                self._loops[index] = _Loop(self, index)
-            if 0 in dead:
-                self._wanted = None
+        if self._stopping or not dead:
+            return
+        fresh = {index: _Loop(self, index) for index in dead}  # made before any is replaced
+        with self._lock:
+            for index, loop in fresh.items():
+                _close_dealt(self._loops[index])  # dealt to it as it died
+                self._loops[index] = loop
+            wanted = None
+            if 0 in fresh:
+                wanted, self._wanted = self._wanted, None
                 if self._handover is not None:
                     self._handover.close()
                     self._handover = None
-            loops = [self._loops[index] for index in dead] if self._started else []
-        for loop in loops:
-            loop.thread.start()
+            started = self._started
+        if started:
+            for loop in fresh.values():
+                loop.thread.start()
+        if wanted is not None:
+            self.use(wanted)
 
     @property
     def connections(self) -> int:
-        return sum(len(loop.pipes) + len(loop.incoming) for loop in self._loops)  # dealt, not yet taken: counted
+        """The connections open: accepted, and not closed yet (dealt to a loop or served by one)."""
+        return self._open
 
     @property
     def failed(self) -> bool:
@@ -171,6 +184,18 @@ class Front:
             handover, self._handover = self._handover, None
         if handover is not None:
             handover.close()  # bound for a listener no loop took
+
+    def _take_place(self) -> bool:
+        """Count a connection about to be accepted in, if there is room for it."""
+        with self._lock:
+            if self._open >= self._max:
+                return False
+            self._open += 1
+            return True
+
+    def _give_place(self) -> None:
+        with self._lock:
+            self._open -= 1
 
     def _deal(self) -> _Loop:
         """The loop the next connection goes to (asked by the first loop alone): each in turn,
@@ -300,7 +325,7 @@ class _Loop:
             except OSError as err:  # out of descriptors, say: the listener stays, the client waits
                 logger.warning("The Docker API's front cannot accept a connection: %s", err)
                 return
-            if self.front.connections >= self.front._max:
+            if not self.front._take_place():
                 logger.warning("Refused a connection from %s: %d are open already", _peer(peer), self.front._max)
                 connection.close()
                 continue
@@ -312,13 +337,18 @@ class _Loop:
             else:
                 loop.incoming.append((connection, _peer(peer), self.listening.context))
                 loop.wake()
+                if loop.failed:  # it died meanwhile, after its last look at what it was dealt
+                    _close_dealt(loop)
 
     def _adopt(self, connection: socket.socket, peer: str, context: ssl.SSLContext | None) -> None:
         try:
             pipe = _Pipe(self, connection, peer, context, self.front._clock() + self.front._handshake_timeout)
-        except OSError as err:
-            logger.info("Closed a connection from %s: %s", peer, printable(str(err)))
+        except Exception as err:
             connection.close()
+            self.front._give_place()
+            if not isinstance(err, OSError):
+                raise  # a bug: logged as one by the guard
+            logger.info("Closed a connection from %s: %s", peer, printable(str(err)))
             return
         self.pipes.add(pipe)
         if pipe.deadline is not None:
@@ -347,8 +377,7 @@ class _Loop:
     def close_all(self) -> None:
         for pipe in list(self.pipes):
             pipe.close()
-        while self.incoming:
-            self.incoming.popleft()[0].close()
+        _close_dealt(self)
         self._close_listener()
         self.listening = None
         self.selector.close()
@@ -572,6 +601,7 @@ class _Pipe:
             return
         self.closed = True
         self.loop.forget(self, self.client, self.server)
+        self.loop.front._give_place()
         for sock in (self.client, self.server):
             if sock is not None:
                 with contextlib.suppress(OSError):
@@ -593,11 +623,27 @@ def _bind(listen: Listen) -> socket.socket:
 
 
 def _names(certificate: dict[str, Any] | None) -> set[str]:
-    """A verified peer certificate's subject common names and subject alternative names."""
+    """A verified peer certificate's subject common names and its DNS, IP, email and URI subject
+    alternative names, in lower case (the allowed names are compared so too)."""
     if not certificate:
         return set()
     names = {value for rdn in certificate.get("subject", ()) for key, value in rdn if key == "commonName"}
-    return names | {value for _, value in certificate.get("subjectAltName", ())}
+    names |= {value for kind, value in certificate.get("subjectAltName", ()) if kind in _SAN_KINDS}
+    return {name.casefold() for name in names if isinstance(name, str)}
+
+
+_SAN_KINDS = frozenset({"DNS", "IP Address", "email", "URI"})
+
+
+def _close_dealt(loop: _Loop) -> None:
+    """Close the connections dealt to a loop that will not take them."""
+    while True:
+        try:
+            connection = loop.incoming.popleft()[0]
+        except IndexError:
+            return
+        connection.close()
+        loop.front._give_place()
 
 
 def _place(listen: Listen | None) -> tuple[str, int] | None:

@@ -124,7 +124,7 @@ def run_arguments(options: Options, app_name: str) -> list[str]:
     return [
         "--stdout", "--app-dir", str(options.app_dir), "--manifest", str(options.manifest_file()),
         "--docker-address", options.docker_address, "--tls-by", options.tls_by,
-        *(arg for name in options.api_clients for arg in ("--api-client", name)),
+        *(f"--api-client={name}" for name in options.api_clients),  # one argument: a name may begin with -
         "--sd-card-mount", str(options.sd_card_mount), "--sd-card-area", str(options.card_area(app_name)),
     ]  # fmt: skip
 

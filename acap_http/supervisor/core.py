@@ -35,6 +35,7 @@ from acap_http import mounts
 from acap_http.apifront.context import server_context
 from acap_http.apifront.proxy import Listen
 from acap_http.config import STOP_GRACE
+from acap_http.escape import printable
 from acap_http.status import Status
 from acap_http.supervisor import docker_api, housekeeping, output, sdcard, versions
 from acap_http.supervisor.bringup import BringUp
@@ -70,7 +71,9 @@ from acap_http.tls.verdicts import NotJudged
 
 logger = logging.getLogger(__name__)
 
-FRONT_RETRY = 1.0  # s from the API's front's failure to its new start: a fault that comes back does not spin
+# From the API's front's failure to its new start: 1 s, doubled at each failure that follows within
+# a minute of the last start, up to a minute, so that a fault that comes back does not spin.
+FRONT_RETRY, FRONT_RETRY_MAX, FRONT_HELD = 1.0, 60.0, 60.0
 
 
 class ApiFront(Protocol):
@@ -140,6 +143,8 @@ class Supervisor(EventLoop[Event, Timer]):
         self.phase = Phase.NEW
         self._status: Status | None = None
         self._front_down = False  # the API's front failed and is not back yet: clients cannot reach dockerd
+        self._front_failures = 0  # in a row: each came within FRONT_HELD of the front's last start
+        self._front_started = float("-inf")
         self._reason: Status | None = None  # why an idle supervisor waits for the operator (its Status)
         self._dockerd: Process | None = None
         self._live_restore = True  # the running dockerd's: it leaves the containers running when it stops
@@ -281,12 +286,7 @@ class Supervisor(EventLoop[Event, Timer]):
             # It failed while no supervisor heard it (the application stopped), or its revival was
             # called off by a stop (the timers go with it): it is due again now.
             self._front_failed()
-        if (
-            self._front is not None
-            and not self._front_down  # else its revival listens as the settings say
-            and self._running_settings
-            and not self._front_follows(self._running_settings)
-        ):
+        if self._front is not None and self._running_settings and not self._front_follows(self._running_settings):
             # As when dockerd cannot listen on its port: it reports an error, and the operator acts.
             self._stop(self._dockerd_steps(), Phase.STOPPING_TO_IDLE, Status.DOCKERD_RUNTIME_ERROR)
             return
@@ -569,20 +569,31 @@ class Supervisor(EventLoop[Event, Timer]):
     def _front_failed(self) -> None:
         if self._front is None or self.phase is Phase.STOPPED:
             return
+        if self._now() - self._front_started >= FRONT_HELD:
+            self._front_failures = 0
+        delay = min(FRONT_RETRY_MAX, FRONT_RETRY * 2**self._front_failures)
+        self._front_failures += 1
         logger.error("The Docker API's front failed: clients cannot reach dockerd until it is started again "
-                     "in %.0f s; dockerd and the containers run on", FRONT_RETRY)  # fmt: skip
+                     "in %.0f s; dockerd and the containers run on", delay)  # fmt: skip
         self._front_down = True
         self._publish_status()
-        self._set_timer(Timer.FRONT, FRONT_RETRY, keep_earlier=True)
+        self._set_timer(Timer.FRONT, delay, keep_earlier=True)
 
     def _revive_front(self) -> None:
+        """Started again as it was (what it listened on, the certificates it served: the store
+        may hold half of a rotation that dockerd's restart would not take either)."""
         assert self._front is not None
-        self._front.revive()
-        self._front_down = False
-        logger.info("The Docker API's front started again")
-        if self.phase is Phase.RUNNING and self._running_settings and not self._front_follows(self._running_settings):
-            self._stop(self._dockerd_steps(), Phase.STOPPING_TO_IDLE, Status.DOCKERD_RUNTIME_ERROR)  # as at a start
+        try:
+            self._front.revive()
+        except OSError as err:
+            logger.error("The Docker API's front cannot be started again: %s", printable(str(err)))
+            self._front_down = self._front.failed
+            if self.phase is Phase.RUNNING:  # as when it cannot listen at a start: the operator must see it
+                self._stop(self._dockerd_steps(), Phase.STOPPING_TO_IDLE, Status.DOCKERD_RUNTIME_ERROR)
             return
+        self._front_down = False
+        self._front_started = self._now()
+        logger.info("The Docker API's front started again")
         self._publish_status()
 
     def _keeps_serving(self, settings: Settings) -> bool:
