@@ -28,10 +28,13 @@ class FakeFront:
         self.failed = False
         self.revived = 0
         self.revive_refused = False
+        self.named_clients = False  # --api-client: plain TCP is refused
 
     def use(self, listen: Listen | None) -> None:
         if listen is not None and self.refuse:
             raise OSError(98, "Address already in use")
+        if listen is not None and listen.context is None and self.named_clients:
+            raise ValueError("--api-client lets in named clients only, and plain TCP (UseTLS=no) names none")
         self.used.append(listen)
 
     def revive(self) -> None:
@@ -252,3 +255,17 @@ def test_a_front_that_cannot_be_started_again_is_status_2(machine: Machine) -> N
     machine.supervisor.pump()
     machine.at(1.0)
     assert machine.status() is Status.DOCKERD_RUNTIME_ERROR and machine.supervisor.phase is Phase.IDLE
+
+
+def test_plain_tcp_with_named_clients_is_status_2(machine: Machine, caplog: pytest.LogCaptureFixture) -> None:
+    """--api-client and UseTLS=no: the API is not opened to all; the operator sees Status 2 and why."""
+    front: FakeFront = machine.front  # type: ignore[attr-defined]
+    front.named_clients = True
+    machine.settings = TLS
+    machine.begin()
+    machine.at(1.0)
+    change(machine, use_tls=False)
+    machine.at(2.0)
+    assert machine.status() is Status.DOCKERD_RUNTIME_ERROR and machine.supervisor.phase is Phase.IDLE
+    assert front.serving is None or front.serving.context is not None
+    assert "plain TCP (UseTLS=no) names none" in caplog.text
