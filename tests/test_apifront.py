@@ -400,6 +400,33 @@ def test_only_the_clients_let_in_reach_dockerd(tmp_path: Path, backend: Backend,
         made.stop()
 
 
+def test_a_failed_loop_other_than_the_listeners_leaves_the_front_reachable(
+    tmp_path: Path, backend: Backend, keys: Pki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    failures = threading.Event()
+    made = Front(backend.path, loops=2, on_failure=failures.set)
+    port = free_port()
+    made.use(Listen("127.0.0.1", port, server_context(keys.files)))
+    original = proxy._Loop._drain_wake
+
+    def faulty(self: proxy._Loop) -> None:
+        if self.index == 1:
+            raise RuntimeError("a bug")
+        original(self)
+
+    monkeypatch.setattr(proxy._Loop, "_drain_wake", faulty)
+    made.start()
+    try:
+        for _ in range(2):  # the second is dealt to loop 1, whose wake fails
+            with contextlib.suppress(ssl.SSLError, OSError, AssertionError):
+                half_close_exchange(port, keys.client_context(), b"x")
+        assert failures.wait(10) and made.failed and made.reachable
+        for _ in range(3):  # all dealt to the loop left
+            assert half_close_exchange(port, keys.client_context(), b"y") == b"got y"
+    finally:
+        made.stop()
+
+
 def test_named_clients_only_is_no_plain_tcp(tmp_path: Path, backend: Backend, keys: Pki) -> None:
     """Plain TCP (UseTLS=no) names no client: with --api-client it is refused, not opened to all."""
     made = Front(backend.path, clients=frozenset({"ops"}))

@@ -29,6 +29,7 @@ class FakeFront:
         self.revived = 0
         self.revive_refused = False
         self.named_clients = False  # --api-client: plain TCP is refused
+        self.reachable = True  # its listener's loop runs: set False with ``failed`` for a whole failure
 
     def use(self, listen: Listen | None) -> None:
         if listen is not None and self.refuse:
@@ -42,7 +43,7 @@ class FakeFront:
         if self.revive_refused:
             raise OSError(98, "Address already in use")
         if self.failed:
-            self.failed, self.revived = False, self.revived + 1
+            self.failed, self.revived, self.reachable = False, self.revived + 1, True
 
     @property
     def serving(self) -> Listen | None:
@@ -149,7 +150,7 @@ def test_a_front_that_fails_is_started_again_and_status_says_so(machine: Machine
     machine.settings = TLS
     machine.begin()
     machine.at(1.0)
-    front.failed = True
+    front.failed, front.reachable = True, False
     machine.supervisor.front_failed()
     machine.supervisor.pump()
     assert machine.status() is Status.DOCKERD_STOPPED  # dockerd runs, but no client reaches it
@@ -163,7 +164,7 @@ def test_a_front_that_fails_is_started_again_and_status_says_so(machine: Machine
 def test_a_front_failed_before_the_start_is_started_again_after_it(machine: Machine) -> None:
     """It failed while no supervisor heard it (the application stopped by request, say)."""
     front: FakeFront = machine.front  # type: ignore[attr-defined]
-    front.failed = True
+    front.failed, front.reachable = True, False
     machine.settings = TLS
     machine.begin()
     machine.at(0.1)
@@ -177,7 +178,7 @@ def test_a_change_while_the_front_is_down_is_served_once_it_is_back(machine: Mac
     machine.settings = TLS
     machine.begin()
     machine.at(1.0)
-    front.failed = True
+    front.failed, front.reachable = True, False
     machine.supervisor.front_failed()
     machine.supervisor.pump()
     machine.settings = dataclasses.replace(machine.settings, use_tls=False)
@@ -194,7 +195,7 @@ def test_a_front_whose_revival_a_stop_called_off_is_revived_at_the_next_start(ma
     machine.settings = TLS
     machine.begin()
     machine.at(1.0)
-    front.failed = True
+    front.failed, front.reachable = True, False
     machine.supervisor.front_failed()
     machine.supervisor.pump()
     machine.supervisor._failed()  # a handler failed: everything stops, the timers with it
@@ -215,7 +216,7 @@ def test_a_revival_serves_what_was_served_not_half_of_a_rotation(machine: Machin
     machine.at(1.0)
     served = front.serving
     (machine.supervisor.host.localdata / "server-cert.pem").write_bytes(pki.server_set().server_cert)
-    front.failed = True
+    front.failed, front.reachable = True, False
     machine.supervisor.front_failed()
     machine.supervisor.pump()
     machine.at(1.0)
@@ -229,7 +230,7 @@ def test_a_fault_that_comes_back_is_retried_later_each_time(machine: Machine) ->
     machine.begin()
     machine.at(1.0)
     for wait in (1.0, 2.0, 4.0):
-        front.failed = True
+        front.failed, front.reachable = True, False
         machine.supervisor.front_failed()
         machine.supervisor.pump()
         revived = front.revived
@@ -238,7 +239,7 @@ def test_a_fault_that_comes_back_is_retried_later_each_time(machine: Machine) ->
         machine.at(0.02)
         assert front.revived == revived + 1 and machine.status() is Status.RUNNING
     machine.at(61.0)  # a minute without a failure: the next one is retried after a second again
-    front.failed = True
+    front.failed, front.reachable = True, False
     machine.supervisor.front_failed()
     machine.supervisor.pump()
     machine.at(1.01)
@@ -251,6 +252,7 @@ def test_a_front_that_cannot_be_started_again_is_status_2(machine: Machine) -> N
     machine.begin()
     machine.at(1.0)
     front.failed = front.revive_refused = True  # its port taken meanwhile, say
+    front.reachable = False
     machine.supervisor.front_failed()
     machine.supervisor.pump()
     machine.at(1.0)
@@ -269,3 +271,17 @@ def test_plain_tcp_with_named_clients_is_status_2(machine: Machine, caplog: pyte
     assert machine.status() is Status.DOCKERD_RUNTIME_ERROR and machine.supervisor.phase is Phase.IDLE
     assert front.serving is None or front.serving.context is not None
     assert "plain TCP (UseTLS=no) names none" in caplog.text
+
+
+def test_a_loop_other_than_the_listeners_failing_keeps_status_0(machine: Machine) -> None:
+    """The listener's loop runs and deals new connections to the loops left: clients reach dockerd."""
+    front: FakeFront = machine.front  # type: ignore[attr-defined]
+    machine.settings = TLS
+    machine.begin()
+    machine.at(1.0)
+    front.failed = True  # reachable stays True
+    machine.supervisor.front_failed()
+    machine.supervisor.pump()
+    assert machine.status() is Status.RUNNING
+    machine.at(1.0)
+    assert front.revived == 1 and machine.status() is Status.RUNNING

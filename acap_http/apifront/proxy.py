@@ -169,6 +169,12 @@ class Front:
         """Whether a loop ended by a fault of its own (``revive`` brings it back)."""
         return any(loop.failed for loop in self._loops)
 
+    @property
+    def reachable(self) -> bool:
+        """Whether new clients are served: the first loop (the listener's) runs; the others' new
+        connections go to the loops left."""
+        return not self._loops[0].failed
+
     # --- from the loops ----------------------------------------------------------------------------
 
     def _wanted_now(self) -> tuple[Listen | None, socket.socket | None]:

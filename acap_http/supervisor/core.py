@@ -84,6 +84,9 @@ class ApiFront(Protocol):
     @property
     def failed(self) -> bool: ...
 
+    @property
+    def reachable(self) -> bool: ...
+
     def revive(self) -> None: ...
 
 
@@ -573,9 +576,11 @@ class Supervisor(EventLoop[Event, Timer]):
             self._front_failures = 0
         delay = min(FRONT_RETRY_MAX, FRONT_RETRY * 2**self._front_failures)
         self._front_failures += 1
-        logger.error("The Docker API's front failed: clients cannot reach dockerd until it is started again "
-                     "in %.0f s; dockerd and the containers run on", delay)  # fmt: skip
-        self._front_down = True
+        reachable = self._front.reachable
+        logger.error("The Docker API's front failed: %s until it is started again in %.0f s; dockerd and the "
+                     "containers run on", "new clients are served, fewer at once" if reachable
+                     else "clients cannot reach dockerd", delay)  # fmt: skip
+        self._front_down = not reachable
         self._publish_status()
         self._set_timer(Timer.FRONT, delay, keep_earlier=True)
 
