@@ -24,6 +24,7 @@ from acap_http.apifront.context import server_context
 from acap_http.apifront.proxy import Front, Listen
 from tests import pki
 from tests.e2e.front import free_port
+from tests.waiting import until
 
 
 class Backend:
@@ -554,8 +555,5 @@ def _refused(port: int) -> bool:
     return False
 
 
-def _until(condition: Callable[[], bool], timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "not in time"
-        time.sleep(0.02)
+def _until(condition: Callable[[], object], timeout: float = 10) -> None:
+    until(condition, timeout, 0.02)

@@ -145,14 +145,24 @@ def test_a_front_that_cannot_listen_is_status_2(machine: Machine) -> None:
     assert not machine.dockerds()[0].alive
 
 
-def test_a_front_that_fails_is_started_again_and_status_says_so(machine: Machine) -> None:
-    front: FakeFront = machine.front  # type: ignore[attr-defined]
+def running(machine: Machine) -> FakeFront:
+    """dockerd answering, with TLS through the (fake) front; the front."""
     machine.settings = TLS
     machine.begin()
     machine.at(1.0)
-    front.failed, front.reachable = True, False
+    return machine.front  # type: ignore[attr-defined, no-any-return]
+
+
+def fails(machine: Machine, front: FakeFront, *, reachable: bool = False) -> None:
+    """The front fails (``reachable``: only a loop other than the listener's), and says so."""
+    front.failed, front.reachable = True, reachable
     machine.supervisor.front_failed()
     machine.supervisor.pump()
+
+
+def test_a_front_that_fails_is_started_again_and_status_says_so(machine: Machine) -> None:
+    front = running(machine)
+    fails(machine, front)
     assert machine.status() is Status.DOCKERD_STOPPED  # dockerd runs, but no client reaches it
     assert front.revived == 0  # not at once: a fault that comes back does not spin
     machine.at(1.0)
@@ -174,13 +184,8 @@ def test_a_front_failed_before_the_start_is_started_again_after_it(machine: Mach
 
 
 def test_a_change_while_the_front_is_down_is_served_once_it_is_back(machine: Machine) -> None:
-    front: FakeFront = machine.front  # type: ignore[attr-defined]
-    machine.settings = TLS
-    machine.begin()
-    machine.at(1.0)
-    front.failed, front.reachable = True, False
-    machine.supervisor.front_failed()
-    machine.supervisor.pump()
+    front = running(machine)
+    fails(machine, front)
     machine.settings = dataclasses.replace(machine.settings, use_tls=False)
     machine.supervisor.request_restart("changed")
     machine.at(0.1)
@@ -191,13 +196,8 @@ def test_a_change_while_the_front_is_down_is_served_once_it_is_back(machine: Mac
 
 
 def test_a_front_whose_revival_a_stop_called_off_is_revived_at_the_next_start(machine: Machine) -> None:
-    front: FakeFront = machine.front  # type: ignore[attr-defined]
-    machine.settings = TLS
-    machine.begin()
-    machine.at(1.0)
-    front.failed, front.reachable = True, False
-    machine.supervisor.front_failed()
-    machine.supervisor.pump()
+    front = running(machine)
+    fails(machine, front)
     machine.supervisor._failed()  # a handler failed: everything stops, the timers with it
     machine.at(5.0)
     assert machine.supervisor.phase is Phase.IDLE and front.revived == 0
@@ -210,51 +210,34 @@ def test_a_revival_serves_what_was_served_not_half_of_a_rotation(machine: Machin
     """The store holds a new certificate without its key (one file of a rotation uploaded so
     far): dockerd would refuse it, and so would the front; the revived front serves the set it
     served, and dockerd runs on."""
-    front: FakeFront = machine.front  # type: ignore[attr-defined]
-    machine.settings = TLS
-    machine.begin()
-    machine.at(1.0)
+    front = running(machine)
     served = front.serving
     (machine.supervisor.host.localdata / "server-cert.pem").write_bytes(pki.server_set().server_cert)
-    front.failed, front.reachable = True, False
-    machine.supervisor.front_failed()
-    machine.supervisor.pump()
+    fails(machine, front)
     machine.at(1.0)
     assert front.revived == 1 and front.serving is served and machine.status() is Status.RUNNING
     assert len(machine.dockerds()) == 1 and machine.dockerds()[0].alive
 
 
 def test_a_fault_that_comes_back_is_retried_later_each_time(machine: Machine) -> None:
-    front: FakeFront = machine.front  # type: ignore[attr-defined]
-    machine.settings = TLS
-    machine.begin()
-    machine.at(1.0)
+    front = running(machine)
     for wait in (1.0, 2.0, 4.0):
-        front.failed, front.reachable = True, False
-        machine.supervisor.front_failed()
-        machine.supervisor.pump()
+        fails(machine, front)
         revived = front.revived
         machine.at(wait - 0.01)
         assert front.revived == revived
         machine.at(0.02)
         assert front.revived == revived + 1 and machine.status() is Status.RUNNING
     machine.at(61.0)  # a minute without a failure: the next one is retried after a second again
-    front.failed, front.reachable = True, False
-    machine.supervisor.front_failed()
-    machine.supervisor.pump()
+    fails(machine, front)
     machine.at(1.01)
     assert front.revived == 4
 
 
 def test_a_front_that_cannot_be_started_again_is_status_2(machine: Machine) -> None:
-    front: FakeFront = machine.front  # type: ignore[attr-defined]
-    machine.settings = TLS
-    machine.begin()
-    machine.at(1.0)
-    front.failed = front.revive_refused = True  # its port taken meanwhile, say
-    front.reachable = False
-    machine.supervisor.front_failed()
-    machine.supervisor.pump()
+    front = running(machine)
+    front.revive_refused = True  # its port taken meanwhile, say
+    fails(machine, front)
     machine.at(1.0)
     assert machine.status() is Status.DOCKERD_RUNTIME_ERROR and machine.supervisor.phase is Phase.IDLE
 
@@ -275,13 +258,8 @@ def test_plain_tcp_with_named_clients_is_status_2(machine: Machine, caplog: pyte
 
 def test_a_loop_other_than_the_listeners_failing_keeps_status_0(machine: Machine) -> None:
     """The listener's loop runs and deals new connections to the loops left: clients reach dockerd."""
-    front: FakeFront = machine.front  # type: ignore[attr-defined]
-    machine.settings = TLS
-    machine.begin()
-    machine.at(1.0)
-    front.failed = True  # reachable stays True
-    machine.supervisor.front_failed()
-    machine.supervisor.pump()
+    front = running(machine)
+    fails(machine, front, reachable=True)
     assert machine.status() is Status.RUNNING
     machine.at(1.0)
     assert front.revived == 1 and machine.status() is Status.RUNNING

@@ -13,8 +13,7 @@ import socket
 import ssl
 import subprocess
 import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import docker
@@ -22,6 +21,7 @@ import pytest
 
 from tests import pki
 from tests.e2e.running import IMAGE, PLAIN_HOST, TICKER, TLS_HOST, Mode, running_mode
+from tests.waiting import until
 
 PREFIX = "/local/dockerdwrapper/"
 
@@ -94,11 +94,8 @@ def _header(head: str, name: str) -> str:
     return ""
 
 
-def _until(condition: object, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "not in time"
-        time.sleep(0.05)
+def _until(condition: Callable[[], object], timeout: float = 30) -> None:
+    until(condition, timeout, 0.05)
 
 
 def test_the_docker_cli_works_through_the_front(mode: Mode) -> None:
@@ -237,7 +234,7 @@ def test_a_rotation_restarts_nothing_and_no_client_notices(mode: Mode) -> None:
         before = served_certificate(old)
         for _ in range(3):  # the same CA, a new server key and certificate each time
             assert upload_set(mode, mode.authority.server_set()) == "reloaded"
-            _until(lambda previous=before: served_certificate(old) != previous)
+            _until(lambda: served_certificate(old) != before)  # noqa: B023  # called here, in this turn
             before = served_certificate(old)
         seen = len(lines)
         _until(lambda: len(lines) > seen + 5)  # the stream goes on

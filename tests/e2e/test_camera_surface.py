@@ -11,8 +11,7 @@ import signal
 import ssl
 import subprocess
 import threading
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -26,6 +25,7 @@ from tests import pki
 from tests.e2e.front import docker, dockerd_pids
 from tests.e2e.running import APP_USER, IMAGE, TLS_HOST, Mode, busybox_image, running_mode
 from tests.e2e.served import PARAM_CGI, PREFIX, Served
+from tests.waiting import until
 
 LIST = "/axis-cgi/applications/list.cgi"
 CONTROL = "/axis-cgi/applications/control.cgi?package=dockerdwrapper&action="
@@ -133,11 +133,8 @@ def _write(path: Path, data: bytes) -> Path:
     return path
 
 
-def _until(condition: object, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "not in time"
-        time.sleep(0.1)
+def _until(condition: Callable[[], object], timeout: float = 90) -> None:
+    until(condition, timeout, 0.1)
 
 
 def _status(device: Device) -> str:

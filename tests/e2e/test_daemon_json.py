@@ -5,14 +5,14 @@ through both; what dockerd or the product refuses is a 400, nothing stored, dock
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.front import Answer
 from tests.e2e.running import IMAGE, TICKER, Mode, running_mode
+from tests.waiting import until
 
 URL = "/local/dockerdwrapper/daemon.json"
 
@@ -49,11 +49,8 @@ def _info(mode: Mode, field: str) -> str:
     return mode.docker("info", "--format", "{{json ." + field + "}}").stdout.strip()
 
 
-def _until(condition: object, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "not in time"
-        time.sleep(0.1)
+def _until(condition: Callable[[], object], timeout: float = 20) -> None:
+    until(condition, timeout, 0.1)
 
 
 def test_labels_reload_proxies_restart_and_the_container_runs_on(mode: Mode) -> None:
