@@ -87,8 +87,13 @@ CAMERA = (
 
 
 def rules(manifest: Manifest) -> tuple[Rule, ...]:
-    """Every path of the surface: the manifest's endpoints at their declared level, and the camera's."""
+    """Every path of the surface: the manifest's endpoints at their declared level, the application's
+    own directory (its settings page, at the page's level) where the manifest names one, and the
+    camera's."""
     own = tuple(Rule(manifest.endpoint_path(e), e.access, e.access) for e in manifest.endpoints)
+    page = manifest.setting_page_endpoint
+    if page is not None:
+        own += (Rule(manifest.local_prefix, page.access, page.access),)
     return own + CAMERA
 
 

@@ -22,6 +22,7 @@ from acap_http.handlers.applications import Applications
 from acap_http.handlers.daemon_json import DaemonJsonEndpoints
 from acap_http.handlers.discovery import Discovery
 from acap_http.handlers.info import InfoEndpoint
+from acap_http.handlers.page import ASSETS, STATE, PageEndpoints
 from acap_http.handlers.param_api import ParamApi
 from acap_http.handlers.param_cgi import ParamCgi
 from acap_http.handlers.paths import request_path
@@ -58,6 +59,7 @@ class Endpoints:
     applications: Applications | None = None
     param_api: ParamApi | None = None
     discovery: Discovery | None = None
+    page: PageEndpoints | None = None
 
 
 class AcapApp:
@@ -68,6 +70,12 @@ class AcapApp:
         self._running = running
         self._table = access.rules(manifest)
         self._own = frozenset(manifest.endpoint_path(endpoint) for endpoint in manifest.endpoints)
+        # The settings page, its files and its state answer while the application is stopped: the
+        # page is where an operator starts it again.
+        page_names = [manifest.setting_page, STATE, *ASSETS] if endpoints.page and manifest.setting_page else []
+        self._while_stopped = frozenset(
+            [manifest.local_prefix, *(manifest.local_prefix + name for name in page_names)] if page_names else []
+        )
         rules = [*_camera_rules(endpoints), *_own_rules(manifest, endpoints)]
         self._known = ", ".join(endpoint.name for endpoint in manifest.endpoints)
         self._map = Map(rules, strict_slashes=False, merge_slashes=False)
@@ -80,7 +88,7 @@ class AcapApp:
             origin.refuse_cross_site(request, path, rule)
             if rule is not None:
                 self._check_level(request, rule, path)
-            if path.startswith(self.manifest.local_prefix) and not self._running():
+            if path.startswith(self.manifest.local_prefix) and path not in self._while_stopped and not self._running():
                 raise HttpError(503, NOT_RUNNING)
             response = self._dispatch(request, path)
         except HTTPException as err:
@@ -172,6 +180,13 @@ def _own_rules(manifest: Manifest, endpoints: Endpoints) -> list[Rule]:
     if endpoints.info is not None:
         views[INFO] = {"GET": endpoints.info.get}
     rules = []
+    if endpoints.page is not None:
+        page = endpoints.page
+        views |= {name: {"GET": partial(page.asset, name=name)} for name in ASSETS}
+        views[STATE] = {"GET": page.state}
+        if manifest.setting_page:
+            views[manifest.setting_page] = {"GET": page.index}
+            rules.append(Rule(manifest.local_prefix, endpoint=page.index, methods=["GET"]))
     for endpoint in manifest.endpoints:
         if endpoint.name not in views:
             raise ManifestError(f"httpConfig entry {endpoint.name!r} has no handler in acap-http")

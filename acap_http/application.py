@@ -16,6 +16,7 @@ import logging
 import os
 import pwd
 import threading
+import time
 from collections.abc import Callable
 
 from acap_http import config, device, hostgroups, logs
@@ -27,15 +28,17 @@ from acap_http.handlers.applications import Applications
 from acap_http.handlers.daemon_json import DaemonJsonEndpoints
 from acap_http.handlers.discovery import Discovery
 from acap_http.handlers.info import InfoEndpoint
+from acap_http.handlers.page import PageEndpoints
 from acap_http.handlers.param_api import ParamApi
 from acap_http.handlers.param_cgi import ParamCgi
 from acap_http.handlers.param_tree import ParamTree
 from acap_http.handlers.tls_files import TlsEndpoints
 from acap_http.manifest import Manifest
 from acap_http.options import TLS_BY_FRONT, Options
+from acap_http.overview import Event, Overview, Sources
 from acap_http.params import ParamStore
 from acap_http.status import Status
-from acap_http.supervisor import cgroups, dockerd_check, versions
+from acap_http.supervisor import cgroups, docker_api, dockerd_check, versions
 from acap_http.supervisor.command import Host, runtime_dir_of
 from acap_http.supervisor.core import Supervisor
 from acap_http.supervisor.daemon_json import DaemonJson
@@ -111,6 +114,13 @@ class Application:
         self._run: Run | None = None
         self._closed = False  # the serving mode has stopped: no run starts any more
         self._status_observers: list[Callable[[Status], None]] = []
+        self._status_since = time.time()  # when Status took its value
+        self._last_restart: Event | None = None
+        self.log_tail = logs.Tail()  # the page's last lines of the log, from the start on
+        self.overview = Overview(
+            Sources(self.manifest, self.params, tls_store, lambda: self.running, lambda: self._status_since,
+                    lambda: self._last_restart, self.dockerd_state, self.log_tail.lines)
+        )  # fmt: skip
         restart_on_changes(self.params, self.request_restart)
         identity = device.Identity.of_host()
         tree = ParamTree(self.params, self.manifest.app_name, device.parameter_groups(identity))
@@ -130,6 +140,7 @@ class Application:
                 applications=Applications(self.manifest, self),
                 param_api=ParamApi(tree),
                 discovery=Discovery(identity),
+                page=PageEndpoints(self.manifest, self.overview),
             ),
             running=lambda: self.running,
         )
@@ -143,6 +154,7 @@ class Application:
     def request_restart(self, reason: str) -> None:
         """Restart dockerd with the settings and files as they are now; a stopped application reads
         them when it starts."""
+        self._last_restart = Event(reason, time.time())
         run = self._run
         if run is not None:
             run.supervisor.request_restart(reason)
@@ -171,10 +183,29 @@ class Application:
                        for entry in mapped],
         }  # fmt: skip
 
+    def dockerd_state(self) -> dict[str, object]:
+        """dockerd as the page shows it: how it runs, and, while it answers, its own account."""
+        run = self._run
+        argv = run.supervisor.dockerd_argv() if run is not None else None
+        answer = docker_api.info(self.host.control_socket) if argv is not None else None
+        return {
+            "mode": "rootless" if self.host.rootless else "rootful",
+            "user": pwd.getpwuid(self.host.uid).pw_name,
+            "version": answer.get("ServerVersion") if answer else versions.show(versions.of("dockerd", self.host.path)),
+            "answers": answer is not None,
+            "containers_running": answer.get("ContainersRunning") if answer else None,
+            "containers": answer.get("Containers") if answer else None,
+            "images": answer.get("Images") if answer else None,
+            "data_root": answer.get("DockerRootDir") if answer else None,
+            "command": argv,
+        }
+
     def settings(self) -> Settings:
         return Settings.read(self.params.get, self.params.is_on)
 
     def set_status(self, status: Status) -> None:
+        if self.params.get(STATUS) != status.value:
+            self._status_since = time.time()
         self.params.update({STATUS: status.value}, by_program=True)
         for observer in self._status_observers:
             observer(status)
@@ -198,6 +229,7 @@ class Application:
 
     def start(self) -> None:
         """The serving mode starts: dockerd too, unless the application was stopped by request."""
+        logging.getLogger().addHandler(self.log_tail)
         mode = "rootless, in rootlesskit's namespaces" if self.host.rootless else "rootful, as root"
         logger.info("%s %s started; files in %s; dockerd runs %s", self.manifest.app_name, self.manifest.version,
                     self.localdata, mode)  # fmt: skip
@@ -219,6 +251,7 @@ class Application:
                 run.stop()  # its supervisor's last Status is -1
             if self.api_front is not None:
                 self.api_front.stop()
+        logging.getLogger().removeHandler(self.log_tail)
 
     # --- control.cgi: the application's own start and stop, kept across restarts -------------------------
 

@@ -3,9 +3,11 @@ to syslog on a camera or to standard output, and the level switch."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import logging.handlers
 import sys
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,6 +43,29 @@ class DockerdStyleFormatter(logging.Formatter):
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line
+
+
+_NO_LOCK = contextlib.nullcontext()
+
+
+class Tail(logging.Handler):
+    """The application's last log lines, in memory and bounded: what the settings page shows.
+    Lines are formatted as the log's own (one line per record, controls escaped)."""
+
+    def __init__(self, lines: int = 200) -> None:
+        super().__init__()
+        self._lines: deque[str] = deque(maxlen=lines)
+        self.setFormatter(DockerdStyleFormatter())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._lines.extend(self.format(record).splitlines())
+        except Exception:  # a logging handler never raises into the code that logs
+            self.handleError(record)
+
+    def lines(self) -> list[str]:
+        with self.lock or _NO_LOCK:
+            return list(self._lines)
 
 
 def configure(to_stdout: bool, debug: bool = False) -> None:

@@ -68,6 +68,7 @@ class Manifest:
     params: tuple[ParamDecl, ...]
     groups: tuple[str, ...] = ()  # resources.linux.user.groups: host groups the app's user is a member of
     vendor: str = ""  # setup.vendor, which a manifest may leave out
+    setting_page: str = ""  # configuration.settingPage: the httpConfig entry of the settings page, if any
 
     @property
     def local_prefix(self) -> str:
@@ -76,6 +77,10 @@ class Manifest:
 
     def endpoint_path(self, endpoint: HttpEndpoint) -> str:
         return self.local_prefix + endpoint.name
+
+    @property
+    def setting_page_endpoint(self) -> HttpEndpoint | None:
+        return next((e for e in self.endpoints if e.name == self.setting_page), None) if self.setting_page else None
 
 
 def load(path: Path) -> Manifest:
@@ -116,6 +121,9 @@ def parse(document: Any) -> Manifest:
     for endpoint in endpoints:
         if not endpoint.name or "/" in endpoint.name or endpoint.name.startswith("."):
             raise ManifestError(f"httpConfig name {endpoint.name!r} is not a plain file name")
+    setting_page = _optional(configuration, "settingPage")
+    if setting_page and setting_page not in [endpoint.name for endpoint in endpoints]:
+        raise ManifestError(f"settingPage {setting_page!r} is not one of the httpConfig entries")
     return Manifest(
         app_name=_member(setup, "appName", str),
         friendly_name=_member(setup, "friendlyName", str),
@@ -124,6 +132,7 @@ def parse(document: Any) -> Manifest:
         params=params,
         groups=_groups(document),
         vendor=_optional(setup, "vendor"),
+        setting_page=setting_page,
     )
 
 

@@ -37,6 +37,7 @@ from acap_http.servers import apache, auth
 from acap_http.servers.users import read_users_file, users_file
 from acap_http.supervisor.daemon_json import DaemonJson
 from acap_http.tls.store import TlsStore
+from tests import pages
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -65,24 +66,32 @@ def _manifest(tmp_path: Path, levels: dict[str, str] | None = None) -> Manifest:
 
 @dataclass(frozen=True)
 class Location:
-    """One ``<Location>`` of the generated configuration: the group it requires, and the group an
-    ``<If>`` requires instead when its condition holds."""
+    """One ``<Location>`` or ``<LocationMatch>`` of the generated configuration: the group it
+    requires, and the group an ``<If>`` requires instead when its condition holds."""
 
     path: str
     group: str
     condition: str | None = None
     change_group: str | None = None
+    pattern: bool = False  # a LocationMatch: ``path`` is a regular expression
+
+    def applies(self, path: str) -> bool:
+        if self.pattern:
+            return re.search(self.path, path) is not None
+        return path == self.path or path.startswith(self.path.rstrip("/") + "/")
 
 
-def _locations(text: str) -> dict[str, Location]:
-    found: dict[str, Location] = {}
-    for path, body in re.findall(r'<Location "([^"]*)">\n(.*?)\n</Location>', text, re.S):
+def _locations(text: str) -> list[Location]:
+    """The sections in the order Apache merges them (``<Location>`` and ``<LocationMatch>`` alike)."""
+    found = []
+    for kind, path, body in re.findall(r'<(Location|LocationMatch) "([^"]*)">\n(.*?)\n</\1>', text, re.S):
         outside = re.sub(r"<If .*?</If>", "", body, flags=re.S)
         groups = re.findall(r"Require (?:group (\w+)|valid-user)", outside)
         condition = re.search(r'<If "(.*)">\s*Require group (\w+)\s*</If>', body)
-        found[path] = Location(
-            path, groups[-1] or "valid-user", condition and condition[1], condition and condition[2]
-        )  # fmt: skip
+        found.append(Location(
+            path, groups[-1] or "valid-user", condition and condition[1], condition and condition[2],
+            pattern=kind == "LocationMatch",
+        ))  # fmt: skip
     return found
 
 
@@ -97,9 +106,8 @@ def _holds(condition: str, method: str, query: str) -> bool:
 
 def _apache_needs(text: str, path: str, method: str = "GET", query: str = "") -> Access | None:
     """The level Apache's configuration asks of a request (its groups hold a level and those above);
-    None: any valid user."""
-    locations = _locations(text)
-    location = locations.get(path) or locations[PREFIX]
+    None: any valid user. The last section that applies decides, as Apache merges them in order."""
+    location = [section for section in _locations(text) if section.applies(path)][-1]
     group = location.group
     if location.condition is not None and _holds(location.condition, method, query):
         group = location.change_group or group
@@ -160,6 +168,7 @@ class Camera:
             param_cgi=ParamCgi(ParamTree(self.params, loaded.app_name, {})),
             daemon_json=DaemonJsonEndpoints(daemon_json, lambda why: None, lambda why: True),
             info=InfoEndpoint(lambda: {"application": {"name": loaded.app_name}}),
+            page=pages.page(loaded, self.params, TlsStore(self.localdata)),
         ))  # fmt: skip
         self.client = Client(self.app)
 

@@ -21,7 +21,7 @@ from acap_http.handlers.tls_files import TlsEndpoints
 from acap_http.params import ParamStore
 from acap_http.supervisor.daemon_json import DaemonJson
 from acap_http.tls.store import TlsStore
-from tests import multipart, pki
+from tests import multipart, pages, pki
 
 PREFIX = "/local/dockerdwrapper/"
 
@@ -55,6 +55,7 @@ class Harness:
                     param_cgi=ParamCgi(ParamTree(params, loaded.app_name, {})),
                     daemon_json=DaemonJsonEndpoints(self.daemon_json, self.restarts.append, self._reload),
                     info=InfoEndpoint(lambda: {"application": {"name": loaded.app_name}}),
+                    page=pages.page(loaded, params, TlsStore(self.store.directory)),
                 ),
             )
         )

@@ -28,6 +28,7 @@ from acap_http.manifest import ACCESS_ENV
 from acap_http.params import ParamStore
 from acap_http.supervisor.daemon_json import DaemonJson
 from acap_http.tls.store import TlsStore
+from tests import pages
 
 RECORDED = Path(__file__).parent / "fixtures" / "vapix"
 NS = "{http://www.axis.com/ParameterDefinitionsSchema}"
@@ -81,6 +82,7 @@ class Camera:
             applications=Applications(loaded, self.control),
             param_api=ParamApi(tree),
             discovery=Discovery(identity),
+            page=pages.page(loaded, self.store, TlsStore(root / "localdata"), running=lambda: self.control.running),
         ), running=lambda: self.control.running))  # fmt: skip
 
     def ask(self, method: str, path: str, query: str = "", level: str = "admin", **kwargs: Any) -> TestResponse:
@@ -195,6 +197,10 @@ def test_a_stopped_application_answers_503_on_its_pages_and_keeps_its_parameters
         assert (answer.status_code, answer.text) == (503, "The application is not running\r\n")
     assert camera.ask("GET", PARAM_CGI, "action=update&root.dockerdwrapper.UseTLS=no").text == "OK\r\n"
     assert _json(camera.ask("GET", f"{API}/dockerdwrapper/UseTLS")) == {"status": "success", "data": "no"}
+    # The settings page and its state stay: the page is where the application is started again.
+    for path in ("/local/dockerdwrapper/", "/local/dockerdwrapper/index.html", "/local/dockerdwrapper/page.js"):
+        assert camera.ask("GET", path).status_code == 200
+    assert _json(camera.ask("GET", "/local/dockerdwrapper/state"))["application"]["running"] is False
 
 
 @pytest.mark.parametrize("level", ["viewer", "operator"])

@@ -59,3 +59,15 @@ def test_debug_switch(capsys: pytest.CaptureFixture[str]) -> None:
     logger.debug("hidden again")
     out = capsys.readouterr().out
     assert "shown" in out and "hidden" not in out
+
+
+def test_the_tail_keeps_the_last_lines_escaped() -> None:
+    """The settings page's tail: the last N lines, one per line of a record, controls escaped."""
+    tail = logs.Tail(lines=3)
+    for number in range(5):
+        tail.handle(_record(logging.INFO, f"line {number}"))
+    tail.handle(_record(logging.WARNING, "forged\nINFO[x] admin logged in\x1b[2J"))
+    lines = tail.lines()
+    assert len(lines) == 3
+    assert lines[0].endswith("line 3") and lines[1].endswith("line 4")
+    assert lines[2].startswith("WARN[") and "\n" not in lines[2] and "\x1b" not in lines[2]

@@ -27,7 +27,13 @@ def test_shipped_manifest_declares_endpoints_and_parameters() -> None:
         ("tls", "fastCgi", Access.ADMIN),
         ("daemon.json", "fastCgi", Access.ADMIN),
         ("info", "fastCgi", Access.VIEWER),
+        ("index.html", "fastCgi", Access.VIEWER),
+        ("state", "fastCgi", Access.VIEWER),
+        ("page.css", "fastCgi", Access.VIEWER),
+        ("page.js", "fastCgi", Access.VIEWER),
+        ("icon.svg", "fastCgi", Access.VIEWER),
     ]
+    assert loaded.setting_page == "index.html"
     assert [(p.name, p.default) for p in loaded.params] == [
         ("SDCardSupport", "no"),
         ("UseTLS", "yes"),

@@ -21,6 +21,7 @@ from acap_http.manifest import ACCESS_ENV
 from acap_http.params import ParamStore
 from acap_http.supervisor.daemon_json import DaemonJson
 from acap_http.tls.store import TlsStore
+from tests import pages
 
 URL = "/axis-cgi/param.cgi"
 ALL = (
@@ -49,6 +50,7 @@ def camera_app(loaded: manifest.Manifest, store: ParamStore, root: Path) -> Acap
         info=InfoEndpoint(dict),
         param_api=ParamApi(tree),
         discovery=Discovery(DEVICE),
+        page=pages.page(loaded, store, TlsStore(root / "localdata")),
     ))  # fmt: skip
 
 

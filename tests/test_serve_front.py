@@ -362,3 +362,15 @@ def test_root_on_the_host_is_never_locked_out_even_after_a_restart(front: tuple[
         _call(app, TLS, "admin", "guess", address="203.0.113.77")
     assert _call(app, TLS, "admin", address="203.0.113.78")[0].startswith("429")  # a new source waits
     assert _call(app, TLS, "admin", address="127.0.0.1", port=40003)[0] == "200 OK"
+
+
+def test_the_root_sends_a_browser_to_the_settings_page(front: tuple[auth.Front, Recorder, Clock]) -> None:
+    """``/`` answers a redirect to the manifest's settings page, without asking who it is; the page
+    itself needs a user, as every other path."""
+    app, recorder, _ = front
+    status, headers, _ = _call(app, "/")
+    assert (status, headers["Location"]) == ("302 Found", "/local/dockerdwrapper/")
+    assert _call(app, "/local/dockerdwrapper/")[0].startswith("401")
+    assert _call(app, "/local/dockerdwrapper/", "viewer")[0] == "200 OK"
+    assert _call(app, "/index.html", "admin")[0].startswith("404")
+    assert [seen["PATH_INFO"] for seen in recorder.seen] == ["/local/dockerdwrapper/"]

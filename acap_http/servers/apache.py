@@ -126,6 +126,8 @@ def render_config(manifest: Manifest, site: Site) -> str:
         # A client that stops sending mid-body gets 408 in seconds, not minutes.
         "RequestReadTimeout handshake=0 header=10-20,MinRate=500 body=2,MinRate=500",
         f"LimitRequestBody {MAX_BODY}",
+        # The site's root is the settings page (the first RedirectMatch that matches wins).
+        *([f'RedirectMatch 302 "^/$" "{prefix}"'] if manifest.setting_page else []),
         # Everything but the application's locations and the camera's is 404, whatever the method.
         f'RedirectMatch 404 "^/(?!{"|".join(_pattern(prefix, rule) for rule in (None, *camera))})"',
         f'RewriteMap access "txt:{site.levels_path}"',
@@ -143,11 +145,13 @@ def render_config(manifest: Manifest, site: Site) -> str:
         ]
     # The manifest's endpoints, each at the table's levels (what the app's prefix location proxies).
     for rule in own:
+        # A location is a prefix; the application's directory (its settings page) is that path alone.
+        where = f'LocationMatch "^{re.escape(rule.path)}$"' if rule.path == prefix else f'Location "{rule.path}"'
         lines += [
-            f'<Location "{rule.path}">',
+            f"<{where}>",
             f"    Require group {_unchanging(rule).word}",
             *_change_condition(rule),
-            "</Location>",
+            f"</{where.split(maxsplit=1)[0]}>",
         ]
     return "\n".join(lines) + "\n"
 

@@ -50,6 +50,7 @@ class Front:
         self._app = app
         self._users = users
         self._table = access.rules(manifest)
+        self._home = manifest.local_prefix if manifest.setting_page else None  # where "/" sends a browser
         self._lock = threading.Lock()
         self._verified: OrderedDict[tuple[str, bytes], None] = OrderedDict()  # (user, sha256 of password)
         self._throttle = LoginThrottle(frozenset(users), clock)
@@ -84,6 +85,8 @@ class Front:
     def _refusal(self, environ: WSGIEnvironment) -> Refusal | None:
         """Why the request does not reach the app (status, message, headers); None: it does, as its user."""
         path = environ.get("PATH_INFO", "")
+        if path == "/" and self._home is not None:
+            return "302 Found", f"The settings page is at {self._home}", [("Location", self._home)]
         needed = self._needed(path, environ)
         if needed is None:
             return "404 Not Found", "Not found", []

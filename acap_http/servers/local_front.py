@@ -27,6 +27,7 @@ from acap_http.servers import apache, app_user
 from acap_http.servers.children import Child
 from acap_http.servers.lifecycle import Stop
 from acap_http.servers.users import USERS, Password, read_passwords
+from acap_http.tls.files import TLS_FILES
 
 SOCKET_DIR = "app"
 SOCKET_NAME = "fcgi.sock"
@@ -141,11 +142,12 @@ def _print_banner(manifest: Manifest, options: HostOptions, paths: AppPaths, pas
     admin = USERS[0][0]
     auth = f'--anyauth -u "{admin}:{passwords[admin].shell}"'
     first = manifest.endpoints[0].name if manifest.endpoints else "ca.pem"
-    names = ", ".join(endpoint.name for endpoint in manifest.endpoints)
+    names = ", ".join([*TLS_FILES, "daemon.json"])
     param_cgi = f"{url}/axis-cgi/param.cgi?action"
     lines = [
         "",
         f"acap-http is up: {manifest.friendly_name} ({manifest.app_name}) behind Apache at {url}/",
+        *([f"  settings page (in a browser): {url}{manifest.local_prefix}"] if manifest.setting_page else []),
         *(f"  user {name:9} ({access.word}) password {passwords[name].source}" for name, access, _ in USERS),
         f"  files:     {names} land in {paths.localdata}",
         "  upload:",

@@ -31,6 +31,8 @@ from functools import partial
 from pathlib import Path
 from typing import Protocol
 
+import psutil
+
 from acap_http import mounts
 from acap_http.apifront.context import server_context
 from acap_http.apifront.proxy import Listen
@@ -187,6 +189,19 @@ class Supervisor(EventLoop[Event, Timer]):
         running = self.phase is Phase.RUNNING
         self.post(Reload(reason))
         return running
+
+    def dockerd_argv(self) -> list[str] | None:
+        """The running dockerd's command line from ``dockerd`` on (what nsenter's come before it);
+        None when none runs. Any thread may ask: it reads a snapshot."""
+        process = self._dockerd
+        if process is None or not process.alive:
+            return None
+        try:
+            argv = psutil.Process(process.program_pid).cmdline()
+        except psutil.Error:
+            return None
+        starts = [i for i, word in enumerate(argv) if Path(word).name == "dockerd"]
+        return argv[starts[0] :] if starts else argv
 
     def front_failed(self) -> None:
         """The API's front failed (called from its thread)."""

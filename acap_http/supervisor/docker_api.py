@@ -18,6 +18,8 @@ logger = logging.getLogger(__name__)
 
 # Short: a probe is repeated every 20 ms until dockerd answers.
 PING_TIMEOUT = 0.25
+# /info takes dockerd a few ms; it waits for nothing but a dockerd that hangs.
+INFO_TIMEOUT = 2.0
 # docker stop's own default; each container may set its own (--stop-timeout).
 STOP_TIMEOUT = 10
 
@@ -42,6 +44,15 @@ def watch_ready(answers: Callable[[], bool], process: Process, ready: Callable[[
             process.wait(0.02)
 
     threading.Thread(target=watch, name="dockerd-ping", daemon=True).start()
+
+
+def info(socket: Path) -> dict[str, object] | None:
+    """dockerd's ``GET /info`` (containers, data-root, version); None when it does not answer."""
+    try:
+        answer = unixhttp.call_json(socket, "GET", "/info", INFO_TIMEOUT)
+    except (OSError, ValueError):
+        return None
+    return answer if isinstance(answer, dict) else None
 
 
 def stop_containers(socket: Path, deadline: float) -> int:

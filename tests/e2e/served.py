@@ -19,8 +19,9 @@ PARAM_CGI = "/axis-cgi/param.cgi"
 
 
 class Served:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, extra_args: tuple[str, ...] = ()) -> None:
         self.root = root
+        self.extra_args = extra_args
         self.app_dir = root / "app"
         self.port = free_port()
         self.log = root / "serve.log"
@@ -48,7 +49,7 @@ class Served:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "acap_http", "serve", "--stdout", "--listen", f"127.0.0.1:{self.port}",
-                 "--app-dir", str(self.app_dir)],
+                 "--app-dir", str(self.app_dir), *self.extra_args],
                 env=env, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
 

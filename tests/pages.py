@@ -1,0 +1,36 @@
+"""The settings page's endpoints for the in-process apps of the unit tests: the real page and
+state, over the test's parameters and TLS store, with no dockerd and no log behind them."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from acap_http.handlers.page import PageEndpoints
+from acap_http.manifest import Manifest
+from acap_http.overview import Event, Overview, Sources
+from acap_http.params import ParamStore
+from acap_http.tls.store import TlsStore
+
+NO_DOCKERD: dict[str, object] = {
+    "mode": "rootless", "user": "acap-dockerdwrapper", "version": "26.1.5", "answers": False,
+    "containers_running": None, "containers": None, "images": None, "data_root": None, "command": None,
+}  # fmt: skip
+
+
+def page(
+    loaded: Manifest,
+    params: ParamStore,
+    tls: TlsStore,
+    *,
+    dockerd: dict[str, object] | None = None,
+    log: list[str] | None = None,
+    last_restart: Event | None = None,
+    running: Callable[[], bool] = lambda: True,
+) -> PageEndpoints:
+    started = time.time()
+    sources = Sources(
+        loaded, params, tls, running=running, status_since=lambda: started,
+        last_restart=lambda: last_restart, dockerd=lambda: dockerd or NO_DOCKERD, log=lambda: log or [],
+    )  # fmt: skip
+    return PageEndpoints(loaded, Overview(sources))
