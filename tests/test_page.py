@@ -214,7 +214,7 @@ def test_the_page_script_and_style_hold_no_inline_code_and_call_nothing_elsewher
 def test_apache_sends_the_root_to_the_settings_page(tmp_path: Path) -> None:
     site = apache.Site("127.0.0.1", 8080, tmp_path, tmp_path / "app.sock", None)
     lines = apache.render_config(LOADED, site).splitlines()
-    redirect = lines.index('RedirectMatch 302 "^/$" "/local/dockerdwrapper/"')
+    redirect = lines.index('RedirectMatch 302 "^/(?:local/dockerdwrapper)?$" "/local/dockerdwrapper/"')
     assert redirect < next(i for i, line in enumerate(lines) if line.startswith("RedirectMatch 404"))
     assert '<LocationMatch "^/local/dockerdwrapper/$">' in lines
 
@@ -225,3 +225,14 @@ def test_a_manifest_whose_setting_page_is_no_endpoint_is_refused() -> None:
     with pytest.raises(ManifestError, match=r"settingPage 'settings\.html' is not one of the httpConfig"):
         manifest.parse(document)
     assert Access.VIEWER < Access.ADMIN
+
+
+def test_every_control_has_a_label(page: Page) -> None:
+    """Each input, list and text area is named by a label (or by the element its aria-labelledby
+    names): a screen reader says what it is, and a click on the label reaches it."""
+    html = page.get(PREFIX).get_data(as_text=True)
+    controls = re.findall(r'<(input|select|textarea|output)\b[^>]*\bid="([^"]+)"[^>]*>', html)
+    assert len(controls) >= 12
+    for tag, ident in controls:
+        named = f'<label for="{ident}"' in html or re.search(rf'id="{re.escape(ident)}" aria-labelledby="[^"]+"', html)
+        assert named, f"<{tag} id={ident}> has no label"

@@ -370,6 +370,7 @@ def test_the_root_sends_a_browser_to_the_settings_page(front: tuple[auth.Front, 
     app, recorder, _ = front
     status, headers, _ = _call(app, "/")
     assert (status, headers["Location"]) == ("302 Found", "/local/dockerdwrapper/")
+    assert _call(app, "/local/dockerdwrapper")[1]["Location"] == "/local/dockerdwrapper/"
     assert _call(app, "/local/dockerdwrapper/")[0].startswith("401")
     assert _call(app, "/local/dockerdwrapper/", "viewer")[0] == "200 OK"
     assert _call(app, "/index.html", "admin")[0].startswith("404")

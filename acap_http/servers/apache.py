@@ -126,8 +126,9 @@ def render_config(manifest: Manifest, site: Site) -> str:
         # A client that stops sending mid-body gets 408 in seconds, not minutes.
         "RequestReadTimeout handshake=0 header=10-20,MinRate=500 body=2,MinRate=500",
         f"LimitRequestBody {MAX_BODY}",
-        # The site's root is the settings page (the first RedirectMatch that matches wins).
-        *([f'RedirectMatch 302 "^/$" "{prefix}"'] if manifest.setting_page else []),
+        # The site's root, and the application's directory without its slash, are the settings page
+        # (the first RedirectMatch that matches wins).
+        *([f'RedirectMatch 302 "^/(?:{re.escape(prefix.strip("/"))})?$" "{prefix}"'] if manifest.setting_page else []),
         # Everything but the application's locations and the camera's is 404, whatever the method.
         f'RedirectMatch 404 "^/(?!{"|".join(_pattern(prefix, rule) for rule in (None, *camera))})"',
         f'RewriteMap access "txt:{site.levels_path}"',

@@ -85,7 +85,7 @@ class Front:
     def _refusal(self, environ: WSGIEnvironment) -> Refusal | None:
         """Why the request does not reach the app (status, message, headers); None: it does, as its user."""
         path = environ.get("PATH_INFO", "")
-        if path == "/" and self._home is not None:
+        if self._home is not None and path in ("/", self._home.rstrip("/")):
             return "302 Found", f"The settings page is at {self._home}", [("Location", self._home)]
         needed = self._needed(path, environ)
         if needed is None:
