@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, cast
 
-from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
@@ -90,6 +90,8 @@ class AcapApp:
                 self._check_level(request, rule, path)
             if path.startswith(self.manifest.local_prefix) and path not in self._while_stopped and not self._running():
                 raise HttpError(503, NOT_RUNNING)
+            if rule is None:  # every view has its rule: werkzeug's twin of one (``info/``) is none of them
+                raise NotFound()
             response = self._dispatch(request, path)
         except HTTPException as err:
             response = self._error_response(path, err)

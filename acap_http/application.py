@@ -35,10 +35,10 @@ from acap_http.handlers.param_tree import ParamTree
 from acap_http.handlers.tls_files import TlsEndpoints
 from acap_http.manifest import Manifest
 from acap_http.options import TLS_BY_FRONT, Options
-from acap_http.overview import Event, Overview, Sources
+from acap_http.overview import Event, Kept, Overview, Sources, dockerd_facts
 from acap_http.params import ParamStore
 from acap_http.status import Status
-from acap_http.supervisor import cgroups, docker_api, dockerd_check, versions
+from acap_http.supervisor import cgroups, dockerd_check, versions
 from acap_http.supervisor.command import Host, runtime_dir_of
 from acap_http.supervisor.core import Supervisor
 from acap_http.supervisor.daemon_json import DaemonJson
@@ -50,6 +50,7 @@ from acap_http.tls.store import TlsStore
 logger = logging.getLogger(__name__)
 
 STATE_FILE = "application.json"  # {"running": false} once stopped by request
+DOCKERD_FACTS_KEPT = 3.0  # seconds the settings page's facts of dockerd are shown again before it is asked anew
 
 
 class Run:
@@ -119,7 +120,7 @@ class Application:
         self.log_tail = logs.Tail()  # the page's last lines of the log, from the start on
         self.overview = Overview(
             Sources(self.manifest, self.params, tls_store, lambda: self.running, lambda: self._status_since,
-                    lambda: self._last_restart, self.dockerd_state, self.log_tail.lines)
+                    lambda: self._last_restart, Kept(self.dockerd_state, DOCKERD_FACTS_KEPT), self.log_tail.lines)
         )  # fmt: skip
         restart_on_changes(self.params, self.request_restart)
         identity = device.Identity.of_host()
@@ -186,19 +187,7 @@ class Application:
     def dockerd_state(self) -> dict[str, object]:
         """dockerd as the page shows it: how it runs, and, while it answers, its own account."""
         run = self._run
-        argv = run.supervisor.dockerd_argv() if run is not None else None
-        answer = docker_api.info(self.host.control_socket) if argv is not None else None
-        return {
-            "mode": "rootless" if self.host.rootless else "rootful",
-            "user": pwd.getpwuid(self.host.uid).pw_name,
-            "version": answer.get("ServerVersion") if answer else versions.show(versions.of("dockerd", self.host.path)),
-            "answers": answer is not None,
-            "containers_running": answer.get("ContainersRunning") if answer else None,
-            "containers": answer.get("Containers") if answer else None,
-            "images": answer.get("Images") if answer else None,
-            "data_root": answer.get("DockerRootDir") if answer else None,
-            "command": argv,
-        }
+        return dockerd_facts(self.host, run.supervisor.dockerd_argv() if run is not None else None)
 
     def settings(self) -> Settings:
         return Settings.read(self.params.get, self.params.is_on)

@@ -1,23 +1,34 @@
 """What the settings page shows and ``GET /local/<app>/state`` answers, as one JSON object: the
 application, Status in words and since when, the settings with the control each type wants, the
 TLS files' summary (never key material), dockerd as it runs, the last restart asked for, and the
-last lines of the application's log. Any user may read it (viewer level): nothing in it is a
-secret, and nothing of daemon.json (which may hold a proxy's password) is in it."""
+last lines of the application's log (to admins only). Any user may read the rest (viewer level):
+nothing in it is a secret, and nothing of daemon.json (which may hold a proxy's password) is in it."""
 
 from __future__ import annotations
 
 import datetime
+import hashlib
+import logging
+import pwd
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from acap_http.escape import printable
 from acap_http.manifest import Access, Manifest
 from acap_http.params import ParamStore
 from acap_http.paramtypes import Choice, Integer, ParamSpec
 from acap_http.status import Status
+from acap_http.supervisor import docker_api, versions
+from acap_http.supervisor.command import Host
 from acap_http.tls.store import TlsStore
 
+logger = logging.getLogger(__name__)
+
 EXPIRY_WARNING_DAYS = 30  # a certificate that expires sooner is pointed out
+SUMMARY_KEPT = 60  # seconds a summary of unchanged files is shown again (its days left stay right)
 
 
 @dataclass(frozen=True)
@@ -48,11 +59,14 @@ class Sources:
 class Overview:
     def __init__(self, sources: Sources) -> None:
         self._sources = sources
+        self._lock = threading.Lock()
+        self._summary: tuple[tuple[bytes, int], dict[str, object]] | None = None
 
     def state(self, user: str | None, level: Access | None) -> dict[str, Any]:
         """Everything the page shows, as ``user`` (None: anonymous) at ``level`` (None: the front
         did not say, as the camera's own web server does not: the page then offers every control,
-        and the application refuses what the user may not do)."""
+        and the application refuses what the user may not do). The log's lines go to admins only:
+        they name users who failed to log in, and what they typed as a name may be a password."""
         src = self._sources
         manifest = src.manifest
         last_restart = src.last_restart()
@@ -72,11 +86,23 @@ class Overview:
             "settings": [
                 setting(spec, src.params.get(spec.name)) for spec in src.params.specs.values() if not spec.hidden
             ],
-            "tls": tls(src.tls.summary()),
-            "dockerd": src.dockerd(),
+            "tls": _or_error("the TLS files", lambda: self._tls_summary(src.tls)),
+            "dockerd": _or_error("dockerd", src.dockerd),
             "last_restart": last_restart.shown() if last_restart is not None else None,
-            "log": src.log(),
+            "log": src.log() if level is Access.ADMIN else None,
         }
+
+    def _tls_summary(self, store: TlsStore) -> dict[str, object]:
+        """The summary, made again when the files change or a minute has passed (days left)."""
+        files = store.read()
+        key = (hashlib.sha256(repr(sorted(files.items())).encode()).digest(), int(time.time() // SUMMARY_KEPT))
+        with self._lock:
+            if self._summary is not None and self._summary[0] == key:
+                return self._summary[1]
+        made = tls(store.summary(files))
+        with self._lock:
+            self._summary = (key, made)
+        return made
 
 
 def status(value: str, since: float) -> dict[str, object]:
@@ -85,7 +111,7 @@ def status(value: str, since: float) -> dict[str, object]:
     code, _, name = value.partition(" ")
     return {
         "value": value,
-        "code": known.code if known is not None else code,
+        "code": known.code if known is not None else (int(code) if code.lstrip("-").isdigit() else None),
         "name": name,
         "meaning": known.meaning if known is not None else "",
         "fix": known.fix if known is not None else "",
@@ -125,6 +151,59 @@ def tls(summary: dict[str, object]) -> dict[str, object]:
                     {"file": name, "subject": certificate["subject"], "days_left": certificate["days_left"]}
                 )
     return {**summary, "expiring": expiring}
+
+
+class Kept:
+    """``fetch``'s answer, fetched again once it is ``seconds`` old, by one caller at a time: the
+    others meanwhile get the last one (every open page polls; dockerd is asked once for all)."""
+
+    def __init__(self, fetch: Callable[[], dict[str, object]], seconds: float) -> None:
+        self._fetch, self._seconds = fetch, seconds
+        self._lock = threading.Lock()
+        self._last: tuple[float, dict[str, object]] | None = None
+
+    def __call__(self) -> dict[str, object]:
+        last = self._last
+        if last is not None and time.monotonic() - last[0] < self._seconds:
+            return last[1]
+        if not self._lock.acquire(blocking=last is None):
+            return last[1] if last is not None else {}
+        try:
+            fetched = self._fetch()
+            self._last = (time.monotonic(), fetched)
+            return fetched
+        finally:
+            self._lock.release()
+
+
+def dockerd_facts(host: Host, argv: list[str] | None) -> dict[str, object]:
+    """How dockerd runs, and, while one runs (``argv``) and answers, its own account of itself."""
+    answer = docker_api.info(host.control_socket) if argv is not None else None
+    try:
+        user = pwd.getpwuid(host.uid).pw_name
+    except KeyError:
+        user = str(host.uid)
+    return {
+        "mode": "rootless" if host.rootless else "rootful",
+        "user": user,
+        "version": answer.get("ServerVersion") if answer else versions.show(versions.of("dockerd", host.path)),
+        "answers": answer is not None,
+        "containers_running": answer.get("ContainersRunning") if answer else None,
+        "containers": answer.get("Containers") if answer else None,
+        "images": answer.get("Images") if answer else None,
+        "data_root": answer.get("DockerRootDir") if answer else None,
+        "command": argv,
+    }
+
+
+def _or_error(what: str, part: Callable[[], dict[str, object]]) -> dict[str, object]:
+    """One part of the state, or what kept it from being read: a part that fails takes neither the
+    others nor the page (where the application is started again) with it."""
+    try:
+        return part()
+    except Exception as err:
+        logger.exception("The settings page could not read %s", what)
+        return {"error": f"{what} could not be read: {printable(str(err))}"}
 
 
 def _iso(at: float) -> str:

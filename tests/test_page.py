@@ -25,7 +25,7 @@ from acap_http.handlers.param_cgi import ParamCgi
 from acap_http.handlers.param_tree import ParamTree
 from acap_http.handlers.tls_files import TlsEndpoints
 from acap_http.manifest import ACCESS_ENV, Access
-from acap_http.overview import Event, status
+from acap_http.overview import Event, Kept, status
 from acap_http.params import ParamStore
 from acap_http.servers import apache
 from acap_http.status import Status
@@ -236,3 +236,61 @@ def test_every_control_has_a_label(page: Page) -> None:
     for tag, ident in controls:
         named = f'<label for="{ident}"' in html or re.search(rf'id="{re.escape(ident)}" aria-labelledby="[^"]+"', html)
         assert named, f"<{tag} id={ident}> has no label"
+
+
+def test_the_log_goes_to_admins_only(page: Page) -> None:
+    """It names users who failed to sign in (and a name typed may be a password)."""
+    assert page.state("admin")["log"] == ["INFO[now] <img src=x onerror=alert(1)>"]
+    for level in ("operator", "viewer", None):
+        assert page.state(level)["log"] is None
+    assert "The log is shown to admins only" in page.get(PREFIX, "viewer").get_data(as_text=True)
+
+
+def test_a_level_the_front_passed_that_is_no_level_is_a_viewers(page: Page) -> None:
+    """Apache passes "none" for a user missing from its levels: the page offers that user nothing."""
+    answer = page.client.get(PREFIX + "state", environ_base={"REQUEST_URI": PREFIX + "state", "REMOTE_USER": "ghost",
+                                                             ACCESS_ENV: "none"})  # fmt: skip
+    assert json.loads(answer.get_data(as_text=True))["user"] == {
+        "name": "ghost",
+        "level": "viewer",
+        "may_change": False,
+    }
+
+
+@pytest.mark.parametrize("path", [PREFIX + "daemon.json/", PREFIX + "state/", PREFIX + "tls/", "/axis-cgi/param.cgi/"])
+def test_a_paths_twin_with_a_slash_is_no_way_around_its_level(page: Page, path: str) -> None:
+    """werkzeug's routing would take ``daemon.json/`` for ``daemon.json``; the access table does not
+    know it: such a path is 404, before any view, whoever asks."""
+    query = "action=update&root.dockerdwrapper.UseTLS=no"
+    answer = page.client.get(path, query_string=query, environ_base={"REQUEST_URI": path, "REMOTE_USER": "viewer",
+                                                                      ACCESS_ENV: "viewer"})  # fmt: skip
+    assert answer.status_code == 404
+    assert page.params.get("UseTLS") == "yes"
+
+
+def test_a_part_that_cannot_be_read_leaves_the_page_standing(page: Page, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The TLS files unreadable: that part says so in its place, the rest shows, the page stands."""
+
+    def failing() -> dict[str, bytes | None]:
+        raise OSError("Input/output error")
+
+    monkeypatch.setattr(page.tls, "read", failing)
+    state = page.state()
+    assert state["tls"] == {"error": "the TLS files could not be read: Input/output error"}
+    assert state["status"]["value"] == "-1 NOT STARTED" and state["dockerd"]["answers"] is True
+    html = page.get(PREFIX).get_data(as_text=True)
+    assert '<p class="bad" id="tls-verdict">the TLS files could not be read: Input/output error</p>' in html
+
+
+def test_dockerd_is_asked_once_for_every_page_that_polls() -> None:
+    """``Kept``: within its time, the last answer again; a caller meanwhile never waits for another's."""
+    calls: list[int] = []
+
+    def fetch() -> dict[str, object]:
+        calls.append(1)
+        return {"n": len(calls)}
+
+    kept = Kept(fetch, 60)
+    assert [kept()["n"] for _ in range(5)] == [1, 1, 1, 1, 1]
+    assert len(calls) == 1
+    assert Kept(fetch, 0)()["n"] == 2

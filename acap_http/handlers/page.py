@@ -60,7 +60,10 @@ class PageEndpoints:
 
     def _state(self, request: Request) -> dict[str, object]:
         user = request.environ.get("REMOTE_USER") or None
-        level = Access.__members__.get(request.environ.get(ACCESS_ENV, "").upper())
+        passed = request.environ.get(ACCESS_ENV)
+        # No level passed: the camera's web server, which checked the endpoint's own. One passed that
+        # is no level (Apache's "none" for a user missing from its levels) is the lowest.
+        level = None if passed is None else Access.__members__.get(passed.upper(), Access.VIEWER)
         return self.overview.state(user, level)
 
 

@@ -43,7 +43,7 @@ def render(state: Mapping[str, Any], prefix: str) -> str:
             "<main>",
             _status_section(state["status"], app, may_change),
             _settings_section(state["settings"], may_change),
-            _tls_section(state["tls"], may_change),
+            _tls_section(state["tls"], may_change and app["running"]),
             _dockerd_section(state["dockerd"], state["last_restart"], state["log"], may_change),
             "</main>",
             "</body>",
@@ -149,6 +149,8 @@ server-key.pem), or choose them:</label></p>
 
 
 def tls_overview(tls: Mapping[str, Any]) -> str:
+    if "error" in tls:
+        return f'<p class="bad" id="tls-verdict">{e(tls["error"])}</p>'
     if tls.get("dockerd_would_start"):
         verdict = '<p class="ok" id="tls-verdict">dockerd would start with these files.</p>'
     else:
@@ -176,12 +178,14 @@ def _tls_file(name: str, entry: Mapping[str, Any], off: str) -> str:
 <label for="upload-{e(name)}">New {e(name)}</label>
 <input type="file" id="upload-{e(name)}" accept=".pem,.crt,.key"{off}>
 <button type="submit"{off}>Upload</button>
-<button type="button" class="delete" data-file="{e(name)}"{off}>Delete</button>
+<button type="button" class="delete" data-file="{e(name)}"{off or _disabled(bool(entry.get("present")))}>Delete</button>
 </form>
 </article>"""
 
 
 def tls_file_facts(entry: Mapping[str, Any]) -> str:
+    if not entry:  # the summary could not be made (said above the files)
+        return ""
     if not entry.get("present"):
         return '<p class="missing">Not on the device.</p>'
     if "error" in entry:
@@ -209,14 +213,19 @@ def _facts(rows: Iterable[tuple[str, object]]) -> str:
     return "<dl>" + "".join(f"<dt>{e(label)}</dt><dd>{e(value)}</dd>" for label, value in rows) + "</dl>"
 
 
-def _dockerd_section(dockerd: Mapping[str, Any], last_restart: Any, log: list[str], may_change: bool) -> str:
+def _dockerd_section(dockerd: Mapping[str, Any], last_restart: Any, log: list[str] | None, may_change: bool) -> str:
     editor = (
         '<form id="daemon-json-form"><label for="daemon-json">daemon.json (dockerd\'s configuration file)</label>'
         '<textarea id="daemon-json" rows="8" spellcheck="false"></textarea>'
-        '<div class="actions"><button type="submit">Save daemon.json</button></div>'
+        '<div class="actions"><button type="submit" disabled>Save daemon.json</button></div>'
         '<p id="daemon-json-result" class="result" role="status" aria-live="polite"></p></form>'
         if may_change
         else "<p>daemon.json is shown to admins only (it may hold a proxy's password).</p>"
+    )
+    log_view = (
+        f'<pre id="log" tabindex="0" aria-label="The application\'s last log lines">{e(chr(10).join(log))}</pre>'
+        if log is not None
+        else "<p>The log is shown to admins only (it names users who failed to sign in).</p>"
     )
     return f"""<section id="dockerd-section" aria-labelledby="dockerd-title">
 <h2 id="dockerd-title">dockerd</h2>
@@ -224,11 +233,13 @@ def _dockerd_section(dockerd: Mapping[str, Any], last_restart: Any, log: list[st
 <h3>Configuration</h3>
 {editor}
 <h3>Log</h3>
-<pre id="log" tabindex="0" aria-label="The application's last log lines">{e(chr(10).join(log))}</pre>
+{log_view}
 </section>"""
 
 
 def dockerd_facts(dockerd: Mapping[str, Any], last_restart: Any) -> str:
+    if "error" in dockerd:
+        return f'<p class="bad">{e(dockerd["error"])}</p>'
     rows: list[tuple[str, object]] = [
         ("Version", dockerd["version"]),
         ("Runs", f"{dockerd['mode']}, as {dockerd['user']}"),

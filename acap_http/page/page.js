@@ -14,6 +14,9 @@
   let state = null;
   let quickUntil = 0;
   let controlling = false; // a start, stop or restart is on its way: its buttons wait
+  let generation = 0; // counts the page's own changes: a state read before one is not shown after it
+  let daemonJsonLoaded = false; // Save sends the editor's text only once it holds the stored one
+  const mayChange = body.dataset.mayChange === "true";
   const edited = new Set(); // settings changed in the form and not yet saved: polls leave them be
 
   const $ = (id) => document.getElementById(id);
@@ -62,24 +65,47 @@
     $("status-meaning").textContent = status.meaning;
     $("status-fix").textContent = status.fix;
     $("app-state").textContent = next.application.running ? "running" : "stopped";
-    if (body.dataset.mayChange === "true") {
-      const useful = { start: !next.application.running, stop: next.application.running, restart: true };
+    if (mayChange) {
+      const running = next.application.running;
+      const useful = { start: !running, stop: running, restart: true };
       for (const button of document.querySelectorAll("button[data-control]")) {
         button.disabled = controlling || !useful[button.dataset.control];
       }
+      // A stopped application's files and daemon.json answer 503, as on a camera: nothing to send.
+      for (const input of document.querySelectorAll("#tls-section input, #tls-section button")) {
+        input.disabled = !running;
+      }
+      for (const name of FILES) {
+        const remove = document.querySelector(`button.delete[data-file="${name}"]`);
+        if (remove && !(next.tls[name] && next.tls[name].present)) remove.disabled = true;
+      }
+      if (running && !daemonJsonLoaded) loadDaemonJson();
+      if (!running) daemonJsonLoaded = false;
+      const saveJson = document.querySelector("#daemon-json-form button[type=submit]");
+      if (saveJson) saveJson.disabled = !running || !daemonJsonLoaded;
     }
     for (const setting of next.settings) renderSetting(setting);
     renderTls(next.tls);
     renderDockerd(next.dockerd, next.last_restart);
     const log = $("log");
-    const atEnd = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
-    log.textContent = next.log.join("\n");
-    if (atEnd) log.scrollTop = log.scrollHeight;
+    if (log && next.log) {
+      const atEnd = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
+      log.textContent = next.log.join("\n");
+      if (atEnd) log.scrollTop = log.scrollHeight;
+    }
+  }
+
+  function current(setting, input) {
+    return setting.control === "switch" ? (input.checked ? setting.on : setting.off) : input.value;
   }
 
   function renderSetting(setting) {
     const input = $(`setting-${setting.name}`);
-    if (!input || edited.has(setting.name)) return;
+    if (!input) return;
+    if (edited.has(setting.name)) {
+      if (current(setting, input) !== setting.value) return; // being changed: left as the user has it
+      edited.delete(setting.name); // changed back, or saved by someone else: it follows again
+    }
     if (setting.control === "switch") input.checked = setting.value === setting.on;
     else input.value = setting.value;
     if (input.tagName === "OUTPUT") input.textContent = setting.value;
@@ -87,6 +113,11 @@
 
   function renderTls(tls) {
     const parts = [];
+    if (tls.error) {
+      $("tls-overview").replaceChildren(el("p", { class: "bad", id: "tls-verdict" }, tls.error));
+      for (const card of document.querySelectorAll("article.tls-file .facts")) card.replaceChildren();
+      return;
+    }
     if (tls.dockerd_would_start) {
       parts.push(el("p", { class: "ok", id: "tls-verdict" }, "dockerd would start with these files."));
     } else {
@@ -123,6 +154,10 @@
   }
 
   function renderDockerd(dockerd, lastRestart) {
+    if (dockerd.error) {
+      $("dockerd-facts").replaceChildren(el("p", { class: "bad" }, dockerd.error));
+      return;
+    }
     const rows = [["Version", dockerd.version], ["Runs", `${dockerd.mode}, as ${dockerd.user}`],
       ["Answers", dockerd.answers ? "yes" : "no"]];
     if (dockerd.answers) {
@@ -138,10 +173,12 @@
   // --- keeping it live ------------------------------------------------------------------------
 
   async function poll() {
+    const asked = generation;
     try {
       const answer = await fetch(at(prefix + "state"), { cache: "no-store" });
       if (answer.ok) {
-        render(await answer.json());
+        const next = await answer.json();
+        if (asked === generation) render(next); // else read before a change of ours: the next one shows it
         body.classList.remove("offline");
       } else {
         body.classList.add("offline");
@@ -153,6 +190,7 @@
   }
 
   function quickly() {
+    generation += 1;
     quickUntil = Date.now() + QUICK_FOR;
   }
 
@@ -180,7 +218,7 @@
     for (const setting of state ? state.settings : []) {
       const input = $(`setting-${setting.name}`);
       if (!input || setting.control === "readonly") continue;
-      const value = setting.control === "switch" ? (input.checked ? setting.on : setting.off) : input.value;
+      const value = current(setting, input);
       if (value !== setting.value) data[setting.name] = value;
     }
     const names = Object.keys(data);
@@ -197,6 +235,7 @@
       try { reply = JSON.parse(text); } catch (error) { reply = { error: { message: text } }; }
       if (answer.ok && reply.status === "success") {
         for (const name of names) edited.delete(name);
+        for (const setting of state.settings) if (names.includes(setting.name)) setting.value = data[setting.name];
         const shown = names.map((name) => `${name}=${data[name]}`).join(", ");
         say("settings-result", `Saved ${shown}; dockerd restarts to take it (Status follows below).`, true);
         quickly();
@@ -285,15 +324,27 @@
     }
   }
 
+  let loadingDaemonJson = false;
+  let denied = false;
+
   async function loadDaemonJson() {
     const area = $("daemon-json");
-    if (!area) return;
+    if (!area || loadingDaemonJson || denied) return;
+    loadingDaemonJson = true;
     try {
       const { answer, text } = await send("GET", prefix + "daemon.json");
-      if (answer.ok) area.value = text;
-      else say("daemon-json-result", `Could not read daemon.json (${answer.status}): ${text}`, false);
+      if (answer.ok) {
+        area.value = text;
+        daemonJsonLoaded = true;
+        document.querySelector("#daemon-json-form button[type=submit]").disabled = false;
+      } else {
+        denied = answer.status === 401 || answer.status === 403; // not asked again: it is the admin's
+        say("daemon-json-result", `Could not read daemon.json (${answer.status}): ${text}`, false);
+      }
     } catch (error) {
       say("daemon-json-result", `Could not read daemon.json: ${error}`, false);
+    } finally {
+      loadingDaemonJson = false;
     }
   }
 
@@ -307,6 +358,8 @@
       if (answer.status === 204) {
         say("daemon-json-result", `Saved; ${restartWords(answer.headers.get("X-Dockerd-Restart"))}`, true);
         quickly();
+        daemonJsonLoaded = false; // read back: the editor shows what is stored
+        loadDaemonJson();
       } else {
         say("daemon-json-result", `Not saved (${answer.status}): ${text}`, false);
       }
@@ -323,12 +376,14 @@
     node.addEventListener("drop", (event) => {
       event.preventDefault();
       node.classList.remove("over");
-      if (body.dataset.mayChange === "true" && event.dataTransfer.files.length) take(event.dataTransfer.files);
+      if (mayChange && event.dataTransfer.files.length) take(event.dataTransfer.files);
     });
   }
 
   $("settings").addEventListener("submit", saveSettings);
-  $("settings").addEventListener("change", (event) => { if (event.target.name) edited.add(event.target.name); });
+  for (const kind of ["input", "change"]) {
+    $("settings").addEventListener(kind, (event) => { if (event.target.name) edited.add(event.target.name); });
+  }
   for (const button of document.querySelectorAll("button[data-control]")) {
     button.addEventListener("click", () => control(button.dataset.control));
   }
@@ -341,15 +396,15 @@
       else say("tls-result", `Choose a file for ${name} first.`, false);
     });
     form.querySelector("button.delete").addEventListener("click", () => remove(name));
-    dropTarget(form.closest("article"), (files) => uploadOne(name, files[0]));
+    dropTarget(form.closest("article"), (files) => {
+      if (files.length === 1) uploadOne(name, files[0]);
+      else say("tls-result", `Not uploaded: drop one file on ${name}'s card, or the three on the set's area.`, false);
+    });
   }
   $("set-files").addEventListener("change", (event) => { if (event.target.files.length) uploadMany(event.target.files); });
   dropTarget($("tls-set"), uploadMany);
   const daemonForm = $("daemon-json-form");
-  if (daemonForm) {
-    daemonForm.addEventListener("submit", saveDaemonJson);
-    loadDaemonJson();
-  }
+  if (daemonForm) daemonForm.addEventListener("submit", saveDaemonJson);
   for (const node of document.querySelectorAll("time[datetime]")) node.textContent = when(node.getAttribute("datetime"));
   $("log").scrollTop = $("log").scrollHeight; // the last lines first
   poll();

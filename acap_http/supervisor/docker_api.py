@@ -18,8 +18,8 @@ logger = logging.getLogger(__name__)
 
 # Short: a probe is repeated every 20 ms until dockerd answers.
 PING_TIMEOUT = 0.25
-# /info takes dockerd a few ms; it waits for nothing but a dockerd that hangs.
-INFO_TIMEOUT = 2.0
+# /info takes dockerd a few ms; longer is a dockerd that hangs, which the page says.
+INFO_TIMEOUT = 1.0
 # docker stop's own default; each container may set its own (--stop-timeout).
 STOP_TIMEOUT = 10
 

@@ -94,10 +94,11 @@ class TlsStore:
         present = {name: data for name, data in read.items() if data is not None}
         return verdicts.refusal(present) if judge else verdicts.kept(present)
 
-    def summary(self) -> dict[str, object]:
+    def summary(self, files: Mapping[str, bytes | None] | None = None) -> dict[str, object]:
+        """What the stored files (or ``files``, as read) are: ``judging.summary``."""
         from acap_http.tls import judging  # noqa: PLC0415  (cryptography: see the module's note)
 
-        return judging.summary(self.read())
+        return judging.summary(self.read() if files is None else files)
 
     def recover(self) -> None:
         """At start: finish or discard what a crash interrupted."""

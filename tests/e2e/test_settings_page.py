@@ -26,9 +26,9 @@ SCREENSHOTS = config.CHECKOUT_DIR / "var" / "page"  # where a person finds the r
 HOSTILE = "<script>pwned=1</script><img src=x onerror=pwned=2>"  # a common name has 64 characters at most
 
 
-def write_set(directory: Path, authority: pki.Authority) -> Path:
+def write_set(directory: Path, authority: pki.Authority, host: str = "127.0.0.1") -> Path:
     directory.mkdir(parents=True, exist_ok=True)
-    for name, data in authority.server_set().by_name().items():
+    for name, data in authority.server_set(host).by_name().items():
         (directory / name).write_bytes(data)
     authority.client_files(directory / "client")
     return directory
@@ -80,9 +80,9 @@ def test_an_admin_uploads_each_file_through_its_input_and_status_turns_running(
     """A newcomer's ``up`` (default settings, no files): the page loads without a console error;
     each file chosen in its own input and uploaded turns Status to 0 RUNNING live (no reload), and
     docker reaches dockerd with the set's client."""
-    up = make_front(settings=None)
+    up = make_front(settings=None, extra_args=("--docker-address", "127.0.0.3"))  # the module's up has 127.0.0.1
     up.start()
-    files = write_set(tmp_path / "set", pki.Authority("page CA"))
+    files = write_set(tmp_path / "set", pki.Authority("page CA"), "127.0.0.3")
     chromium.open(page_of(up), "admin", up.password or "")
     chromium.driver.get(up.url + "/")  # the site's root sends a signed-in browser to the page
     assert chromium.driver.current_url == up.url + PREFIX
@@ -99,7 +99,7 @@ def test_an_admin_uploads_each_file_through_its_input_and_status_turns_running(
     assert "page CA" in chromium.text("file-ca.pem")
     assert chromium.wait_text("dockerd-facts", lambda text: "Containers running" in text)
     assert up.status() == "0 RUNNING"
-    done = docker("version", "--format", "{{.Server.Version}}", host="tcp://127.0.0.1:2376",
+    done = docker("version", "--format", "{{.Server.Version}}", host="tcp://127.0.0.3:2376",
                   config=tmp_path / "cfg", certs=files / "client")  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert chromium.console_errors() == []
