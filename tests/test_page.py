@@ -294,3 +294,28 @@ def test_dockerd_is_asked_once_for_every_page_that_polls() -> None:
     assert [kept()["n"] for _ in range(5)] == [1, 1, 1, 1, 1]
     assert len(calls) == 1
     assert Kept(fetch, 0)()["n"] == 2
+
+
+def _luminance(colour: str) -> float:
+    """WCAG 2's relative luminance of a #rrggbb colour."""
+    channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def _contrast(one: str, other: str) -> float:
+    light, dark = sorted((_luminance(one), _luminance(other)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+@pytest.mark.parametrize(
+    ("text", "background"),
+    [("ink", "paper"), ("muted", "paper"), ("ok", "paper"), ("bad", "paper"), ("accent", "paper"),
+     ("paper", "accent"), ("warn-ink", "warn-back"), ("ink", "back"), ("muted", "back"), ("paper", "ink"),
+     ("ok", "ok-back"), ("bad", "bad-back"), ("log-ink", "ink"), ("alert", "ink"), ("ok", "back"), ("bad", "back")],
+)  # fmt: skip
+def test_text_keeps_a_contrast_of_4_5_to_1(text: str, background: str) -> None:
+    """Each pair of the stylesheet's colours that text is set in: WCAG AA for normal text."""
+    css = (config.CHECKOUT_DIR / "acap_http" / "page" / "page.css").read_text()
+    colours = dict(re.findall(r"--([\w-]+): (#[0-9a-f]{6});", css))
+    assert _contrast(colours[text], colours[background]) >= 4.5, (text, background)

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from selenium.webdriver.common.keys import Keys
 
 from acap_http import config
 from tests import pki
@@ -111,8 +112,9 @@ def test_an_admin_uploads_each_file_through_its_input_and_status_turns_running(
 
 
 def test_usetls_off_and_on_through_the_form(up: Front, chromium: Browser, tmp_path: Path) -> None:
-    """The UseTLS switch saved from the form changes what param.cgi lists, and Status follows on the
-    page by itself: dockerd restarts without TLS, then with it."""
+    """The UseTLS switch saved from the form (by mouse, then by keyboard alone) changes what
+    param.cgi lists, and Status follows on the page by itself: dockerd restarts without TLS, then
+    with it."""
     files = write_set(tmp_path / "set", pki.Authority("switch CA"))
     up.update(UseTLS="yes", TCPSocket="yes")
     chromium.open(page_of(up), "admin", up.password or "")
@@ -125,8 +127,13 @@ def test_usetls_off_and_on_through_the_form(up: Front, chromium: Browser, tmp_pa
         mark, since = up.mark(), status_since(chromium)
         switch = chromium.by_id("setting-UseTLS")
         assert switch.is_selected() == (wanted == "no")
-        switch.click()
-        chromium.driver.find_element("css selector", "#settings button[type=submit]").click()
+        save = chromium.driver.find_element("css selector", "#settings button[type=submit]")
+        if wanted == "no":
+            switch.click()
+            save.click()
+        else:  # by keyboard alone: Space on the switch, Enter on Save
+            switch.send_keys(Keys.SPACE)
+            save.send_keys(Keys.ENTER)
         said = chromium.wait_text("settings-result", lambda text: text.startswith(("Saved", "Not saved")), 30)
         assert said.startswith(f"Saved UseTLS={wanted}"), said
         assert listed(up, "UseTLS") == f"{GROUP}.UseTLS={wanted}"
