@@ -118,9 +118,11 @@ class Application:
         self._status_since = time.time()  # when Status took its value
         self._last_restart: Event | None = None
         self.log_tail = logs.Tail()  # the page's last lines of the log, from the start on
+        # dockerd's facts, asked anew every few seconds, and at once when Status changes.
+        dockerd = Kept(self.dockerd_state, DOCKERD_FACTS_KEPT, lambda: self.params.get(STATUS))
         self.overview = Overview(
             Sources(self.manifest, self.params, tls_store, lambda: self.running, lambda: self._status_since,
-                    lambda: self._last_restart, Kept(self.dockerd_state, DOCKERD_FACTS_KEPT), self.log_tail.lines)
+                    lambda: self._last_restart, dockerd, self.log_tail.lines)
         )  # fmt: skip
         restart_on_changes(self.params, self.request_restart)
         identity = device.Identity.of_host()

@@ -154,23 +154,26 @@ def tls(summary: dict[str, object]) -> dict[str, object]:
 
 
 class Kept:
-    """``fetch``'s answer, fetched again once it is ``seconds`` old, by one caller at a time: the
-    others meanwhile get the last one (every open page polls; dockerd is asked once for all)."""
+    """``fetch``'s answer, fetched again once it is ``seconds`` old or ``key`` has changed (Status: a
+    page that shows 0 RUNNING shows the dockerd that answers), by one caller at a time: the others
+    meanwhile get the last one (every open page polls; dockerd is asked once for all)."""
 
-    def __init__(self, fetch: Callable[[], dict[str, object]], seconds: float) -> None:
-        self._fetch, self._seconds = fetch, seconds
+    def __init__(
+        self, fetch: Callable[[], dict[str, object]], seconds: float, key: Callable[[], object] = lambda: None
+    ) -> None:
+        self._fetch, self._seconds, self._key = fetch, seconds, key
         self._lock = threading.Lock()
-        self._last: tuple[float, dict[str, object]] | None = None
+        self._last: tuple[float, object, dict[str, object]] | None = None
 
     def __call__(self) -> dict[str, object]:
-        last = self._last
-        if last is not None and time.monotonic() - last[0] < self._seconds:
-            return last[1]
-        if not self._lock.acquire(blocking=last is None):
-            return last[1] if last is not None else {}
+        last, key = self._last, self._key()
+        if last is not None and time.monotonic() - last[0] < self._seconds and last[1] == key:
+            return last[2]
+        if not self._lock.acquire(blocking=last is None or last[1] != key):
+            return last[2] if last is not None else {}
         try:
             fetched = self._fetch()
-            self._last = (time.monotonic(), fetched)
+            self._last = (time.monotonic(), key, fetched)
             return fetched
         finally:
             self._lock.release()

@@ -290,10 +290,12 @@ def test_dockerd_is_asked_once_for_every_page_that_polls() -> None:
         calls.append(1)
         return {"n": len(calls)}
 
-    kept = Kept(fetch, 60)
+    status = ["1 DOCKERD STOPPED"]
+    kept = Kept(fetch, 60, lambda: status[0])
     assert [kept()["n"] for _ in range(5)] == [1, 1, 1, 1, 1]
-    assert len(calls) == 1
-    assert Kept(fetch, 0)()["n"] == 2
+    status[0] = "0 RUNNING"  # a new Status: asked again at once
+    assert [kept()["n"] for _ in range(3)] == [2, 2, 2]
+    assert Kept(fetch, 0)()["n"] == 3
 
 
 def _luminance(colour: str) -> float:
