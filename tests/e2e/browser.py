@@ -25,12 +25,6 @@ DESKTOP = (1280, 900)
 PHONE = (390, 844)  # a phone's CSS pixels, emulated as a mobile viewport
 
 
-def available() -> str | None:
-    """Why no browser can run here; None when one can."""
-    missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.exists()]
-    return f"not installed: {', '.join(missing)} (tools/setup-host installs them)" if missing else None
-
-
 class Browser:
     def __init__(self) -> None:
         options = webdriver.ChromeOptions()

@@ -20,8 +20,6 @@ from tests.e2e.front import GROUP, PREFIX, Front, docker
 from tests.e2e.served import Served
 from tests.waiting import until
 
-pytestmark = pytest.mark.skipif(browser.available() is not None, reason=str(browser.available()))
-
 FILES = ("ca.pem", "server-cert.pem", "server-key.pem")
 SCREENSHOTS = config.CHECKOUT_DIR / "var" / "page"  # where a person finds the run's screenshots
 HOSTILE = "<script>pwned=1</script><img src=x onerror=pwned=2>"  # a common name has 64 characters at most
