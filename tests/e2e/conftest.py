@@ -6,6 +6,7 @@ reach the app directory: it lives under a directory others may enter.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -25,10 +26,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def e2e_root() -> Iterator[Path]:
-    root = Path(tempfile.mkdtemp(prefix="acap-http-e2e-"))
+    """Where the instances keep their app directories and logs; removed after the run, unless
+    ACAP_HTTP_KEEP_E2E names a directory to keep them in (to read a failure's logs afterwards)."""
+    kept = os.environ.get("ACAP_HTTP_KEEP_E2E")
+    if kept:
+        Path(kept).mkdir(parents=True, exist_ok=True)
+    root = Path(tempfile.mkdtemp(prefix="acap-http-e2e-", dir=kept or None))
     root.chmod(0o755)
     yield root
-    shutil.rmtree(root, ignore_errors=True)
+    if not kept:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
