@@ -72,10 +72,8 @@ class AcapApp:
         self._own = frozenset(manifest.endpoint_path(endpoint) for endpoint in manifest.endpoints)
         # The settings page, its files and its state answer while the application is stopped: the
         # page is where an operator starts it again.
-        page_names = [manifest.setting_page, STATE, *ASSETS] if endpoints.page and manifest.setting_page else []
-        self._while_stopped = frozenset(
-            [manifest.local_prefix, *(manifest.local_prefix + name for name in page_names)] if page_names else []
-        )
+        page = ("", manifest.setting_page, STATE, *ASSETS) if endpoints.page and manifest.setting_page else ()
+        self._while_stopped = frozenset(manifest.local_prefix + name for name in page)
         rules = [*_camera_rules(endpoints), *_own_rules(manifest, endpoints)]
         self._known = ", ".join(endpoint.name for endpoint in manifest.endpoints)
         self._map = Map(rules, strict_slashes=False, merge_slashes=False)

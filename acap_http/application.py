@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import pwd
 import threading
 import time
 from collections.abc import Callable
@@ -35,10 +34,10 @@ from acap_http.handlers.param_tree import ParamTree
 from acap_http.handlers.tls_files import TlsEndpoints
 from acap_http.manifest import Manifest
 from acap_http.options import TLS_BY_FRONT, Options
-from acap_http.overview import Event, Kept, Overview, Sources, dockerd_facts
+from acap_http.overview import Event, Kept, Overview, Sources, dockerd_facts, dockerd_runs
 from acap_http.params import ParamStore
 from acap_http.status import Status
-from acap_http.supervisor import cgroups, dockerd_check, versions
+from acap_http.supervisor import cgroups, dockerd_check
 from acap_http.supervisor.command import Host, runtime_dir_of
 from acap_http.supervisor.core import Supervisor
 from acap_http.supervisor.daemon_json import DaemonJson
@@ -170,18 +169,17 @@ class Application:
 
     def info(self) -> dict[str, object]:
         """What ``GET …/info`` answers: the application, how dockerd runs, the groups its containers see."""
-        user = pwd.getpwuid(self.host.uid).pw_name
+        runs = dockerd_runs(self.host)
         try:
             subgid = hostgroups.SUBGID.read_text()
         except OSError:
             subgid = ""
-        mapped = hostgroups.mapping(subgid, user, self.host.uid) if self.host.rootless else []
+        mapped = hostgroups.mapping(subgid, runs["user"], self.host.uid) if self.host.rootless else []
         return {
             "application": {"name": self.manifest.app_name, "version": self.manifest.version,
                             "friendly_name": self.manifest.friendly_name,
                             "state": "Running" if self.running else "Stopped"},
-            "dockerd": {"mode": "rootless" if self.host.rootless else "rootful", "user": user,
-                        "version": versions.show(versions.of("dockerd", self.host.path))},
+            "dockerd": runs,
             "groups": [{"name": entry.name, "host_gid": entry.host_gid, "container_gid": entry.container_gid}
                        for entry in mapped],
         }  # fmt: skip

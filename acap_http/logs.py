@@ -3,7 +3,6 @@ to syslog on a camera or to standard output, and the level switch."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import logging.handlers
 import sys
@@ -45,9 +44,6 @@ class DockerdStyleFormatter(logging.Formatter):
         return line
 
 
-_NO_LOCK = contextlib.nullcontext()
-
-
 class Tail(logging.Handler):
     """The application's last log lines, in memory and bounded: what the settings page shows.
     Lines are formatted as the log's own (one line per record, controls escaped)."""
@@ -64,8 +60,11 @@ class Tail(logging.Handler):
             self.handleError(record)
 
     def lines(self) -> list[str]:
-        with self.lock or _NO_LOCK:
+        self.acquire()  # the lock emit runs under
+        try:
             return list(self._lines)
+        finally:
+            self.release()
 
 
 def configure(to_stdout: bool, debug: bool = False) -> None:

@@ -59,8 +59,8 @@ class Sources:
 class Overview:
     def __init__(self, sources: Sources) -> None:
         self._sources = sources
-        self._lock = threading.Lock()
-        self._summary: tuple[tuple[bytes, int], dict[str, object]] | None = None
+        # The summary made again when the files change, or a minute on (its days left).
+        self._tls = Kept(lambda: tls(sources.tls.summary()), SUMMARY_KEPT, lambda: _digest(sources.tls.read()))
 
     def state(self, user: str | None, level: Access | None) -> dict[str, Any]:
         """Everything the page shows, as ``user`` (None: anonymous) at ``level`` (None: the front
@@ -86,28 +86,19 @@ class Overview:
             "settings": [
                 setting(spec, src.params.get(spec.name)) for spec in src.params.specs.values() if not spec.hidden
             ],
-            "tls": _or_error("the TLS files", lambda: self._tls_summary(src.tls)),
+            "tls": _or_error("the TLS files", self._tls),
             "dockerd": _or_error("dockerd", src.dockerd),
             "last_restart": last_restart.shown() if last_restart is not None else None,
             "log": src.log() if level is Access.ADMIN else None,
         }
 
-    def _tls_summary(self, store: TlsStore) -> dict[str, object]:
-        """The summary, made again when the files change or a minute has passed (days left)."""
-        files = store.read()
-        key = (hashlib.sha256(repr(sorted(files.items())).encode()).digest(), int(time.time() // SUMMARY_KEPT))
-        with self._lock:
-            if self._summary is not None and self._summary[0] == key:
-                return self._summary[1]
-        made = tls(store.summary(files))
-        with self._lock:
-            self._summary = (key, made)
-        return made
-
 
 def status(value: str, since: float) -> dict[str, object]:
     """A Status value with its meaning and fix in words (none for a value not of this program)."""
-    known = next((entry for entry in Status if entry.value == value), None)
+    try:
+        known: Status | None = Status(value)
+    except ValueError:
+        known = None
     code, _, name = value.partition(" ")
     return {
         "value": value,
@@ -179,17 +170,22 @@ class Kept:
             self._lock.release()
 
 
-def dockerd_facts(host: Host, argv: list[str] | None) -> dict[str, object]:
-    """How dockerd runs, and, while one runs (``argv``) and answers, its own account of itself."""
-    answer = docker_api.info(host.control_socket) if argv is not None else None
+def dockerd_runs(host: Host) -> dict[str, str]:
+    """How dockerd runs here: its mode, its user, its program's version (``GET …/info`` says it too)."""
     try:
         user = pwd.getpwuid(host.uid).pw_name
     except KeyError:
         user = str(host.uid)
+    mode = "rootless" if host.rootless else "rootful"
+    return {"mode": mode, "user": user, "version": versions.show(versions.of("dockerd", host.path))}
+
+
+def dockerd_facts(host: Host, argv: list[str] | None) -> dict[str, object]:
+    """How dockerd runs, and, while one runs (``argv``) and answers, its own account of itself."""
+    answer = docker_api.info(host.control_socket) if argv is not None else None
     return {
-        "mode": "rootless" if host.rootless else "rootful",
-        "user": user,
-        "version": answer.get("ServerVersion") if answer else versions.show(versions.of("dockerd", host.path)),
+        **dockerd_runs(host),
+        **({"version": answer.get("ServerVersion")} if answer else {}),
         "answers": answer is not None,
         "containers_running": answer.get("ContainersRunning") if answer else None,
         "containers": answer.get("Containers") if answer else None,
@@ -197,6 +193,10 @@ def dockerd_facts(host: Host, argv: list[str] | None) -> dict[str, object]:
         "data_root": answer.get("DockerRootDir") if answer else None,
         "command": argv,
     }
+
+
+def _digest(files: dict[str, bytes | None]) -> bytes:
+    return hashlib.sha256(repr(sorted(files.items())).encode()).digest()
 
 
 def _or_error(what: str, part: Callable[[], dict[str, object]]) -> dict[str, object]:

@@ -147,12 +147,12 @@ def render_config(manifest: Manifest, site: Site) -> str:
     # The manifest's endpoints, each at the table's levels (what the app's prefix location proxies).
     for rule in own:
         # A location is a prefix; the application's directory (its settings page) is that path alone.
-        where = f'LocationMatch "^{re.escape(rule.path)}$"' if rule.path == prefix else f'Location "{rule.path}"'
+        kind, where = ("LocationMatch", f"^{re.escape(rule.path)}$") if rule.path == prefix else ("Location", rule.path)
         lines += [
-            f"<{where}>",
+            f'<{kind} "{where}">',
             f"    Require group {_unchanging(rule).word}",
             *_change_condition(rule),
-            f"</{where.split(maxsplit=1)[0]}>",
+            f"</{kind}>",
         ]
     return "\n".join(lines) + "\n"
 
