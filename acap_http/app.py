@@ -29,6 +29,7 @@ from acap_http.handlers.paths import request_path
 from acap_http.handlers.responses import HttpError, text_response
 from acap_http.handlers.tls_files import TlsEndpoints
 from acap_http.manifest import ACCESS_ENV, Access, Manifest
+from acap_http.metrics import METRICS
 from acap_http.tls.files import TLS_FILES
 
 if TYPE_CHECKING:
@@ -60,6 +61,7 @@ class Endpoints:
     param_api: ParamApi | None = None
     discovery: Discovery | None = None
     page: PageEndpoints | None = None
+    metrics: View | None = None
 
 
 class AcapApp:
@@ -179,6 +181,8 @@ def _own_rules(manifest: Manifest, endpoints: Endpoints) -> list[Rule]:
         views[DAEMON_JSON] = {"GET": daemon_json.get, "PUT": daemon_json.put, "POST": daemon_json.post}
     if endpoints.info is not None:
         views[INFO] = {"GET": endpoints.info.get}
+    if endpoints.metrics is not None:
+        views[METRICS] = {"GET": endpoints.metrics}
     rules = []
     if endpoints.page is not None:
         page = endpoints.page

@@ -33,6 +33,7 @@ from acap_http.handlers.param_cgi import ParamCgi
 from acap_http.handlers.param_tree import ParamTree
 from acap_http.handlers.tls_files import TlsEndpoints
 from acap_http.manifest import Manifest
+from acap_http.metrics import Listener, Metrics, Readings
 from acap_http.options import TLS_BY_FRONT, Options
 from acap_http.overview import Event, Kept, Overview, Sources, dockerd_facts, dockerd_runs
 from acap_http.params import ParamStore
@@ -41,6 +42,7 @@ from acap_http.supervisor import cgroups, dockerd_check
 from acap_http.supervisor.command import Host, runtime_dir_of
 from acap_http.supervisor.core import Supervisor
 from acap_http.supervisor.daemon_json import DaemonJson
+from acap_http.supervisor.events import Cause
 from acap_http.supervisor.phases import Phase
 from acap_http.supervisor.sdcard import CardPlace, CardWatcher
 from acap_http.supervisor.settings import STATUS, Settings, restart_on_changes
@@ -66,6 +68,7 @@ class Run:
             set_status=application.set_status,
             stop_grace=options.stop_grace,
             card=self.card,
+            counts=application.metrics,
         )
 
     def start(self) -> None:
@@ -123,6 +126,11 @@ class Application:
             Sources(self.manifest, self.params, tls_store, lambda: self.running, lambda: self._status_since,
                     lambda: self._last_restart, dockerd, self.log_tail.lines)
         )  # fmt: skip
+        self.metrics = Metrics(
+            Readings(lambda: self.params.get(STATUS), lambda: self.running, self.overview.tls_summary, dockerd),
+            self.manifest.app_name, self.manifest.version,
+        )  # fmt: skip
+        self._metrics_listener: Listener | None = None
         restart_on_changes(self.params, self.request_restart)
         identity = device.Identity.of_host()
         tree = ParamTree(self.params, self.manifest.app_name, device.parameter_groups(identity))
@@ -132,17 +140,19 @@ class Application:
             Endpoints(
                 tls_files=TlsEndpoints(
                     tls_store,
-                    self.request_restart,
+                    lambda why: self.request_restart(why, Cause.UPLOAD),
                     tls_in_use=lambda: self.settings().tls_on_tcp,
                     reloads=self._front_serves,
+                    record=self.metrics.uploaded,
                 ),
-                param_cgi=ParamCgi(tree, model=identity.model),
+                param_cgi=ParamCgi(tree, model=identity.model, record=self.metrics.param_updated),
                 daemon_json=DaemonJsonEndpoints(daemon_json, self.request_restart, self.reload_config),
                 info=InfoEndpoint(self.info),
                 applications=Applications(self.manifest, self),
-                param_api=ParamApi(tree),
+                param_api=ParamApi(tree, self.metrics.param_updated),
                 discovery=Discovery(identity),
                 page=PageEndpoints(self.manifest, self.overview),
+                metrics=self.metrics.view,
             ),
             running=lambda: self.running,
         )
@@ -153,13 +163,13 @@ class Application:
     def running(self) -> bool:
         return self._run is not None
 
-    def request_restart(self, reason: str) -> None:
+    def request_restart(self, reason: str, cause: Cause = Cause.SETTING) -> None:
         """Restart dockerd with the settings and files as they are now; a stopped application reads
-        them when it starts."""
+        them when it starts. ``cause``: what the restart is counted as."""
         self._last_restart = Event(reason, time.time())
         run = self._run
         if run is not None:
-            run.supervisor.request_restart(reason)
+            run.supervisor.request_restart(reason, cause)
         else:
             logger.info("%s; the application is stopped: it takes it when it starts", reason)
 
@@ -219,6 +229,8 @@ class Application:
     def start(self) -> None:
         """The serving mode starts: dockerd too, unless the application was stopped by request."""
         logging.getLogger().addHandler(self.log_tail)
+        self.metrics.started()
+        self._listen_for_metrics()
         mode = "rootless, in rootlesskit's namespaces" if self.host.rootless else "rootful, as root"
         logger.info("%s %s started; files in %s; dockerd runs %s", self.manifest.app_name, self.manifest.version,
                     self.localdata, mode)  # fmt: skip
@@ -240,7 +252,21 @@ class Application:
                 run.stop()  # its supervisor's last Status is -1
             if self.api_front is not None:
                 self.api_front.stop()
+            if self._metrics_listener is not None:
+                self._metrics_listener.stop()
         logging.getLogger().removeHandler(self.log_tail)
+
+    def _listen_for_metrics(self) -> None:
+        """``--metrics-listen``: a listener that cannot be made is said, and the application serves on."""
+        if self.options.metrics_listen is None:
+            return
+        host, port = self.options.metrics_listen
+        try:
+            self._metrics_listener = Listener(self.metrics, host, port)
+        except OSError as err:
+            logger.error("Cannot serve the metrics on %s port %d: %s", host, port, err.strerror or err)
+            return
+        self._metrics_listener.start()
 
     # --- control.cgi: the application's own start and stop, kept across restarts -------------------------
 

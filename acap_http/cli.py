@@ -45,6 +45,11 @@ def _host_port(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def _metrics_listen(text: str) -> tuple[str, int]:
+    """``[HOST:]PORT``: a port alone listens on loopback."""
+    return _host_port(text if ":" in text else f"127.0.0.1:{text}")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="acap-http", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version", version=f"acap-http {identity.VERSION}")
@@ -88,6 +93,13 @@ def _app_options(command: argparse.ArgumentParser, *, app_dir: Path, docker_addr
         help="with --tls-by front: let in only the client certificates whose subject's common name or a "
         "subject alternative name is NAME (repeatable; default: every certificate of the CA, as dockerd)",
     )
+    command.add_argument(
+        "--metrics-listen",
+        type=_metrics_listen,
+        metavar="[HOST:]PORT",
+        help="also serve the Prometheus metrics at http://HOST:PORT/metrics, without authentication, as "
+        "dockerd's metrics-addr (a port alone: 127.0.0.1; default: off; always at /local/APP/metrics)",
+    )
 
 
 def _run_parser(commands: Commands[argparse.ArgumentParser]) -> None:
@@ -129,6 +141,7 @@ def run_command(args: argparse.Namespace) -> int:
             docker_address=args.docker_address,
             tls_by=args.tls_by,
             api_clients=tuple(args.api_client),
+            metrics_listen=args.metrics_listen,
             stop_grace=args.stop_grace,
             sd_card_mount=args.sd_card_mount,
             sd_card_area=args.sd_card_area,
@@ -197,6 +210,7 @@ def _host_options_of(args: argparse.Namespace) -> dict[str, Any]:
         "docker_address": args.docker_address,
         "tls_by": args.tls_by,
         "api_clients": tuple(args.api_client),
+        "metrics_listen": args.metrics_listen,
         "rootful": args.rootful,
         "sd_card": args.sd_card.resolve() if args.sd_card else None,
         "app_user": args.app_user,

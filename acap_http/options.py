@@ -24,6 +24,11 @@ TLS_BY_DOCKERD, TLS_BY_FRONT = "dockerd", "front"
 TLS_BY = (TLS_BY_DOCKERD, TLS_BY_FRONT)
 
 
+def address(host: str, port: int) -> str:
+    """HOST:PORT as a URL or a command line writes it: an IPv6 address in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def sd_card_area(areas: Path, app_name: str) -> Path:
     """The application's area on a card, named after the application as the camera names it, so
     that a manifest of another name gets its own area whichever mode serves it."""
@@ -41,6 +46,7 @@ class AppOptions:
     # With the front: the client certificates let in, by subject common name or SAN; none: every
     # certificate of the CA, as dockerd's own TLS.
     api_clients: tuple[str, ...] = ()
+    metrics_listen: tuple[str, int] | None = None  # the metrics' own listener (no authentication); None: none
 
     def __post_init__(self) -> None:
         if self.api_clients and self.tls_by != TLS_BY_FRONT:
@@ -97,6 +103,7 @@ class HostOptions(AppOptions):
             docker_address=self.docker_address,
             tls_by=self.tls_by,
             api_clients=self.api_clients,
+            metrics_listen=self.metrics_listen,
             sd_card_mount=self.sd_card or config.CAMERA_SD_MOUNT,
             sd_card_area=area or sd_card_area(config.CAMERA_SD_AREAS, app_name),
         )

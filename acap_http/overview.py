@@ -62,6 +62,10 @@ class Overview:
         # The summary made again when the files change, or a minute on (its days left).
         self._tls = Kept(lambda: tls(sources.tls.summary()), SUMMARY_KEPT, lambda: _digest(sources.tls.read()))
 
+    def tls_summary(self) -> dict[str, object]:
+        """The TLS store's summary, kept while the files and the minute are the same (the metrics')."""
+        return self._tls()
+
     def state(self, user: str | None, level: Access | None) -> dict[str, Any]:
         """Everything the page shows, as ``user`` (None: anonymous) at ``level`` (None: the front
         did not say, as the camera's own web server does not: the page then offers every control,

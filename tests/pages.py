@@ -1,4 +1,4 @@
-"""The settings page's endpoints for the in-process apps of the unit tests: the real page and
+"""The settings page's endpoints, and the metrics, for the in-process apps of the unit tests: the real page and
 state, over the test's parameters and TLS store, with no dockerd and no log behind them."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from acap_http.handlers.page import PageEndpoints
 from acap_http.manifest import Manifest
+from acap_http.metrics import Metrics, Readings
 from acap_http.overview import Event, Overview, Sources
 from acap_http.params import ParamStore
 from acap_http.tls.store import TlsStore
@@ -34,3 +35,11 @@ def page(
         last_restart=lambda: last_restart, dockerd=lambda: dockerd or NO_DOCKERD, log=lambda: log or [],
     )  # fmt: skip
     return PageEndpoints(loaded, Overview(sources))
+
+
+def metrics(
+    loaded: Manifest, params: ParamStore, tls: TlsStore, *, running: Callable[[], bool] = lambda: True
+) -> Metrics:
+    """The application's metrics over the test's parameters and TLS store, with no dockerd behind them."""
+    readings = Readings(lambda: params.get("Status"), running, tls.summary, lambda: NO_DOCKERD)
+    return Metrics(readings, loaded.app_name, loaded.version)

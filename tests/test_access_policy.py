@@ -169,6 +169,7 @@ class Camera:
             daemon_json=DaemonJsonEndpoints(daemon_json, lambda why: None, lambda why: True),
             info=InfoEndpoint(lambda: {"application": {"name": loaded.app_name}}),
             page=pages.page(loaded, self.params, TlsStore(self.localdata)),
+            metrics=pages.metrics(loaded, self.params, TlsStore(self.localdata)).view,
         ))  # fmt: skip
         self.client = Client(self.app)
 

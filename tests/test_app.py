@@ -56,6 +56,7 @@ class Harness:
                     daemon_json=DaemonJsonEndpoints(self.daemon_json, self.restarts.append, self._reload),
                     info=InfoEndpoint(lambda: {"application": {"name": loaded.app_name}}),
                     page=pages.page(loaded, params, TlsStore(self.store.directory)),
+                    metrics=pages.metrics(loaded, params, TlsStore(self.store.directory)).view,
                 ),
             )
         )

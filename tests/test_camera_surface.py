@@ -83,6 +83,7 @@ class Camera:
             param_api=ParamApi(tree),
             discovery=Discovery(identity),
             page=pages.page(loaded, self.store, TlsStore(root / "localdata"), running=lambda: self.control.running),
+            metrics=pages.metrics(loaded, self.store, TlsStore(root / "localdata")).view,
         ), running=lambda: self.control.running))  # fmt: skip
 
     def ask(self, method: str, path: str, query: str = "", level: str = "admin", **kwargs: Any) -> TestResponse:

@@ -27,6 +27,7 @@ def test_shipped_manifest_declares_endpoints_and_parameters() -> None:
         ("tls", "fastCgi", Access.ADMIN),
         ("daemon.json", "fastCgi", Access.ADMIN),
         ("info", "fastCgi", Access.VIEWER),
+        ("metrics", "fastCgi", Access.VIEWER),
         ("index.html", "fastCgi", Access.VIEWER),
         ("state", "fastCgi", Access.VIEWER),
         ("page.css", "fastCgi", Access.VIEWER),

@@ -49,6 +49,7 @@ class Page:
             daemon_json=DaemonJsonEndpoints(DaemonJson(root / "localdata", lambda data: None), print, bool),
             info=InfoEndpoint(dict),
             page=pages.page(LOADED, self.params, self.tls, **kwargs),
+            metrics=pages.metrics(LOADED, self.params, self.tls).view,
         )
         self.client = Client(AcapApp(LOADED, endpoints))
 

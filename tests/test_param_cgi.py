@@ -51,6 +51,7 @@ def camera_app(loaded: manifest.Manifest, store: ParamStore, root: Path) -> Acap
         param_api=ParamApi(tree),
         discovery=Discovery(DEVICE),
         page=pages.page(loaded, store, TlsStore(root / "localdata")),
+        metrics=pages.metrics(loaded, store, TlsStore(root / "localdata")).view,
     ))  # fmt: skip
 
 

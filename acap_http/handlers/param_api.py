@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Request, Response
@@ -41,8 +41,9 @@ class Refusal(Exception):
 
 
 class ParamApi:
-    def __init__(self, tree: ParamTree) -> None:
+    def __init__(self, tree: ParamTree, record: Callable[[str], None] = lambda result: None) -> None:
         self._tree = tree
+        self._record = record  # hears how each update ended: ok, refused or failed
 
     def __call__(self, request: Request) -> Response:
         path = request_path(request.environ).removeprefix(access.PARAM_API).strip("/")
@@ -51,7 +52,12 @@ class ParamApi:
             if request.method in access.READING_METHODS:
                 return success(self._get(segments))
             if request.method in SETTING_METHODS:
-                self._set(segments, _body(request))
+                try:
+                    self._set(segments, _body(request))
+                except Refusal as refusal:
+                    self._record("failed" if refusal.status >= 500 else "refused")
+                    raise
+                self._record("ok")
                 return success()
             raise Refusal(405, f"Method {printable(request.method)} is not supported here (use GET or PATCH)")
         except Refusal as refusal:

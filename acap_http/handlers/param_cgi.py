@@ -11,6 +11,7 @@ front sees.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
@@ -37,6 +38,7 @@ ACTIONS = "use action=list, action=listdefinitions or action=update"
 class ParamCgi:
     tree: ParamTree
     model: str = "acap-http"  # what the definitions name as the device's model
+    record: Callable[[str], None] = lambda result: None  # hears how each update ended: ok, refused or failed
 
     @property
     def store(self) -> ParamStore:
@@ -110,6 +112,7 @@ class ParamCgi:
 
     def _update(self, pairs: list[tuple[str, str]]) -> list[str]:
         if not pairs:
+            self.record("refused")
             return ["# Error: No parameters to update"]
         changes: dict[str, str] = {}
         keys: dict[str, str] = {}  # parameter name -> the request's key, for error lines
@@ -124,13 +127,16 @@ class ParamCgi:
         if refused:
             refused = [(printable(key), printable(value)) for key, value in refused]
             logger.info("Refused param.cgi update: %s", ", ".join(f"{key}={value}" for key, value in refused))
+            self.record("refused")
             return [f"# Error: Error setting '{key}' to '{value}'!" for key, value in refused]
         try:
             self.store.update(changes)
         except OSError as err:
             logger.error("Could not save parameters to %s: %s", self.store.path, err)
             status, line = write_failure(err, "Could not save the parameters", "the settings are unchanged")
+            self.record("failed")
             raise HttpError(status, f"# Error: {line}") from None
+        self.record("ok")
         return ["OK"]
 
 

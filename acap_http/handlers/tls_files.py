@@ -9,11 +9,13 @@ store's; this module speaks HTTP and asks for restarts.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
 from acap_http import config
@@ -31,6 +33,9 @@ NOT_FOUND = "File not found in localdata"
 
 RestartHook = Callable[[str], None]
 """Asks for a dockerd restart; the argument says why, for the log."""
+Record = Callable[[str, str], None]
+"""Hears how each upload ended: its file's name (``set`` for the three at once), and stored,
+unchanged, refused or failed."""
 
 # On the 204 of an upload: "unchanged" when the content was stored already (nothing
 # written, no restart), or "refused: <reason>" when dockerd would not start with the
@@ -47,15 +52,17 @@ class TlsEndpoints:
     tls_in_use: Callable[[], bool]  # whether dockerd serves TLS with these files under the settings
     reloads: Callable[[], bool] = lambda: False  # whether a new file is taken in place (the API's front)
     limits: UploadLimits = field(default_factory=UploadLimits)
+    record: Record = lambda target, result: None
 
     def post_file(self, request: Request, name: str) -> Response:
-        parts = read_file_parts(request, self.limits)
-        if len(parts) != 1:
-            raise HttpError(
-                400,
-                f"Expected exactly one file part, got {len(parts)}. Send it as: curl -F file=@{name}",
-            )
-        return self._store({name: parts[0].data}, f"{name} uploaded")
+        with self._recorded(name) as recorded:
+            parts = read_file_parts(request, self.limits)
+            if len(parts) != 1:
+                raise HttpError(
+                    400,
+                    f"Expected exactly one file part, got {len(parts)}. Send it as: curl -F file=@{name}",
+                )
+            return recorded(self._store({name: parts[0].data}, f"{name} uploaded"))
 
     def delete_file(self, request: Request, name: str) -> Response:
         try:
@@ -70,9 +77,10 @@ class TlsEndpoints:
         return Response(status=204)
 
     def post_set(self, request: Request) -> Response:
-        parts = read_file_parts(request, self.limits)
-        _check_set(parts)
-        return self._store({part.field: part.data for part in parts}, "TLS set uploaded")
+        with self._recorded("set") as recorded:
+            parts = read_file_parts(request, self.limits)
+            _check_set(parts)
+            return recorded(self._store({part.field: part.data for part in parts}, "TLS set uploaded"))
 
     def get_set(self, request: Request) -> Response:
         body = json.dumps(self.store.summary(), indent=2) + "\n"
@@ -103,6 +111,23 @@ class TlsEndpoints:
         elif reloads:
             response.headers[RESTART_HEADER] = RELOADED
         return response
+
+    @contextlib.contextmanager
+    def _recorded(self, target: str) -> Iterator[Callable[[Response], Response]]:
+        """How the upload of ``target`` ends, told to ``record``: the answer it gives, or the error."""
+
+        def recorded(response: Response) -> Response:
+            self.record(target, UNCHANGED if response.headers.get(RESTART_HEADER) == UNCHANGED else "stored")
+            return response
+
+        try:
+            yield recorded
+        except HTTPException as err:
+            self.record(target, "failed" if (err.code or 500) >= 500 else "refused")
+            raise
+        except Exception:
+            self.record(target, "failed")
+            raise
 
 
 def _check_set(parts: list[FilePart]) -> None:

@@ -23,6 +23,7 @@ from werkzeug.datastructures import Authorization
 from acap_http import access, config
 from acap_http.escape import printable
 from acap_http.manifest import ACCESS_ENV, Access, Manifest
+from acap_http.metrics import METRICS
 from acap_http.servers import peers
 from acap_http.servers.throttle import LoginThrottle, Ticket, retry_after, source_key
 from acap_http.servers.users import HashedUser, hash_password, password_matches
@@ -51,6 +52,9 @@ class Front:
         self._users = users
         self._table = access.rules(manifest)
         self._home = manifest.local_prefix if manifest.setting_page else None  # where "/" sends a browser
+        # /metrics, where Prometheus looks by default: the application's metrics endpoint, at its level.
+        has_metrics = any(endpoint.name == METRICS for endpoint in manifest.endpoints)
+        self._aliases = {"/metrics": manifest.local_prefix + METRICS} if has_metrics else {}
         self._lock = threading.Lock()
         self._verified: OrderedDict[tuple[str, bytes], None] = OrderedDict()  # (user, sha256 of password)
         self._throttle = LoginThrottle(frozenset(users), clock)
@@ -61,6 +65,9 @@ class Front:
         self._decoy = hash_password("no such user")
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        alias = self._aliases.get(environ.get("PATH_INFO", ""))
+        if alias is not None:
+            environ["PATH_INFO"] = alias
         refusal = self._refusal(environ)
         if refusal is not None:
             return _answer(start_response, *refusal)

@@ -22,7 +22,7 @@ from acap_http import manifest as manifest_module
 from acap_http.config import AppPaths
 from acap_http.filestore import FileStore
 from acap_http.manifest import Manifest
-from acap_http.options import HostOptions, Options
+from acap_http.options import HostOptions, Options, address
 from acap_http.servers import apache, app_user
 from acap_http.servers.children import Child
 from acap_http.servers.lifecycle import Stop
@@ -126,6 +126,7 @@ def run_arguments(options: Options, app_name: str) -> list[str]:
         "--stdout", "--app-dir", str(options.app_dir), "--manifest", str(options.manifest_file()),
         "--docker-address", options.docker_address, "--tls-by", options.tls_by,
         *(f"--api-client={name}" for name in options.api_clients),  # one argument: a name may begin with -
+        *([f"--metrics-listen={address(*options.metrics_listen)}"] if options.metrics_listen else []),
         "--sd-card-mount", str(options.sd_card_mount), "--sd-card-area", str(options.card_area(app_name)),
     ]  # fmt: skip
 

@@ -49,11 +49,14 @@ from acap_http.supervisor.events import (
     OUTPUT,
     Answering,
     CardChanged,
+    Cause,
     ContainersStopped,
+    Counts,
     Event,
     Exited,
     FrontFailed,
     Judged,
+    NoCounts,
     OutputHeld,
     Reload,
     Restart,
@@ -114,8 +117,10 @@ class Supervisor(EventLoop[Event, Timer]):
         in_background: Callable[[str, Callable[[], None]], None] | None = None,
         tls: TlsStore | None = None,
         front: ApiFront | None = None,
+        counts: Counts | None = None,
     ) -> None:
         super().__init__("supervisor", clock)
+        self._counts = counts or NoCounts()
         self._read_settings = read_settings
         self.host = host
         self._set_status = set_status
@@ -166,6 +171,8 @@ class Supervisor(EventLoop[Event, Timer]):
         self._deferred: list[Event] = []  # exits heard during a bring-up, taken once it has reported
         self._start_due = False  # a start came due during a bring-up: it follows the bring-up
         self._judging: object | None = None  # the TLS files' verdict a start waits for is being made
+        # Why dockerd is on its way to starting again, and since when: counted once it answers.
+        self._pending: tuple[Cause, float] | None = None
 
     # --- called from any thread: they only post -------------------------------------------
 
@@ -173,15 +180,15 @@ class Supervisor(EventLoop[Event, Timer]):
         self._thread.start()
         self._post_restart("application started", at_once=True)
 
-    def request_restart(self, reason: str) -> None:
+    def request_restart(self, reason: str, cause: Cause = Cause.SETTING) -> None:
         """Restart dockerd with the settings and files as they are now (also starts it)."""
-        self._post_restart(reason, at_once=False)
+        self._post_restart(reason, at_once=False, cause=cause)
 
-    def _post_restart(self, reason: str, at_once: bool) -> None:
+    def _post_restart(self, reason: str, at_once: bool, cause: Cause | None = None) -> None:
         with self._seq_lock:
             self._seq += 1
             seq = self._seq
-        self.post(Restart(reason, seq, at_once, self._now()))
+        self.post(Restart(reason, seq, at_once, self._now(), cause))
 
     def reload_config(self, reason: str) -> bool:
         """daemon.json changed only in what dockerd reloads on SIGHUP: a reload when dockerd runs, a
@@ -240,8 +247,8 @@ class Supervisor(EventLoop[Event, Timer]):
             self._deferred.append(event)  # the worker sees its own processes die; this waits for its report
             return
         match event:
-            case Restart(reason, seq, at_once, posted):
-                self._restart(reason, seq, at_once, posted)
+            case Restart(reason, seq, at_once, posted, cause):
+                self._restart(reason, seq, at_once, posted, cause)
             case Reload(reason):
                 self._reload(reason)
             case Answering(process) if process is self._dockerd and self.phase is Phase.STARTING:
@@ -308,13 +315,19 @@ class Supervisor(EventLoop[Event, Timer]):
             # As when dockerd cannot listen on its port: it reports an error, and the operator acts.
             self._stop(self._dockerd_steps(), Phase.STOPPING_TO_IDLE, Status.DOCKERD_RUNTIME_ERROR)
             return
+        if self._pending is not None:
+            cause, since = self._pending
+            self._pending = None
+            self._counts.restarted(cause, self._now() - since)
         self._transition(Phase.RUNNING, f"dockerd answers (pid {process.program_pid})")
 
-    def _restart(self, reason: str, seq: int, at_once: bool, posted: float) -> None:
+    def _restart(self, reason: str, seq: int, at_once: bool, posted: float, cause: Cause | None) -> None:
         if seq <= self._applied:
             logger.debug("Restart request already covered by the running settings: %s", reason)
             return
         logger.info("dockerd restart requested: %s", reason)
+        if cause is not None and self._pending is None:
+            self._pending = (cause, posted)  # the first change of a burst: the restart is counted from it
         self._crashes = 0  # an operator's change deserves a prompt start
         if not at_once:
             self._last_change = max(self._last_change, posted)
@@ -330,8 +343,9 @@ class Supervisor(EventLoop[Event, Timer]):
             logger.info("dockerd reloads its configuration (SIGHUP): %s", reason)
             self._live_restore = live_restore_on(self.host.daemon_json)
             self._dockerd.signal(signal.SIGHUP)
+            self._counts.reloaded(Cause.SETTING)
         else:
-            self._post_restart(reason, at_once=False)  # not running now: the next start reads it
+            self._post_restart(reason, at_once=False, cause=Cause.SETTING)  # not running now: the next start reads it
 
     def _timer(self, timer: Timer) -> None:
         if timer is Timer.START and self._bring_up is not None:
@@ -381,6 +395,7 @@ class Supervisor(EventLoop[Event, Timer]):
             if holding and self._stopping is None:
                 self._next_step()  # it went while its output was held: the hold's news is no longer awaited
             return  # a step that was not dockerd: the plan goes on
+        self._counts.crashed()
         if exit.failed and self._timer_set(Timer.START):
             # A change came while it started (a file uploaded, say): the start it asked for may fix it.
             logger.error("dockerd exited with %s; starting it again with the change made since", exit)
@@ -392,7 +407,7 @@ class Supervisor(EventLoop[Event, Timer]):
             )
             self._idle(Status.DOCKERD_RUNTIME_ERROR, "dockerd failed")
             return
-        self._crashed(f"dockerd stopped ({exit})")
+        self._crashed(f"dockerd stopped ({exit})", counted=True)
 
     def _stack_exited(self, process: Process, exit: Exit) -> None:
         self.stack.lost(process)
@@ -427,7 +442,11 @@ class Supervisor(EventLoop[Event, Timer]):
         if self.phase in (Phase.STARTING, Phase.RUNNING):
             self._crashed(f"{process.name} stopped")
 
-    def _crashed(self, what: str) -> None:
+    def _crashed(self, what: str, counted: bool = False) -> None:
+        """Something stopped unasked: start again after the backoff (``counted``: as a crash already)."""
+        if not counted:
+            self._counts.crashed()
+        self._pending = self._pending or (Cause.CRASH, self._now())
         if self._now() - self._started_at >= self._backoff.stable_after:
             self._crashes = 0
         self._crashes += 1
@@ -449,7 +468,12 @@ class Supervisor(EventLoop[Event, Timer]):
             self._judge()
 
     def _go_on_starting(self, seq: int, settings: Settings) -> None:
-        if self._front_reloads(seq, settings) or self._keeps_serving(settings):
+        if self._front_reloads(seq, settings):
+            self._counts.reloaded(self._pending[0] if self._pending else Cause.SETTING)
+            self._pending = None
+            return
+        if self._keeps_serving(settings):
+            self._pending = None  # nothing restarts
             return
         data_root = self._data_root(settings)
         if self.stack.data_root not in (None, data_root):
@@ -718,6 +742,7 @@ class Supervisor(EventLoop[Event, Timer]):
 
     def _idle(self, reason: Status, why: str) -> None:
         self._reason = reason
+        self._pending = None  # what waits for the operator restarts when they act: their change is its cause
         self._transition(Phase.IDLE, why)
 
     def _card_back(self) -> bool:
@@ -731,6 +756,7 @@ class Supervisor(EventLoop[Event, Timer]):
             return
         elif present and self.phase is Phase.IDLE:
             logger.info("SD card back; starting dockerd")
+            self._pending = (Cause.CARD, self._now())
             self._set_timer(Timer.START, 0.0)
             self._transition(Phase.WAITING, "SD card back")
         elif not present:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
+from typing import Protocol
 
 from acap_http.supervisor.runner import Exit, Process
 
@@ -11,12 +13,46 @@ OUTPUT = "the containers' output"  # a stop step: hold it at the shims until doc
 BRING_UP = "the bring-up"  # a stop step: the bring-up under way ends (cancelled), then what it started stops
 
 
+class Cause(enum.StrEnum):
+    """Why dockerd starts again while the application runs: what its restarts are counted by."""
+
+    UPLOAD = "upload"  # a TLS file stored
+    SETTING = "setting"  # a parameter, or daemon.json, changed
+    CRASH = "crash"  # dockerd, or the stack under it, stopped unasked
+    CARD = "card"  # the SD card came back
+
+
+class Counts(Protocol):
+    """What hears of dockerd's restarts, reloads and crashes (the application's metrics)."""
+
+    def restarted(self, cause: Cause, seconds: float) -> None:
+        """dockerd answers again, ``seconds`` after the change or crash that restarted it."""
+
+    def reloaded(self, cause: Cause) -> None:
+        """A change was taken in place: dockerd's SIGHUP, or the API's front's new TLS files."""
+
+    def crashed(self) -> None:
+        """dockerd, or the stack under it, stopped unasked."""
+
+
+class NoCounts:
+    def restarted(self, cause: Cause, seconds: float) -> None:
+        pass
+
+    def reloaded(self, cause: Cause) -> None:
+        pass
+
+    def crashed(self) -> None:
+        pass
+
+
 @dataclass(frozen=True)
 class Restart:
     reason: str
     seq: int
     at_once: bool  # the first start waits for nothing; a change waits a moment for others of its burst
     posted: float = 0.0  # when the change was made (the supervisor's clock)
+    cause: Cause | None = None  # None: the application's own start, not a restart
 
 
 @dataclass(frozen=True)
