@@ -375,3 +375,13 @@ def test_the_root_sends_a_browser_to_the_settings_page(front: tuple[auth.Front, 
     assert _call(app, "/local/dockerdwrapper/", "viewer")[0] == "200 OK"
     assert _call(app, "/index.html", "admin")[0].startswith("404")
     assert [seen["PATH_INFO"] for seen in recorder.seen] == ["/local/dockerdwrapper/"]
+
+
+def test_metrics_is_the_applications_metrics_at_the_viewer_level(front: tuple[auth.Front, Recorder, Clock]) -> None:
+    """/metrics, where Prometheus looks by default, reaches the application's metrics endpoint as a viewer."""
+    app, recorder, _ = front
+    assert _call(app, "/metrics")[0].startswith("401")
+    assert _call(app, "/metrics", "viewer")[0] == "200 OK"
+    assert _call(app, "/local/dockerdwrapper/metrics", "viewer")[0] == "200 OK"
+    assert [seen["REQUEST_URI"] for seen in recorder.seen] == ["/local/dockerdwrapper/metrics"] * 2
+    assert _call(app, "/metrics/", "viewer")[0].startswith("404")

@@ -18,6 +18,7 @@ import pytest
 from acap_http.status import Status
 from acap_http.supervisor.command import Command, Host
 from acap_http.supervisor.core import Supervisor
+from acap_http.supervisor.events import Cause
 from acap_http.supervisor.phases import Backoff, Phase
 from acap_http.supervisor.runner import Exit, Process, Runner
 from acap_http.supervisor.settings import Settings
@@ -65,6 +66,24 @@ class NoStack:
         pass
 
 
+class Counted:
+    """What the supervisor counted (the metrics' part), as it told it."""
+
+    def __init__(self) -> None:
+        self.restarts: list[tuple[Cause, float]] = []
+        self.reloads: list[Cause] = []
+        self.crashes = 0
+
+    def restarted(self, cause: Cause, seconds: float) -> None:
+        self.restarts.append((cause, seconds))
+
+    def reloaded(self, cause: Cause) -> None:
+        self.reloads.append(cause)
+
+    def crashed(self) -> None:
+        self.crashes += 1
+
+
 class Fake:
     """A supervisor around fake-dockerd, with what it did recorded."""
 
@@ -77,6 +96,7 @@ class Fake:
         self.log = root / "fake.log"
         self.ready = root / "ready"
         self.host = Host(rootless=False, app_dir=root, runtime_dir=root / "run", address="127.0.0.1", path="")
+        self.counted = Counted()
         self.supervisor = Supervisor(
             read_settings=lambda: self.settings,
             host=self.host,
@@ -87,6 +107,7 @@ class Fake:
             coalesce=0.1,
             stop_grace=0.5,
             stop_containers=lambda grace: 0,
+            counts=self.counted,
         )
 
     def _build(self, settings: Settings) -> Command:
@@ -164,6 +185,34 @@ def test_death_by_signal_is_stopped_then_restarted(fake: Fake) -> None:
     os.kill(int(fake.lines("start")[0][2]), 9)
     eventually(lambda: fake.starts == 2 and fake.last() is Status.RUNNING)
     assert fake.changes() == [Status.DOCKERD_STOPPED, Status.RUNNING, Status.DOCKERD_STOPPED, Status.RUNNING]
+
+
+def test_restarts_are_counted_by_cause_once_dockerd_answers(fake: Fake) -> None:
+    """The first start is no restart; a change's restart is counted as its cause, with the time from the
+    change to dockerd answering; a kill is a crash, and the restart after it a crash's; a burst of changes
+    is one restart, counted as its first; a dockerd that fails is a crash, and its idle wait no restart."""
+    fake.supervisor.start()
+    eventually(lambda: fake.last() is Status.RUNNING)
+    assert (fake.counted.restarts, fake.counted.crashes) == ([], 0)
+    began = time.monotonic()
+    fake.supervisor.request_restart("server-cert.pem uploaded", Cause.UPLOAD)
+    fake.supervisor.request_restart("UseTLS changed", Cause.SETTING)
+    eventually(lambda: fake.starts == 2 and fake.last() is Status.RUNNING)
+    ((cause, seconds),) = fake.counted.restarts
+    assert cause is Cause.UPLOAD and 0 < seconds <= time.monotonic() - began
+    os.kill(int(fake.lines("start")[1][2]), 9)
+    eventually(lambda: fake.starts == 3 and fake.last() is Status.RUNNING)
+    assert [cause for cause, _ in fake.counted.restarts] == [Cause.UPLOAD, Cause.CRASH]
+    assert fake.counted.crashes == 1
+    fake.mode = "exit1"
+    fake.supervisor.request_restart("DockerdLogLevel changed", Cause.SETTING)
+    eventually(lambda: fake.last() is Status.DOCKERD_RUNTIME_ERROR)
+    assert fake.counted.crashes == 2
+    fake.mode = "serve"
+    fake.supervisor.request_restart("DockerdLogLevel changed", Cause.SETTING)
+    eventually(lambda: fake.last() is Status.RUNNING)
+    assert [cause for cause, _ in fake.counted.restarts] == [Cause.UPLOAD, Cause.CRASH, Cause.SETTING]
+    assert fake.counted.reloads == []
 
 
 def test_sigkill_at_the_deadline_never_before(fake: Fake) -> None:

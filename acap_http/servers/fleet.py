@@ -2,10 +2,12 @@
 fleet benchmark, with an Ansible inventory of them.
 
 Instance K (1 … N) is an ``acap-http up`` of its own: its app directory, its app user
-(rootless dockerd each), its front on 127.0.0.(K+1):8080 and its dockerd on
-127.0.0.(K+1):2376. The inventory gives each the variables the collection
-``acap_http.dockerdwrapper`` reads: the front's URL and admin credentials (a file
-lookup of the generated password), the docker endpoint and the addresses for the SANs.
+(rootless dockerd each), its front on 127.0.0.(K+1):8080, its dockerd on
+127.0.0.(K+1):2376 and its metrics on 127.0.0.(K+1):9323. The inventory gives each the
+variables the collection ``acap_http.dockerdwrapper`` reads: the front's URL and admin
+credentials (a file lookup of the generated password), the docker endpoint and the
+addresses for the SANs; ``file_sd.json`` beside it lists the metrics' scrape targets for
+Prometheus' ``file_sd_configs``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from acap_http.servers.users import USERS
 
 FRONT_PORT = 8080
 DOCKER_PORT = 2376
+METRICS_PORT = 9323  # dockerd's own metrics-addr port, as the product's
 BANNER_END = "Press Ctrl-C to stop."
 
 
@@ -47,6 +50,10 @@ class Instance:
         return f"http://{self.address}:{FRONT_PORT}"
 
     @property
+    def metrics_target(self) -> str:
+        return f"{self.address}:{METRICS_PORT}"
+
+    @property
     def app_dir(self) -> Path:
         return self.base / self.name
 
@@ -65,6 +72,7 @@ class Instance:
     def command(self, manifest: Path | None) -> list[str]:
         argv = [sys.executable, "-m", "acap_http", "up", "--listen", f"{self.address}:{FRONT_PORT}"]
         argv += ["--app-dir", str(self.app_dir), "--docker-address", self.address, "--app-user", self.user]
+        argv += ["--metrics-listen", self.metrics_target]
         return argv + (["--manifest", str(manifest)] if manifest else [])
 
 
@@ -81,11 +89,18 @@ def inventory(instances: list[Instance], python: str = sys.executable) -> str:
             "acap_http_password": f"{{{{ lookup('ansible.builtin.file', {json.dumps(str(each.password_file))}) }}}}",
             "acap_http_docker_host": f"tcp://{each.address}:{DOCKER_PORT}",
             "acap_http_addresses": [each.address],
+            "acap_http_metrics_target": each.metrics_target,
         }
         for each in instances
     }
     document = json.dumps({"all": {"hosts": hosts}}, indent=2)
     return f"# Written by acap-http fleet; rewritten at every start.\n{document}\n"
+
+
+def file_sd(instances: list[Instance]) -> str:
+    """The instances' metrics as Prometheus' file service discovery reads them: a target each, named."""
+    groups = [{"targets": [each.metrics_target], "labels": {"host": each.name}} for each in instances]
+    return json.dumps(groups, indent=2) + "\n"
 
 
 class Fleet:
@@ -101,6 +116,10 @@ class Fleet:
     def inventory_path(self) -> Path:
         return self.base / "inventory.yml"
 
+    @property
+    def file_sd_path(self) -> Path:
+        return self.base / "file_sd.json"
+
     def start(self, timeout: float = 60) -> None:
         self.base.mkdir(parents=True, exist_ok=True)
         os.chmod(self.base, 0o755)  # the app users pass through to their directories
@@ -108,6 +127,7 @@ class Fleet:
         for wait in waits:
             wait(timeout)
         self.inventory_path.write_text(inventory(self.instances))
+        self.file_sd_path.write_text(file_sd(self.instances))
 
     def start_one(self, each: Instance, timeout: float = 60) -> None:
         """(Re)start one instance, after ``stop_one``."""
@@ -144,9 +164,11 @@ def run(base: Path, count: int) -> int:
     try:
         fleet.start()
         lines = ["", f"acap-http fleet: {count} instances, logs and app directories in {base}"]
-        lines += [f"  {each.name}: {each.url}/  docker tcp://{each.address}:{DOCKER_PORT}" for each in fleet.instances]
+        lines += [f"  {each.name}: {each.url}/  docker tcp://{each.address}:{DOCKER_PORT}  "
+                  f"metrics http://{each.metrics_target}/metrics" for each in fleet.instances]  # fmt: skip
         lines += [
             f"  inventory: {fleet.inventory_path}",
+            f"  Prometheus' scrape targets (file_sd): {fleet.file_sd_path} (monitoring/prometheus.yml reads it)",
             "  rotate their TLS sets (another shell):",
             "    make rotate",
             f"    (or: .venv/bin/ansible-playbook -i {fleet.inventory_path} ansible/playbooks/rotate.yml)",
