@@ -13,6 +13,7 @@ import ssl
 import subprocess
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import pytest
 
 from acap_http.servers.serve import THREADS
 from tests import pki
-from tests.e2e.front import docker, dockerd_pids
+from tests.e2e.front import docker, dockerd_pids, free_port
 from tests.e2e.served import PARAM_CGI, PREFIX, Served
 
 
@@ -28,7 +29,7 @@ from tests.e2e.served import PARAM_CGI, PREFIX, Served
 def served(e2e_root: Path) -> Iterator[Served]:
     root = e2e_root / "serve"
     root.mkdir(mode=0o755)
-    made = Served(root)
+    made = Served(root, ("--metrics-listen", str(free_port())))
     made.start()
     made.notes_until("READY=1")
     yield made
@@ -74,6 +75,18 @@ def test_levels_and_passwords(served: Served) -> None:
     assert served.curl(path=f"{PARAM_CGI}?action=list")[0] == 200
     assert served.curl(path="/index.html")[0] == 404
     assert served.curl(path=PREFIX + "tls", user="viewer")[0] == 401  # its level is too low
+
+
+def test_metrics_for_viewers_at_slash_metrics_and_on_the_listener(served: Served) -> None:
+    """/metrics over HTTPS with Basic: a viewer reads them, a wrong password does not; the worker's
+    --metrics-listen serves the same registry on loopback without authentication."""
+    code, body = served.curl(path="/metrics", user="viewer")
+    assert code == 200 and re.search(r"^acap_http_status -?\d", body, re.M), body
+    assert served.curl(path="/metrics", user="viewer", password="wrong")[0] == 401
+    port = served.extra_args[1]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+        listened = answer.read().decode()
+    assert 'acap_http_build_info{app="dockerdwrapper"' in listened and "acap_http_status" in listened
 
 
 def test_a_killed_worker_leaves_no_dockerd_and_its_replacement_runs_again(served: Served, tmp_path: Path) -> None:
