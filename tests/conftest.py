@@ -36,6 +36,7 @@ E2E_TOOLS = (
     "curl", "apache2", "dockerd", "containerd", "containerd-shim-runc-v2", "runc", "docker", "docker-init",
     "rootlesskit", "slirp4netns", "newuidmap", "nsenter", "unshare", "setpriv", "setfacl", "busybox", "openssl",
     "losetup", "mkfs.ext4", "mkfs.vfat", "mkfs.exfat", "fusefat", "mount.exfat-fuse", "chromium", "chromedriver",
+    "promtool",
 )  # fmt: skip
 # dockerd's API ports, which the end-to-end tests' dockerd takes, and make run's front.
 PORTS = (2375, 2376, 8080)
