@@ -158,6 +158,16 @@ def _print_banner(manifest: Manifest, options: HostOptions, paths: AppPaths, pas
         "  settings:",
         f'    curl {auth} "{param_cgi}=list&group=root.{manifest.app_name}"',
         f'    curl {auth} "{param_cgi}=update&root.{manifest.app_name}.UseTLS=yes"',
+        *(
+            [f"  metrics (Prometheus, viewers): {url}{manifest.local_prefix}metrics"]
+            if any(endpoint.name == "metrics" for endpoint in manifest.endpoints)
+            else []
+        ),
+        *(
+            [f"  metrics without authentication: http://{address(*options.metrics_listen)}/metrics"]
+            if options.metrics_listen
+            else []
+        ),
         "  docker, once the three files are uploaded (Status 0 RUNNING):",
         "    docker --tlsverify --tlscacert ca.pem --tlscert cert.pem --tlskey key.pem "
         f"-H tcp://{options.docker_address}:2376 version",
