@@ -49,6 +49,7 @@ PARAM_RESULTS = ("ok", "refused", "failed")
 # From a SIGHUP (tens of ms) to a stack brought up anew after a crash's backoff (minutes).
 RESTART_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 CERTIFICATES = {"ca": CA, "server": SERVER_CERT}  # the label, and the file
+READ_TIMEOUT = 10.0  # seconds the listener waits for a request's bytes
 
 
 @dataclass(frozen=True)
@@ -246,7 +247,10 @@ class _Server6(_Server):
 
 
 class _Quiet(WSGIRequestHandler):
-    """No line per scrape in the application's log."""
+    """No line per scrape in the application's log; a client that sends nothing loses its connection
+    (and its thread) after READ_TIMEOUT."""
+
+    timeout = READ_TIMEOUT
 
     def log_message(self, format: str, *args: object) -> None:
         pass
