@@ -23,6 +23,7 @@ from acap_http.supervisor.phases import Backoff, Phase
 from acap_http.supervisor.runner import Exit, Process, Runner
 from acap_http.supervisor.settings import Settings
 from tests import pki
+from tests.counted import Counted
 
 FAKE = Path(__file__).parent / "fixtures" / "fake-dockerd"
 PLAIN_TCP = Settings(use_tls=False, tcp_socket=True, ipc_socket=False, dockerd_log_level="warn", sd_card=False)
@@ -64,24 +65,6 @@ class NoStack:
 
     def refresh_config(self) -> None:
         pass
-
-
-class Counted:
-    """What the supervisor counted (the metrics' part), as it told it."""
-
-    def __init__(self) -> None:
-        self.restarts: list[tuple[Cause, float]] = []
-        self.reloads: list[Cause] = []
-        self.crashes = 0
-
-    def restarted(self, cause: Cause, seconds: float) -> None:
-        self.restarts.append((cause, seconds))
-
-    def reloaded(self, cause: Cause) -> None:
-        self.reloads.append(cause)
-
-    def crashed(self) -> None:
-        self.crashes += 1
 
 
 class Fake:

@@ -13,6 +13,7 @@ import pytest
 
 from acap_http.apifront.proxy import Listen
 from acap_http.status import Status
+from acap_http.supervisor.events import Cause
 from acap_http.supervisor.phases import Phase
 from acap_http.supervisor.runner import Exit
 from tests import pki
@@ -110,11 +111,26 @@ def test_new_tls_files_are_a_reload(machine: Machine) -> None:
     first = front.serving
     for name, data in pki.server_set().by_name().items():  # a new CA, certificate and key
         (machine.supervisor.host.localdata / name).write_bytes(data)
-    machine.supervisor.request_restart("TLS set uploaded")
+    machine.supervisor.request_restart("TLS set uploaded", Cause.UPLOAD)
     machine.supervisor.pump()
     machine.at(1.0)
     assert len(machine.dockerds()) == 1 and machine.status() is Status.RUNNING
     assert front.serving is not None and first is not None and front.serving.context is not first.context
+    assert (machine.counted.reloads, machine.counted.restarts) == ([Cause.UPLOAD], [])
+
+
+def test_a_dead_containerd_is_started_again_and_no_reload(machine: Machine) -> None:
+    """containerd dies while the front serves: a new containerd and dockerd come up (the front's reload
+    would leave the stack without containerd), counted as a crash and its restart."""
+    machine.settings = TLS
+    machine.begin()
+    machine.at(1.0)
+    machine.stack.containerd.end(Exit(None, 9))  # type: ignore[union-attr]
+    machine.supervisor.pump()
+    machine.at(1.0)
+    assert len(machine.runner.named("containerd")) == 2 and machine.runner.named("containerd")[1].alive
+    assert len(machine.dockerds()) == 2 and machine.dockerds()[1].alive and machine.status() is Status.RUNNING
+    assert (machine.counted.crashes, machine.counted.causes, machine.counted.reloads) == (1, [Cause.CRASH], [])
 
 
 def test_a_change_dockerd_is_started_with_restarts_it(machine: Machine) -> None:

@@ -15,7 +15,7 @@ import pytest
 from acap_http.status import Status
 from acap_http.supervisor.command import Command, Host
 from acap_http.supervisor.core import Supervisor
-from acap_http.supervisor.events import Shutdown
+from acap_http.supervisor.events import Answering, Cause, Shutdown
 from acap_http.supervisor.phases import (
     STATUS,
     STOPPING,
@@ -29,6 +29,7 @@ from acap_http.supervisor.runner import Exit, Process, Runner
 from acap_http.supervisor.sdcard import CardPlace
 from acap_http.supervisor.settings import Settings
 from acap_http.supervisor.stack import StackError
+from tests.counted import Counted
 
 PLAIN = Settings(use_tls=False, tcp_socket=True, ipc_socket=False, dockerd_log_level="warn", sd_card=False)
 CARD = Settings(use_tls=False, tcp_socket=True, ipc_socket=False, dockerd_log_level="warn", sd_card=True)
@@ -177,6 +178,7 @@ class Machine:
         self.answering = True
         self.settings = PLAIN
         self.card = Card(root) if card else None
+        self.counted = Counted()
         host = Host(rootless=True, app_dir=root, runtime_dir=root / "run", address="127.0.0.1", path="")
         self.supervisor = Supervisor(
             read_settings=lambda: self.settings,
@@ -193,6 +195,7 @@ class Machine:
             stop_containers=self._stop_containers,
             hold_output=lambda: FakeHold(self.runner.journal),
             in_background=lambda name, work: work(),  # its news is queued, and taken in the same pump
+            counts=self.counted,
         )
         self.stack = FakeStack(self.runner, self.supervisor._post_exit)
         self.supervisor.stack = self.stack
@@ -489,6 +492,33 @@ def test_a_dead_containerd_is_started_again_then_dockerd(machine: Machine) -> No
     assert len(machine.dockerds()) == 2 and machine.dockerds()[1].alive
     assert len(machine.runner.named("namespace holder")) == 1
     assert machine.statuses == [Status.DOCKERD_STOPPED, Status.RUNNING, Status.DOCKERD_STOPPED, Status.RUNNING]
+
+
+def test_a_dead_containerd_is_a_crash_and_its_restart_a_crashs(machine: Machine) -> None:
+    machine.begin()
+    machine.stack.containerd.end(KILLED)  # type: ignore[union-attr]
+    machine.supervisor.pump()
+    assert (machine.counted.crashes, machine.counted.causes) == (1, [Cause.CRASH])
+
+
+def test_a_change_made_while_dockerd_starts_is_counted_with_the_restart_it_makes(machine: Machine) -> None:
+    """A crash's dockerd is starting when a file is uploaded: that dockerd answers for the crash, and
+    the upload's restart, which follows, for the upload (with the time from the upload on)."""
+    machine.begin()
+    machine.answering = False
+    machine.dockerds()[0].end(KILLED)
+    machine.supervisor.pump()  # the first crash's start is at once
+    starting = machine.dockerds()[1]
+    assert machine.supervisor.phase is Phase.STARTING
+    machine.supervisor.request_restart("ca.pem uploaded", Cause.UPLOAD)
+    machine.supervisor.post(Answering(starting))
+    machine.supervisor.pump()
+    assert machine.counted.causes == [Cause.CRASH]
+    machine.at(0.5)
+    machine.supervisor.post(Answering(machine.dockerds()[2]))
+    machine.supervisor.pump()
+    assert machine.counted.causes == [Cause.CRASH, Cause.UPLOAD] and machine.counted.crashes == 1
+    assert machine.counted.restarts[1][1] == pytest.approx(0.5)
 
 
 def test_a_dead_containerd_that_would_lose_the_containers_is_a_full_restart(machine: Machine) -> None:

@@ -171,8 +171,11 @@ class Supervisor(EventLoop[Event, Timer]):
         self._deferred: list[Event] = []  # exits heard during a bring-up, taken once it has reported
         self._start_due = False  # a start came due during a bring-up: it follows the bring-up
         self._judging: object | None = None  # the TLS files' verdict a start waits for is being made
-        # Why dockerd is on its way to starting again, and since when: counted once it answers.
+        # Why dockerd is to start again, and since when (the first change or crash since the last
+        # start); taken as the cause of the dockerd a start brings up, counted once that one answers.
         self._pending: tuple[Cause, float] | None = None
+        self._starting: tuple[Cause, float] | None = None
+        self._stack_broken = False  # containerd died and is started again with dockerd: no reload will do
 
     # --- called from any thread: they only post -------------------------------------------
 
@@ -315,9 +318,9 @@ class Supervisor(EventLoop[Event, Timer]):
             # As when dockerd cannot listen on its port: it reports an error, and the operator acts.
             self._stop(self._dockerd_steps(), Phase.STOPPING_TO_IDLE, Status.DOCKERD_RUNTIME_ERROR)
             return
-        if self._pending is not None:
-            cause, since = self._pending
-            self._pending = None
+        if self._starting is not None:
+            cause, since = self._starting
+            self._starting = None
             self._counts.restarted(cause, self._now() - since)
         self._transition(Phase.RUNNING, f"dockerd answers (pid {process.program_pid})")
 
@@ -419,6 +422,9 @@ class Supervisor(EventLoop[Event, Timer]):
             # (Should the holder be on its way out, a kill of the holder heard first as containerd's
             # death, the new one cannot come up: the bring-up fails, and everything starts again.)
             logger.warning("containerd stopped (%s); starting it again, then dockerd", exit)
+            self._counts.crashed()
+            self._pending = self._pending or (Cause.CRASH, self._now())
+            self._stack_broken = True
             if self._dockerd is not None:
                 self._set_timer(Timer.START, 0.0)  # the start's bring-up starts the missing containerd
             return
@@ -469,8 +475,9 @@ class Supervisor(EventLoop[Event, Timer]):
 
     def _go_on_starting(self, seq: int, settings: Settings) -> None:
         if self._front_reloads(seq, settings):
-            self._counts.reloaded(self._pending[0] if self._pending else Cause.SETTING)
-            self._pending = None
+            if self._pending is not None:
+                self._counts.reloaded(self._pending[0])
+                self._pending = None
             return
         if self._keeps_serving(settings):
             self._pending = None  # nothing restarts
@@ -523,6 +530,10 @@ class Supervisor(EventLoop[Event, Timer]):
         self._in_background("judge-tls", judge)
 
     def _spawn(self, settings: Settings, data_root: Path) -> None:
+        # This dockerd answers for the changes made until now (one that replaces a dockerd that never
+        # answered answers for that one's too); a change made from now on restarts it again.
+        self._starting, self._pending = self._starting or self._pending, None
+        self._stack_broken = False  # the bring-up starts what is missing of the stack
         bring_up = BringUp(self.host, self.stack, self._runner, self._post_exit, settings, data_root)
         self._transition(Phase.BRINGING_UP, "bringing up the stack and dockerd")
         self._bring_up = bring_up  # after the transition: a bring-up is never left without its worker
@@ -581,6 +592,8 @@ class Supervisor(EventLoop[Event, Timer]):
         Whether it did; if not, the change goes the way it goes with dockerd's own TLS."""
         running = self._running_settings
         if self._front is None or self.phase is not Phase.RUNNING or running is None or self._full:
+            return False
+        if self._stack_broken:
             return False
         if settings.dockerd_part != running.dockerd_part:
             return False
@@ -645,7 +658,7 @@ class Supervisor(EventLoop[Event, Timer]):
         and dockerd would refuse them. One-file-at-a-time rotation passes through such sets;
         a serving dockerd is not traded for one that cannot start."""
         running = self._running_settings
-        if self._dockerd is None or running is None or self._full or settings != running:
+        if self._dockerd is None or running is None or self._full or self._stack_broken or settings != running:
             return False
         refused = check(running, self._tls, judge=False) is Status.TLS_CERT_INVALID
         if refused:
@@ -737,12 +750,15 @@ class Supervisor(EventLoop[Event, Timer]):
         elif self.phase is Phase.STOPPING_TO_IDLE and self._seq <= self._applied and not self._card_back():
             self._idle(self._reason or Status.NO_SD_CARD, "stopped")
         else:
+            if self.phase is Phase.STOPPING_TO_IDLE and self._seq <= self._applied:
+                self._pending = self._pending or (Cause.CARD, self._now())  # the card is back already
             self._set_timer(Timer.START, 0.0)
             self._transition(Phase.WAITING, "stopped for a restart")
 
     def _idle(self, reason: Status, why: str) -> None:
         self._reason = reason
-        self._pending = None  # what waits for the operator restarts when they act: their change is its cause
+        # What waits for the operator starts again when they act: their change is its cause.
+        self._pending = self._starting = None
         self._transition(Phase.IDLE, why)
 
     def _card_back(self) -> bool:
