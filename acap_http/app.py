@@ -72,10 +72,12 @@ class AcapApp:
         self._running = running
         self._table = access.rules(manifest)
         self._own = frozenset(manifest.endpoint_path(endpoint) for endpoint in manifest.endpoints)
-        # The settings page, its files and its state answer while the application is stopped: the
-        # page is where an operator starts it again.
+        # The settings page, its files and its state answer while the application is stopped (the
+        # page is where an operator starts it again), and the metrics (a stopped application is
+        # news to a monitoring system, not a failed scrape).
         page = ("", manifest.setting_page, STATE, *ASSETS) if endpoints.page and manifest.setting_page else ()
-        self._while_stopped = frozenset(manifest.local_prefix + name for name in page)
+        metrics = (METRICS,) if endpoints.metrics else ()
+        self._while_stopped = frozenset(manifest.local_prefix + name for name in (*page, *metrics))
         rules = [*_camera_rules(endpoints), *_own_rules(manifest, endpoints)]
         self._known = ", ".join(endpoint.name for endpoint in manifest.endpoints)
         self._map = Map(rules, strict_slashes=False, merge_slashes=False)

@@ -11,6 +11,7 @@ client sent reaches a label: every label value is one of a fixed set.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 import socket
@@ -19,15 +20,16 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, disable_created_metrics
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 from werkzeug.wrappers import Request, Response
 
+from acap_http.escape import printable
 from acap_http.options import address
 from acap_http.status import Status
 from acap_http.supervisor.events import Cause
@@ -37,6 +39,10 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 logger = logging.getLogger(__name__)
+
+# No ``_created`` series beside each counter and histogram: the start time says it once.
+# (prometheus_client leaves the function unannotated.)
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 PREFIX = "acap_http"
 METRICS = "metrics"  # the manifest's httpConfig entry (``/local/<app>/metrics``)
@@ -49,7 +55,9 @@ PARAM_RESULTS = ("ok", "refused", "failed")
 # From a SIGHUP (tens of ms) to a stack brought up anew after a crash's backoff (minutes).
 RESTART_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 CERTIFICATES = {"ca": CA, "server": SERVER_CERT}  # the label, and the file
-READ_TIMEOUT = 10.0  # seconds the listener waits for a request's bytes
+RELOAD_CAUSES = (Cause.UPLOAD, Cause.SETTING)  # what can be taken without a restart
+READ_TIMEOUT = 10.0  # seconds a connection to the listener lasts at most
+CONNECTIONS = 8  # connections the listener serves at once (a scraper needs one)
 
 
 @dataclass(frozen=True)
@@ -99,8 +107,9 @@ class Metrics:
         # Every series exists from the start, at 0: a rate over a counter that appears late misses its first events.
         for cause in Cause:
             self._restarts.labels(cause.value)
-            self._reloads.labels(cause.value)
             self._restart_seconds.labels(cause.value)
+        for cause in RELOAD_CAUSES:
+            self._reloads.labels(cause.value)
         for target in UPLOAD_TARGETS:
             for result in UPLOAD_RESULTS:
                 self._uploads.labels(target, result)
@@ -161,23 +170,38 @@ class _Readings(Collector):
 
     def collect(self) -> Iterator[Metric]:
         readings = self._readings
-        value = readings.status()
-        try:
-            code: float = Status(value).code
-        except ValueError:
-            head = value.partition(" ")[0]
-            code = int(head) if head.lstrip("-").isdigit() else float("nan")
-        yield GaugeMetricFamily(f"{PREFIX}_status", "The Status parameter's code (0: dockerd runs)", code)
-        yield GaugeMetricFamily(
-            f"{PREFIX}_application_running", "1 while the application runs (control.cgi)", int(readings.running())
+        parts: tuple[tuple[str, Callable[[], Iterable[Metric]]], ...] = (
+            ("Status", lambda: _status(readings.status(), readings.running())),
+            ("the TLS files", lambda: _tls(readings.tls())),
+            ("dockerd", lambda: _containers(readings.dockerd())),
         )
-        yield from _tls(readings.tls())
-        facts = readings.dockerd()
-        running = facts.get("containers_running") if facts.get("answers") else None
-        containers = GaugeMetricFamily(f"{PREFIX}_containers_running", "Containers running (while dockerd answers)")
-        if isinstance(running, int):
-            containers.add_metric([], running)
-        yield containers
+        for what, part in parts:
+            try:
+                families = list(part())
+            except Exception as err:  # one part that cannot be read takes neither the others nor the scrape
+                logger.warning("The metrics could not read %s: %s", what, printable(str(err)))
+                continue
+            yield from families
+
+
+def _status(value: str, running: bool) -> Iterator[Metric]:
+    status = GaugeMetricFamily(f"{PREFIX}_status", "The Status parameter's code (0: dockerd runs)")
+    try:
+        status.add_metric([], Status(value).code)
+    except ValueError:
+        head = value.partition(" ")[0]
+        if head.lstrip("-").isdigit():  # a Status of another release: its code is still its code
+            status.add_metric([], int(head))
+    yield status
+    yield GaugeMetricFamily(f"{PREFIX}_application_running", "1 while the application runs (control.cgi)", int(running))
+
+
+def _containers(facts: dict[str, object]) -> Iterator[Metric]:
+    running = facts.get("containers_running") if facts.get("answers") else None
+    containers = GaugeMetricFamily(f"{PREFIX}_containers_running", "Containers running (while dockerd answers)")
+    if isinstance(running, int):
+        containers.add_metric([], running)
+    yield containers
 
 
 def _tls(summary: dict[str, object]) -> Iterator[Metric]:
@@ -239,16 +263,54 @@ class Listener:
 
 
 class _Server(socketserver.ThreadingMixIn, WSGIServer):
+    """A thread per connection, at most CONNECTIONS at once (one more is closed unanswered); each
+    has READ_TIMEOUT in all, however slowly its client sends. Nothing per request in the log."""
+
     daemon_threads = True
+    request_queue_size = 64
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._slots = threading.BoundedSemaphore(CONNECTIONS)
+        super().__init__(*args, **kwargs)
+
+    def server_bind(self) -> None:
+        """As WSGIServer's, without its reverse lookup of the address (a host without DNS would wait)."""
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
+        self.setup_environ()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        deadline = threading.Timer(READ_TIMEOUT, _cut, (request,))
+        deadline.start()
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            deadline.cancel()
+            self._slots.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        logger.debug("A metrics request failed", exc_info=True)  # a client gone or too slow: its own business
 
 
 class _Server6(_Server):
     address_family = socket.AF_INET6
 
 
+def _cut(connection: socket.socket) -> None:
+    """A client still connected when its time is up loses the connection."""
+    with contextlib.suppress(OSError):
+        connection.shutdown(socket.SHUT_RDWR)
+
+
 class _Quiet(WSGIRequestHandler):
-    """No line per scrape in the application's log; a client that sends nothing loses its connection
-    (and its thread) after READ_TIMEOUT."""
+    """No line per scrape in the application's log; a read that waits READ_TIMEOUT ends the connection."""
 
     timeout = READ_TIMEOUT
 

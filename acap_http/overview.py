@@ -160,13 +160,22 @@ class Kept:
         self._lock = threading.Lock()
         self._last: tuple[float, object, dict[str, object]] | None = None
 
-    def __call__(self) -> dict[str, object]:
-        last, key = self._last, self._key()
+    def _kept(self, key: object) -> dict[str, object] | None:
+        """The last answer while it is fresh for ``key``."""
+        last = self._last
         if last is not None and time.monotonic() - last[0] < self._seconds and last[1] == key:
             return last[2]
+        return None
+
+    def __call__(self) -> dict[str, object]:
+        last, key = self._last, self._key()
+        if (kept := self._kept(key)) is not None:
+            return kept
         if not self._lock.acquire(blocking=last is None or last[1] != key):
             return last[2] if last is not None else {}
         try:
+            if (kept := self._kept(key)) is not None:  # fetched by the caller this one waited for
+                return kept
             fetched = self._fetch()
             self._last = (time.monotonic(), key, fetched)
             return fetched

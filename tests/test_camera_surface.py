@@ -74,6 +74,10 @@ class Camera:
         identity = device.Identity.of_host()
         tree = ParamTree(self.store, loaded.app_name, device.parameter_groups(identity))
         daemon_json = DaemonJson(root / "localdata", lambda data: None)
+
+        def running() -> bool:
+            return self.control.running
+
         self.client = Client(AcapApp(loaded, Endpoints(
             tls_files=TlsEndpoints(TlsStore(root / "localdata"), lambda reason: None, tls_in_use=lambda: True),
             param_cgi=ParamCgi(tree, model=identity.model),
@@ -82,9 +86,9 @@ class Camera:
             applications=Applications(loaded, self.control),
             param_api=ParamApi(tree),
             discovery=Discovery(identity),
-            page=pages.page(loaded, self.store, TlsStore(root / "localdata"), running=lambda: self.control.running),
-            metrics=pages.metrics(loaded, self.store, TlsStore(root / "localdata")).view,
-        ), running=lambda: self.control.running))  # fmt: skip
+            page=pages.page(loaded, self.store, TlsStore(root / "localdata"), running=running),
+            metrics=pages.metrics(loaded, self.store, TlsStore(root / "localdata"), running=running).view,
+        ), running=running))  # fmt: skip
 
     def ask(self, method: str, path: str, query: str = "", level: str = "admin", **kwargs: Any) -> TestResponse:
         uri = f"{path}?{query}" if query else path
@@ -202,6 +206,9 @@ def test_a_stopped_application_answers_503_on_its_pages_and_keeps_its_parameters
     for path in ("/local/dockerdwrapper/", "/local/dockerdwrapper/index.html", "/local/dockerdwrapper/page.js"):
         assert camera.ask("GET", path).status_code == 200
     assert _json(camera.ask("GET", "/local/dockerdwrapper/state"))["application"]["running"] is False
+    # And the metrics: a stopped application is news to a monitoring system, not a failed scrape.
+    metrics = camera.ask("GET", "/local/dockerdwrapper/metrics")
+    assert metrics.status_code == 200 and "acap_http_application_running 0.0" in metrics.text
 
 
 @pytest.mark.parametrize("level", ["viewer", "operator"])

@@ -4,21 +4,26 @@ the alert rules and dashboard shipped in monitoring/ (promtool's own checks and 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import json
 import re
 import shutil
+import socket
 import subprocess
+import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
 from cryptography import x509
+from prometheus_client import generate_latest
 from werkzeug.test import Client
 
-from acap_http import config, manifest
+from acap_http import config, manifest, metrics
 from acap_http.app import AcapApp, Endpoints
 from acap_http.cli import _metrics_listen
 from acap_http.handlers.param_api import ParamApi
@@ -150,6 +155,23 @@ def test_each_scrape_reads_status_certificates_verdict_and_containers(harness: H
     assert harness.samples()["acap_http_application_running"] == 0
 
 
+def test_a_part_that_cannot_be_read_takes_neither_the_others_nor_the_scrape(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def failing() -> dict[str, object]:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(harness.tls, "summary", failing)
+    harness.metrics = Metrics(
+        Readings(lambda: "2 DOCKERD RUNTIME ERROR", lambda: True, harness.tls.summary, lambda: harness.dockerd),
+        LOADED.app_name, LOADED.version,
+    )  # fmt: skip
+    text = generate_latest(harness.metrics.registry).decode()
+    assert "acap_http_status 2.0" in text and "acap_http_containers_running" in text
+    assert "acap_http_tls_cert_expiry_seconds" not in text
+    assert "The metrics could not read the TLS files: [Errno 5] Input/output error" in caplog.text
+
+
 def test_the_supervisors_counts_and_the_build(harness: Harness) -> None:
     metrics = harness.metrics
     metrics.restarted(Cause.UPLOAD, 0.7)
@@ -201,6 +223,41 @@ def test_the_listener_serves_the_metrics_alone(harness: Harness) -> None:
         listener.stop()
 
 
+def test_the_listener_serves_few_connections_at_once_and_none_for_long(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Idle connections take at most CONNECTIONS handlers (the rest are closed unanswered); a client that
+    drips a byte at a time loses its connection when its time is up; then a scrape is answered again."""
+    monkeypatch.setattr(metrics, "READ_TIMEOUT", 0.5)
+    monkeypatch.setattr(metrics._Quiet, "timeout", 0.5)
+    listener = Listener(harness.metrics, "127.0.0.1", 0)
+    listener.start()
+    port = listener.address[1]
+    before = threading.active_count()
+    idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(30)]
+    try:
+        time.sleep(0.2)
+        assert threading.active_count() - before <= 2 * metrics.CONNECTIONS  # a handler and its deadline each
+        for each in idle:
+            each.close()
+        time.sleep(0.7)  # the idle ones' threads end with their time
+        with socket.create_connection(("127.0.0.1", port)) as drip:
+            began = time.monotonic()
+            with contextlib.suppress(OSError):
+                for byte in b"GET /metrics HTTP/1.1\r\n":
+                    drip.sendall(bytes([byte]))
+                    time.sleep(0.1)
+            drip.settimeout(2)
+            assert drip.recv(100) == b""  # cut, unanswered
+            assert time.monotonic() - began < 2
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+            assert answer.status == 200
+    finally:
+        for each in idle:
+            each.close()
+        listener.stop()
+
+
 def test_metrics_listen_takes_a_port_alone_as_loopback_and_up_hands_it_on(tmp_path: Path) -> None:
     assert _metrics_listen("9323") == ("127.0.0.1", 9323)
     assert _metrics_listen("0.0.0.0:9400") == ("0.0.0.0", 9400)
@@ -224,7 +281,7 @@ def test_the_alert_rules_pass_promtools_checks_and_unit_tests() -> None:
         assert done.returncode == 0, done.stdout + done.stderr
     tested = (MONITORING / "acap-http.rules.test.yml").read_text()
     rules = re.findall(r"- alert: (\w+)", (MONITORING / "acap-http.rules.yml").read_text())
-    assert len(rules) == 5
+    assert len(rules) == 6
     for alert in rules:  # each alert is tested firing
         assert re.search(rf"alertname: {alert}\n\s+exp_alerts:\n\s+- exp_labels", tested), alert
 

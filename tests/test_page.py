@@ -5,9 +5,11 @@ the fronts' redirect of the site's root."""
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import datetime
 import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -297,6 +299,25 @@ def test_dockerd_is_asked_once_for_every_page_that_polls() -> None:
     status[0] = "0 RUNNING"  # a new Status: asked again at once
     assert [kept()["n"] for _ in range(3)] == [2, 2, 2]
     assert Kept(fetch, 0)()["n"] == 3
+
+
+def test_callers_that_waited_for_a_new_answer_take_it_instead_of_asking_again() -> None:
+    """After a new key, the callers that waited on the one asking get its answer: dockerd is asked once,
+    however many scrapes and pages came together."""
+    calls: list[int] = []
+
+    def fetch() -> dict[str, object]:
+        calls.append(1)
+        time.sleep(0.05)
+        return {"n": len(calls)}
+
+    status = ["1 DOCKERD STOPPED"]
+    kept = Kept(fetch, 60, lambda: status[0])
+    kept()
+    status[0] = "0 RUNNING"
+    with concurrent.futures.ThreadPoolExecutor(10) as pool:
+        answers = list(pool.map(lambda _: kept()["n"], range(10)))
+    assert answers == [2] * 10 and len(calls) == 2
 
 
 def _luminance(colour: str) -> float:
