@@ -398,19 +398,19 @@ class Supervisor(EventLoop[Event, Timer]):
             if holding and self._stopping is None:
                 self._next_step()  # it went while its output was held: the hold's news is no longer awaited
             return  # a step that was not dockerd: the plan goes on
-        self._counts.crashed()
         if exit.failed and self._timer_set(Timer.START):
             # A change came while it started (a file uploaded, say): the start it asked for may fix it.
             logger.error("dockerd exited with %s; starting it again with the change made since", exit)
+            self._counts.crashed()
             self._transition(Phase.WAITING, "dockerd failed; a change is due")
-            return
-        if exit.failed:
+        elif exit.failed:
             logger.error(
                 "dockerd exited with %s; not restarting it until a setting changes or a TLS file is uploaded", exit
             )
+            self._counts.crashed()
             self._idle(Status.DOCKERD_RUNTIME_ERROR, "dockerd failed")
-            return
-        self._crashed(f"dockerd stopped ({exit})", counted=True)
+        else:
+            self._crashed(f"dockerd stopped ({exit})")
 
     def _stack_exited(self, process: Process, exit: Exit) -> None:
         self.stack.lost(process)
@@ -448,10 +448,9 @@ class Supervisor(EventLoop[Event, Timer]):
         if self.phase in (Phase.STARTING, Phase.RUNNING):
             self._crashed(f"{process.name} stopped")
 
-    def _crashed(self, what: str, counted: bool = False) -> None:
-        """Something stopped unasked: start again after the backoff (``counted``: as a crash already)."""
-        if not counted:
-            self._counts.crashed()
+    def _crashed(self, what: str) -> None:
+        """Something stopped unasked: a crash, and a start again after the backoff."""
+        self._counts.crashed()
         self._pending = self._pending or (Cause.CRASH, self._now())
         if self._now() - self._started_at >= self._backoff.stable_after:
             self._crashes = 0
@@ -591,9 +590,9 @@ class Supervisor(EventLoop[Event, Timer]):
         takes it in place (new connections get it, open ones go on) and dockerd keeps running.
         Whether it did; if not, the change goes the way it goes with dockerd's own TLS."""
         running = self._running_settings
-        if self._front is None or self.phase is not Phase.RUNNING or running is None or self._full:
+        if self._front is None or self.phase is not Phase.RUNNING or running is None:
             return False
-        if self._stack_broken:
+        if self._full or self._stack_broken:  # the stack is brought up anew, or what is missing of it
             return False
         if settings.dockerd_part != running.dockerd_part:
             return False
