@@ -19,6 +19,8 @@ description:
     three files one by one, as the camera's manual says, and always reports changed.
   - A set dockerd would refuse (a key that is not the certificate's) fails the task; the device keeps serving
     with the files it started with.
+  - With O(wait_timeout), the task then waits until dockerd runs (Status 0), as the M(acap_http.dockerdwrapper.status)
+    module would, in the same task: a rotation needs one module run a host instead of two.
 author: acap-http developers (@acap-http)
 extends_documentation_fragment:
   - acap_http.dockerdwrapper.front
@@ -41,6 +43,16 @@ options:
   key_content:
     description: The server key as PEM text, instead of O(key).
     type: str
+  wait_timeout:
+    description:
+      - Seconds to wait, once the set is in place (sent or already stored), until dockerd runs (Status C(0)); C(0)
+        does not wait. The task fails as the M(acap_http.dockerdwrapper.status) module does when that time is up or
+        the application is stopped.
+      - After an upload that restarts dockerd, a Status C(0) counts once the restart was seen (another Status), or
+        3 seconds after the upload, since the device answers the upload before the old dockerd stops.
+      - Check mode does not wait.
+    type: float
+    default: 0
 requirements:
   - cryptography (on the controller, to fingerprint the key)
 attributes:
@@ -60,6 +72,7 @@ EXAMPLES = r"""
     ca: pki/ca.pem
     cert: "pki/{{ inventory_hostname }}-cert.pem"
     key: "pki/{{ inventory_hostname }}-key.pem"
+    wait_timeout: 120
 """
 
 RETURN = r"""
@@ -84,6 +97,15 @@ current:
   description: Fingerprints of the set given.
   returned: always
   type: dict
+status:
+  description: The Status reached, as C(code) and C(text), when the task waited (O(wait_timeout)).
+  returned: when waited
+  type: dict
+  sample: {"code": 0, "text": "RUNNING"}
+waited:
+  description: Seconds waited for that Status.
+  returned: when waited
+  type: float
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -97,6 +119,7 @@ from ansible_collections.acap_http.dockerdwrapper.plugins.module_utils.vapix imp
     local_identity,
     open_front,
     stored_identity,
+    wait_for_status,
 )
 
 SOURCES = (("ca.pem", "ca"), ("server-cert.pem", "cert"), ("server-key.pem", "key"))
@@ -122,6 +145,7 @@ def main():
     for dummy, option in SOURCES:
         spec[option] = dict(type="path")
         spec[option + "_content"] = dict(type="str", no_log=option == "key")
+    spec["wait_timeout"] = dict(type="float", default=0)
     module = AnsibleModule(
         argument_spec=spec,
         mutually_exclusive=[(option, option + "_content") for dummy, option in SOURCES],
@@ -148,7 +172,7 @@ def main():
     if restart.startswith("refused"):
         module.fail_json(msg="dockerd would refuse this set, so it keeps the files it started with: " + restart)
     changed = bool(sent) and restart != "unchanged"
-    module.exit_json(
+    result = dict(
         changed=changed,
         sent=sent,
         compared=summary is not None,
@@ -157,6 +181,13 @@ def main():
         current=local,
         diff=dict(before=previous or {}, after=local),
     )
+    if module.params["wait_timeout"] > 0 and not module.check_mode:
+        # No header: the upload restarts dockerd (unchanged, reloaded or refused: it does not).
+        found, failure = wait_for_status(front, [0], module.params["wait_timeout"], restart_due=changed and not restart)
+        result.update(status=found["status"], waited=found["waited"])
+        if failure:
+            module.fail_json(msg="the set is in place, but dockerd does not run: " + failure, **result)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":
