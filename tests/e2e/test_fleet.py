@@ -10,7 +10,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -33,14 +33,17 @@ def fleet(e2e_root: Path) -> Iterator[Fleet]:
     made.stop()
 
 
-def run_playbook(fleet: Fleet, playbook: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    """ansible-playbook on the fleet's inventory, as an operator runs it."""
-    env = {k: v for k, v in os.environ.items() if k not in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")}
-    env |= {"ANSIBLE_HOME": str(fleet.base / "ansible-home"), "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"}
+def run_playbook(
+    fleet: Fleet, playbook: Path, *extra: str, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """ansible-playbook on the fleet's inventory, as an operator runs it (``env``: Ansible settings more)."""
+    merged = {k: v for k, v in os.environ.items() if k not in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")}
+    merged |= {"ANSIBLE_HOME": str(fleet.base / "ansible-home"), "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"}
+    merged |= env or {}
     return subprocess.run(
         [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(fleet.inventory_path), str(playbook),
          *extra],
-        capture_output=True, text=True, env=env, timeout=600, check=False,
+        capture_output=True, text=True, env=merged, timeout=600, check=False,
     )  # fmt: skip
 
 
