@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
+import socket
 import ssl
 import subprocess
 import threading
@@ -62,20 +63,30 @@ class TlsClient:
     def kept_ping(self) -> Callable[[], bool]:
         """A ping over one connection kept open, opened again after a failure: it sees an outage as a
         connection per look does, without a TLS handshake every look (ten hosts polled every 10 ms
-        that way took most of a two-core machine, and slowed what they measured)."""
-        kept: list[http.client.HTTPSConnection] = []
+        that way took 1.75 of a two-core machine's cores, and slowed what they measured). The request
+        is written and its short answer read as bytes: http.client's own work, 1,000 times a second,
+        was most of what remained."""
+        kept: list[ssl.SSLSocket] = []
+        request = f"GET /_ping HTTP/1.1\r\nHost: {self.address}\r\n\r\n".encode()
 
         def ping() -> bool:
-            if not kept:
-                kept.append(http.client.HTTPSConnection(self.address, TLS_PORT, context=self.context, timeout=TIMEOUT))
             try:
-                kept[0].request("GET", "/_ping")
-                answer = kept[0].getresponse()
-                if answer.read() == b"OK":
+                if not kept:
+                    raw = socket.create_connection((self.address, TLS_PORT), TIMEOUT)
+                    kept.append(self.context.wrap_socket(raw, server_hostname=self.address))
+                kept[0].sendall(request)
+                answer = b""
+                while not answer.endswith(b"\r\n\r\nOK"):
+                    chunk = kept[0].recv(4096)
+                    if not chunk or len(answer) > 4096:
+                        raise OSError("no answer to /_ping")
+                    answer += chunk
+                if answer.startswith(b"HTTP/1.1 200"):
                     return True
-            except (OSError, http.client.HTTPException):
+            except OSError:
                 pass
-            kept.pop().close()
+            if kept:
+                kept.pop().close()
             return False
 
         return ping
