@@ -4,12 +4,12 @@ playbook, as a fleet operator runs it, with a ticker container on every host.
 The rotation goes as the playbook's default does: a canary host, then batches of ``--serial`` hosts
 (10), with as many forks. It prints, each against its target: the rotation's wall time (every
 host's certificate renewed; target 5 s + 1 s a host: 15 s for 10 hosts, 25 s for 20), side by side
-with the product's own part in the same run (each host's longest API outage, polled every 10 ms
-over a kept mutual-TLS connection, and the time some host was out); the playbook's overhead a host
-beyond that part; containers lost (a ticker on every host must keep its pid and every line; target
-0); a re-run's changed count and dockerd restarts (target 0 and 0); and a projection for 1,000
-hosts from the measured batches.
-It exits non-zero if any target is missed. Run as root.
+with the product's own part in the same run (each host's longest API outage over mutual TLS: seen
+when dockerd closes a kept connection, or a ping every 0.1 s fails, then looked at every 10 ms
+until it answers; and the time some host was out); the playbook's overhead a host beyond that
+part; containers lost (a ticker on every host must keep its pid and every line; target 0); a
+re-run's changed count and dockerd restarts (target 0 and 0); and a projection for 1,000 hosts
+from the measured batches. It exits non-zero if any target is missed. Run as root.
 """
 
 from __future__ import annotations
@@ -193,7 +193,7 @@ def report(
           f"{timed.wall / count:.2f} s a host (target {target:.0f} s: {timed.wall / target:.2f} of it)")  # fmt: skip
     print("  each batch: " + ", ".join(f"{size} hosts {seconds:.1f} s" for size, seconds in timed.batches)
           + f"; before the batches (start, PKI): {timed.outside_batches:.1f} s")  # fmt: skip
-    print("the product's own part, API outage per host (longest, polled every 10 ms):")
+    print("the product's own part, API outage per host (longest; looked at every 10 ms while out):")
     print("  " + "  ".join(f"{name} {gap * 1000:.0f} ms" for name, gap in gaps.items()))
     print(f"  median {statistics.median(gaps.values()) * 1000:.0f} ms, max {max(gaps.values()) * 1000:.0f} ms; "
           f"some host out for {out:.1f} s of the {timed.wall:.1f} s")  # fmt: skip
