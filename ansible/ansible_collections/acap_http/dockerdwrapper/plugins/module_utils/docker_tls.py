@@ -62,6 +62,7 @@ def look(docker_host, context, tls_hostname=None):
     try:
         served = context.wrap_socket(raw, server_hostname=tls_hostname or host)
         raw = served
+        certificate = served.getpeercert(binary_form=True)  # now: a closing answer takes the socket with it
         connection = http.client.HTTPConnection(host, port, timeout=LOOK_TIMEOUT)
         connection.sock = served
         connection.request("GET", "/version")
@@ -69,7 +70,7 @@ def look(docker_host, context, tls_hostname=None):
         body = answer.read()
         if answer.status != 200:
             raise DockerTlsError("GET /version answered %d: %s" % (answer.status, to_text(body)[:200]))
-        return fingerprint(served.getpeercert(binary_form=True)), json.loads(to_text(body))
+        return fingerprint(certificate), json.loads(to_text(body))
     except (OSError, ValueError, http.client.HTTPException) as err:  # ssl.SSLError is an OSError
         raise DockerTlsError("%s over mutual TLS: %s" % (docker_host, to_text(err)))
     finally:
