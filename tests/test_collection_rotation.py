@@ -127,7 +127,10 @@ class Device:
         def sleep(seconds: float) -> None:
             self.now += seconds
 
-        return vapix.wait_for_status(self, codes, timeout, restart_due, clock=lambda: self.now, sleep=sleep)
+        found: tuple[dict[str, Any], str | None] = vapix.wait_for_status(
+            self, codes, timeout, restart_due, clock=lambda: self.now, sleep=sleep
+        )
+        return found
 
 
 def test_after_a_restarting_upload_the_old_dockerds_status_does_not_count() -> None:
@@ -189,12 +192,15 @@ def dockerd(fleet_pki: Path) -> Iterator[str]:
 
 
 def _served_fingerprint(fleet_pki: Path) -> str:
-    return vapix.certificate_fingerprints((fleet_pki / "acap1-cert.pem").read_bytes())[0]
+    return str(vapix.certificate_fingerprints((fleet_pki / "acap1-cert.pem").read_bytes())[0])
 
 
 def _context(fleet_pki: Path) -> ssl.SSLContext:
     ca = (fleet_pki / "ca.pem").read_bytes()
-    return docker_tls.client_context(ca, str(fleet_pki / "client-cert.pem"), str(fleet_pki / "client-key.pem"))
+    context: ssl.SSLContext = docker_tls.client_context(
+        ca, str(fleet_pki / "client-cert.pem"), str(fleet_pki / "client-key.pem")
+    )
+    return context
 
 
 def test_the_proof_is_the_certificate_served_and_the_docker_api(fleet_pki: Path, dockerd: str) -> None:

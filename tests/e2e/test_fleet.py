@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
+from ansible_collections.acap_http.dockerdwrapper.plugins.module_utils import vapix
 
 from acap_http.config import CHECKOUT_DIR
 from acap_http.servers.fleet import Fleet, Instance
@@ -108,9 +109,11 @@ def test_rotation_then_a_rerun_changes_nothing(fleet: Fleet) -> None:
     assert _pids(fleet) == before
 
 
-def test_a_host_that_does_not_come_back_stops_the_rotation(fleet: Fleet) -> None:
-    """acap2's front stopped: the forced rotation renews acap1, fails on acap2 (named), and leaves acap3,
-    in the batch after it, untouched."""
+def test_a_host_that_does_not_come_back_stops_the_rotation_and_a_rerun_finishes_it(fleet: Fleet) -> None:
+    """Batches of one after the canary, acap2's front stopped: the forced rotation renews acap1, fails on
+    acap2 (named) in the second batch, and leaves acap3, in the batch after it, untouched. With acap2
+    back, a plain re-run picks up there: acap2 and acap3 get the sets the first run issued, acap1
+    changes nothing and its dockerd is not restarted."""
     code, _, output = rotate(fleet)
     assert code == 0, output
     first, second, third = fleet.instances
@@ -118,7 +121,7 @@ def test_a_host_that_does_not_come_back_stops_the_rotation(fleet: Fleet) -> None
     renewed_from = _served(first)
     fleet.stop_one(second)
     try:
-        code, recap, output = rotate(fleet, "-e", "rotate_renew_before=100000")
+        code, recap, output = rotate(fleet, "-e", "rotate_renew_before=100000", "-e", "rotate_serial=1")
     finally:
         fleet.start_one(second)
     assert code != 0
@@ -128,6 +131,16 @@ def test_a_host_that_does_not_come_back_stops_the_rotation(fleet: Fleet) -> None
     assert third.name not in recap
     assert (_served(third), dockerd_pids(third.app_dir)) == untouched
     assert _served(first) != renewed_from
+    first_now = (_served(first), dockerd_pids(first.app_dir))
+
+    code, recap, output = rotate(fleet, "-e", "rotate_serial=1")
+    assert code == 0, output
+    assert recap[first.name]["changed"] == 0 and (_served(first), dockerd_pids(first.app_dir)) == first_now
+    assert recap[second.name]["changed"] > 0 and recap[third.name]["changed"] > 0
+    for each in (second, third):
+        issued = (fleet.base / "pki" / f"{each.name}-cert.pem").read_bytes()
+        assert _served(each) == vapix.certificate_fingerprints(issued)[0]
+    assert _served(third) != untouched[0]
 
 
 APP_PLAYBOOK = """
