@@ -122,9 +122,10 @@ class Keeper:
             return certificate, key, True
         certificate, key = pki.load_certificate(certificate_path), pki.load_key(key_path)
         if certificate is None or key is None:
-            self.module.fail_json(msg="the CA in %s cannot be used: %s or %s is unreadable or missing (remove both "
-                                  "to make a new CA, which every host then needs)" % (self.directory, certificate_path,
-                                                                                        key_path))  # fmt: skip
+            self.module.fail_json(
+                msg="the CA in %s cannot be used: %s or %s is unreadable or missing (remove both to make a new CA, "
+                "which every host then needs)" % (self.directory, certificate_path, key_path)
+            )
         return certificate, key, False
 
     def pair(self, name, sans, server, ca):

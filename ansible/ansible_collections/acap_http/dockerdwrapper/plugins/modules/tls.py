@@ -21,7 +21,7 @@ description:
     with the files it started with.
   - With O(wait_timeout), the task then waits until dockerd runs (Status 0), as the M(acap_http.dockerdwrapper.status)
     module would; with O(docker_host) too, until dockerd serves the certificate given over mutual TLS, and proves
-    it with the docker API. All in the same task: a rotation needs one module run a host instead of three.
+    it with the docker API. All in the same task, so a rotation needs one module run a host instead of three.
 author: acap-http developers (@acap-http)
 extends_documentation_fragment:
   - acap_http.dockerdwrapper.front
@@ -56,8 +56,8 @@ options:
     default: 0
   docker_host:
     description:
-      - The docker API of the device, C(tcp://HOST:2376). Given, the task proves the set once it is in place:
-        over mutual TLS with O(client_cert) and O(client_key), the server verified against the CA given and
+      - The docker API of the device, C(tcp://HOST:2376). Given, the task proves the set once it is in place.
+        Over mutual TLS with O(client_cert) and O(client_key), the server verified against the CA given and
         O(tls_hostname), it waits (up to O(wait_timeout)) until dockerd serves the certificate given, and
         asks C(GET /version); then for Status C(0). It fails if dockerd serves another certificate by then,
         refuses the pair, or answers no docker API. Check mode does not prove.
