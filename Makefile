@@ -43,12 +43,15 @@ fuzz: setup
 fleet: setup
 	$(BIN)/acap-http fleet --count $(N) --dir $(FLEET_DIR)
 
-# The rotation playbook against that inventory (make fleet running in another shell).
+# The rotation playbook against that inventory (make fleet running in another shell), with as many
+# forks as a batch has hosts (rotate_serial, 5 by default: FORKS=10 ARGS="-e rotate_serial=10").
+FORKS ?= 5
 rotate: setup
 	env -u REQUESTS_CA_BUNDLE -u CURL_CA_BUNDLE $(BIN)/ansible-playbook -i $(FLEET_DIR)/inventory.yml \
-		ansible/playbooks/rotate.yml $(ARGS)
+		-f $(FORKS) ansible/playbooks/rotate.yml $(ARGS)
 
-# Not part of test: a rolling rotation of N instances, timed, with containers running.
+# Not part of test: a rolling rotation of N instances, timed, with containers running; it prints its
+# figures against their targets and fails if one is missed (ARGS="--serial 10": batches of 10).
 fleet-bench: setup
 	$(BIN)/python -m bench.fleet --count $(N) $(ARGS)
 

@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import re
+import time
 import xml.etree.ElementTree as ET
 from urllib.parse import urlencode, urlsplit
 
@@ -72,6 +73,15 @@ HINTS = {
     8: "the TLS files do not fit together (the key is not the certificate's, or a file cannot be used): "
     "upload a set that does",
 }
+
+
+# How often a wait reads Status: often enough to see a restart (dockerd is out for a few tenths of a
+# second at least), rarely enough not to load the front.
+STATUS_INTERVAL = 0.2
+# After an upload that restarts dockerd, a Status of 0 counts once another Status was seen, or this many
+# seconds later: the front answers the upload before its supervisor stops the old dockerd, which still
+# reports 0 for that moment.
+RESTART_SEEN_WITHIN = 3.0
 
 
 class FrontError(Exception):
@@ -233,6 +243,34 @@ def digest_header(params, method, uri, user, password, cnonce=None, count=1):
 
 def basic_header(user, password):
     return "Basic " + base64.b64encode(("%s:%s" % (user, password)).encode("utf-8")).decode("ascii")
+
+
+def wait_for_status(front, codes, timeout, restart_due=False, clock=time.monotonic, sleep=time.sleep):
+    """Read Status (and the application's state) every STATUS_INTERVAL s until its code is one of
+    ``codes``. Returns (what was found, None), or (what was found, why it failed): the application is
+    stopped (it will not start by itself, so this fails at once unless -1 is awaited), or ``timeout`` s
+    passed. ``restart_due``: an upload has just asked for a restart, so 0 counts only as RESTART_SEEN_WITHIN
+    says. A front that does not answer (restarting) is asked again until the time is up."""
+    began = clock()
+    code, text, application, restarted = None, "", None, not restart_due
+    while True:
+        try:
+            code, text = front.status()
+            application = front.application()
+        except FrontError as err:
+            code, text = None, str(err)
+        waited = round(clock() - began, 1)
+        restarted = restarted or code != 0 or waited >= RESTART_SEEN_WITHIN
+        found = dict(status=dict(code=code, text=text), hint=HINTS.get(code, ""), application=application, waited=waited)
+        if code in codes and (code != 0 or restarted):
+            return found, None
+        if application == "Stopped" and -1 not in codes:
+            return found, "the application is stopped (Status %s %s): start it (the app module)" % (code, text)
+        if waited >= timeout:
+            shown = "%s %s" % (code, text) if code is not None else text
+            return found, "Status is %s after %.0f s, not one of %s: %s" % (
+                shown, waited, codes, HINTS.get(code, "see the application log"))  # fmt: skip
+        sleep(STATUS_INTERVAL)
 
 
 def open_front(module):

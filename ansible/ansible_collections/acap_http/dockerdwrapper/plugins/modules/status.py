@@ -10,7 +10,7 @@ module: status
 short_description: Wait until Docker ACAP's Status is one of the given codes
 version_added: 0.1.0
 description:
-  - Reads the C(Status) parameter every second until its code is one of O(codes), or fails at O(timeout)
+  - Reads the C(Status) parameter every 0.2 seconds until its code is one of O(codes), or fails at O(timeout)
     with the Status text and what it means.
   - Reads the application's state too (C(/axis-cgi/applications/list.cgi), as an admin may). A stopped application
     fails at once unless C(-1) is awaited, as it will not start by itself.
@@ -69,11 +69,9 @@ waited:
   type: float
 """
 
-import time
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.acap_http.dockerdwrapper.plugins.module_utils.vapix import FRONT_ARGS, HINTS, FrontError, open_front
+from ansible_collections.acap_http.dockerdwrapper.plugins.module_utils.vapix import FRONT_ARGS, open_front, wait_for_status
 
 
 def main():
@@ -85,30 +83,10 @@ def main():
         ),
         supports_check_mode=True,
     )
-    front = open_front(module)
-    began = time.monotonic()
-    code, text, application = None, "", None
-    while True:
-        try:
-            code, text = front.status()
-            application = front.application()
-        except FrontError as err:
-            text = str(err)  # a restarting front: ask again until the time is up
-        waited = round(time.monotonic() - began, 1)
-        found = dict(status=dict(code=code, text=text), hint=HINTS.get(code, ""), application=application, waited=waited)
-        if code in module.params["codes"]:
-            module.exit_json(changed=False, **found)
-        if application == "Stopped" and -1 not in module.params["codes"]:
-            module.fail_json(msg="the application is stopped (Status %s %s): start it (the app module)" % (code, text),
-                             **found)  # fmt: skip
-        if waited >= module.params["wait_timeout"]:
-            shown = "%s %s" % (code, text) if code is not None else text
-            module.fail_json(
-                msg="Status is %s after %.0f s, not one of %s: %s"
-                % (shown, waited, module.params["codes"], HINTS.get(code, "see the application log")),
-                **found
-            )
-        time.sleep(1)
+    found, failure = wait_for_status(open_front(module), module.params["codes"], module.params["wait_timeout"])
+    if failure:
+        module.fail_json(msg=failure, **found)
+    module.exit_json(changed=False, **found)
 
 
 if __name__ == "__main__":

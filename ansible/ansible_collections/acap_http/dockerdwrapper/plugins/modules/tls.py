@@ -19,6 +19,9 @@ description:
     three files one by one, as the camera's manual says, and always reports changed.
   - A set dockerd would refuse (a key that is not the certificate's) fails the task; the device keeps serving
     with the files it started with.
+  - With O(wait_timeout), the task then waits until dockerd runs (Status 0), as the M(acap_http.dockerdwrapper.status)
+    module would; with O(docker_host) too, until dockerd serves the certificate given over mutual TLS, and proves
+    it with the docker API. All in the same task, so a rotation needs one module run a host instead of three.
 author: acap-http developers (@acap-http)
 extends_documentation_fragment:
   - acap_http.dockerdwrapper.front
@@ -41,6 +44,33 @@ options:
   key_content:
     description: The server key as PEM text, instead of O(key).
     type: str
+  wait_timeout:
+    description:
+      - Seconds to wait, once the set is in place (sent or already stored), until dockerd runs (Status C(0)); C(0)
+        does not wait. The task fails as the M(acap_http.dockerdwrapper.status) module does when that time is up or
+        the application is stopped.
+      - After an upload that restarts dockerd, a Status C(0) counts once the restart was seen (another Status), or
+        3 seconds after the upload, since the device answers the upload before the old dockerd stops.
+      - Check mode does not wait.
+    type: float
+    default: 0
+  docker_host:
+    description:
+      - The docker API of the device, C(tcp://HOST:2376). Given, the task proves the set once it is in place.
+        Over mutual TLS with O(client_cert) and O(client_key), the server verified against the CA given and
+        O(tls_hostname), it waits (up to O(wait_timeout)) until dockerd serves the certificate given, and
+        asks C(GET /version); then for Status C(0). It fails if dockerd serves another certificate by then,
+        refuses the pair, or answers no docker API. Check mode does not prove.
+    type: str
+  client_cert:
+    description: Path of the operator's client certificate for O(docker_host).
+    type: path
+  client_key:
+    description: Path of the operator's client key for O(docker_host).
+    type: path
+  tls_hostname:
+    description: The name (or address) the server certificate must have; the host of O(docker_host) by default.
+    type: str
 requirements:
   - cryptography (on the controller, to fingerprint the key)
 attributes:
@@ -60,6 +90,18 @@ EXAMPLES = r"""
     ca: pki/ca.pem
     cert: "pki/{{ inventory_hostname }}-cert.pem"
     key: "pki/{{ inventory_hostname }}-key.pem"
+
+- name: The same, waiting until dockerd serves it, proved over mutual TLS with the operator's pair
+  acap_http.dockerdwrapper.tls:
+    url: http://192.0.2.10
+    password: "{{ camera_password }}"
+    ca: pki/ca.pem
+    cert: "pki/{{ inventory_hostname }}-cert.pem"
+    key: "pki/{{ inventory_hostname }}-key.pem"
+    wait_timeout: 120
+    docker_host: tcp://192.0.2.10:2376
+    client_cert: pki/client-cert.pem
+    client_key: pki/client-key.pem
 """
 
 RETURN = r"""
@@ -84,6 +126,20 @@ current:
   description: Fingerprints of the set given.
   returned: always
   type: dict
+status:
+  description: The Status reached, as C(code) and C(text), when the task waited (O(wait_timeout)).
+  returned: when waited
+  type: dict
+  sample: {"code": 0, "text": "RUNNING"}
+waited:
+  description: Seconds waited for that Status.
+  returned: when waited
+  type: float
+docker:
+  description: What C(GET /version) answered over mutual TLS, once dockerd served the certificate given.
+  returned: when proved (O(docker_host))
+  type: dict
+  sample: {"Version": "27.5.1", "ApiVersion": "1.47"}
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -97,6 +153,12 @@ from ansible_collections.acap_http.dockerdwrapper.plugins.module_utils.vapix imp
     local_identity,
     open_front,
     stored_identity,
+    wait_for_status,
+)
+from ansible_collections.acap_http.dockerdwrapper.plugins.module_utils.docker_tls import (
+    DockerTlsError,
+    client_context,
+    wait_until_served,
 )
 
 SOURCES = (("ca.pem", "ca"), ("server-cert.pem", "cert"), ("server-key.pem", "key"))
@@ -118,14 +180,23 @@ def read_files(module):
 
 
 def main():
+    """Compare, send what differs, then (as asked) wait and prove."""
     spec = dict(FRONT_ARGS)
     for dummy, option in SOURCES:
         spec[option] = dict(type="path")
         spec[option + "_content"] = dict(type="str", no_log=option == "key")
+    spec.update(
+        wait_timeout=dict(type="float", default=0),
+        docker_host=dict(type="str"),
+        client_cert=dict(type="path"),
+        client_key=dict(type="path"),
+        tls_hostname=dict(type="str"),
+    )
     module = AnsibleModule(
         argument_spec=spec,
         mutually_exclusive=[(option, option + "_content") for dummy, option in SOURCES],
         required_one_of=[(option, option + "_content") for dummy, option in SOURCES],
+        required_by={"docker_host": ("client_cert", "client_key")},
         supports_check_mode=True,
     )
     if not HAS_CRYPTOGRAPHY:
@@ -148,7 +219,7 @@ def main():
     if restart.startswith("refused"):
         module.fail_json(msg="dockerd would refuse this set, so it keeps the files it started with: " + restart)
     changed = bool(sent) and restart != "unchanged"
-    module.exit_json(
+    result = dict(
         changed=changed,
         sent=sent,
         compared=summary is not None,
@@ -157,6 +228,36 @@ def main():
         current=local,
         diff=dict(before=previous or {}, after=local),
     )
+    if not module.check_mode:
+        # No restart header: the upload restarts dockerd (unchanged, reloaded, refused: it does not).
+        wait_and_prove(module, front, files, result, restart_due=changed and not restart)
+    module.exit_json(**result)
+
+
+def wait_and_prove(module, front, files, result, restart_due):
+    """With docker_host, wait until dockerd serves the certificate given and answers the docker API over
+    mutual TLS; with wait_timeout, until Status is 0 (at once, after that proof). Fails the module,
+    saying which did not come and the Status then."""
+    params = module.params
+    if params["docker_host"]:
+        try:
+            context = client_context(files["ca.pem"], params["client_cert"], params["client_key"])
+        except DockerTlsError as err:
+            module.fail_json(msg=str(err), **result)
+        result["docker"], failure = wait_until_served(
+            result["current"]["server-cert.pem"][0], params["wait_timeout"], params["docker_host"], context,
+            params["tls_hostname"],
+        )  # fmt: skip
+        if failure:
+            found, dummy = wait_for_status(front, [0], 0)
+            module.fail_json(msg="the set is in place, but not proved over mutual TLS: %s (Status %s %s)"
+                             % (failure, found["status"]["code"], found["status"]["text"]), **result)  # fmt: skip
+        restart_due = False  # the certificate served is the new dockerd's
+    if params["wait_timeout"] > 0:
+        found, failure = wait_for_status(front, [0], params["wait_timeout"], restart_due=restart_due)
+        result.update(status=found["status"], waited=found["waited"])
+        if failure:
+            module.fail_json(msg="the set is in place, but dockerd does not run: " + failure, **result)
 
 
 if __name__ == "__main__":
