@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -251,3 +252,23 @@ def test_check_mode_changes_nothing_and_a_status_that_never_comes_fails(fleet: F
     # Its last look may end past the timeout (2.6 s on a busy machine: "after 3 s").
     assert re.search(r"Status is 0 RUNNING after \d+ s, not one of \[6\]", done.stdout), done.stdout
     assert (_served(first), dockerd_pids(first.app_dir)) == before
+
+
+def test_every_scrape_target_of_the_inventory_serves_its_hosts_metrics(fleet: Fleet) -> None:
+    """file_sd.json names each instance's listener, and each answers there with its own Status (as its
+    param.cgi lists it: a Prometheus pointed at the file reads the fleet)."""
+    groups = json.loads(fleet.file_sd_path.read_text())
+    assert [group["labels"]["host"] for group in groups] == [each.name for each in fleet.instances]
+    for group, each in zip(groups, fleet.instances, strict=True):
+        (target,) = group["targets"]
+        assert target == f"{each.address}:9323"
+        deadline = time.monotonic() + 30  # a restart an earlier test asked for may still be settling
+        while True:
+            listed = _status(each).partition(" ")[0]
+            with urllib.request.urlopen(f"http://{target}/metrics", timeout=10) as answer:
+                text = answer.read().decode()
+            if re.search(rf"^acap_http_status {re.escape(listed)}\.0$", text, re.M):
+                break
+            assert time.monotonic() < deadline, (each.name, listed, text)
+            time.sleep(0.2)
+        assert 'acap_http_build_info{app="dockerdwrapper"' in text
