@@ -171,7 +171,7 @@ def run(base: Path, count: int) -> int:
             f"  Prometheus' scrape targets (file_sd): {fleet.file_sd_path} (monitoring/prometheus.yml reads it)",
             "  rotate their TLS sets (another shell):",
             "    make rotate",
-            f"    (or: .venv/bin/ansible-playbook -i {fleet.inventory_path} ansible/playbooks/rotate.yml)",
+            f"    (or: .venv/bin/ansible-playbook -i {fleet.inventory_path} -f 5 ansible/playbooks/rotate.yml)",
             "Press Ctrl-C to stop them all.",
             "",
         ]
