@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from acap_http.handlers.page import PageEndpoints
 from acap_http.manifest import Manifest
 from acap_http.metrics import Metrics, Readings
@@ -43,3 +45,14 @@ def metrics(
     """The application's metrics over the test's parameters and TLS store, with no dockerd behind them."""
     readings = Readings(lambda: params.get("Status"), running, tls.summary, lambda: NO_DOCKERD)
     return Metrics(readings, loaded.app_name, loaded.version)
+
+
+def samples(exposition: str) -> dict[str, float]:
+    """Every sample of a scrape by prometheus_client's own parser, keyed as the exposition writes it:
+    ``name{label="value",…}``."""
+    found = {}
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            labels = ",".join(f'{name}="{value}"' for name, value in sample.labels.items())
+            found[sample.name + (f"{{{labels}}}" if labels else "")] = sample.value
+    return found

@@ -39,7 +39,7 @@ from acap_http.servers.local_front import run_arguments
 from acap_http.supervisor.events import Cause
 from acap_http.tls.store import TlsStore
 from tests import multipart, pki
-from tests.pages import NO_DOCKERD
+from tests.pages import NO_DOCKERD, samples
 
 SHIPPED = manifest.load(config.CHECKOUT_DIR / "manifest" / "manifest.json")
 # The shipped manifest's entries these tests serve: the TLS files', and the metrics.
@@ -50,7 +50,6 @@ LOADED = dataclasses.replace(
 PREFIX = "/local/dockerdwrapper/"
 MONITORING = config.CHECKOUT_DIR / "monitoring"
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
-SAMPLE = re.compile(r"^([a-z_]+)(\{[^}]*\})? (\S+)$", re.M)
 
 
 class Harness:
@@ -89,7 +88,7 @@ class Harness:
         return answer.get_data(as_text=True), answer.headers["Content-Type"]
 
     def samples(self) -> dict[str, float]:
-        return {name + (labels or ""): float(value) for name, labels, value in SAMPLE.findall(self.scrape()[0])}
+        return samples(self.scrape()[0])
 
 
 @pytest.fixture
@@ -287,7 +286,7 @@ def test_the_alert_rules_pass_promtools_checks_and_unit_tests() -> None:
 
 
 def test_the_rules_and_the_dashboard_ask_only_for_metrics_that_exist(harness: Harness) -> None:
-    served = {name for name, _, _ in SAMPLE.findall(harness.scrape()[0])}
+    served = {name.partition("{")[0] for name in samples(harness.scrape()[0])}
     served |= {"acap_http_tls_cert_expiry_seconds", "acap_http_tls_set_accepted", "acap_http_containers_running"}
     dashboard = json.loads((MONITORING / "grafana-fleet.json").read_text())
     queries = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]

@@ -22,8 +22,8 @@ from cryptography import x509
 
 from tests import pki
 from tests.e2e.front import PREFIX, Front, dockerd_pids, free_port
+from tests.pages import samples
 
-SAMPLE = re.compile(r"^([a-z_]+)(\{[^}]*\})? (\S+)$", re.M)
 DAY = 86400.0
 
 
@@ -35,7 +35,7 @@ class Metered:
     def scrape(self) -> dict[str, float]:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=10) as answer:
             text = answer.read().decode()
-        return {name + (labels or ""): float(value) for name, labels, value in SAMPLE.findall(text)}
+        return samples(text)
 
     def upload_set(self, days: int = 30) -> x509.Certificate:
         """A server set of this CA whose certificate ends in ``days``, as one upload with curl; its certificate."""
